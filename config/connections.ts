@@ -1,0 +1,70 @@
+/**
+ * Where the pipeline's processes find Kafka and ClickHouse. Defaults follow the local stack's
+ * ports, so moving a port with STAAS_KAFKA_PORT / STAAS_CLICKHOUSE_HTTP_PORT moves the clients too.
+ */
+import { readFileSync } from 'node:fs';
+import { EnvReader, type Env } from './env.ts';
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  tls?: { ca?: string; rejectUnauthorized: boolean };
+  sasl?: { mechanism: SaslMechanism; username: string; password: string };
+}
+
+export interface ClickHouseConnection {
+  url: string;
+  username: string;
+  password: string;
+  database: string;
+}
+
+export interface Connections {
+  kafka: KafkaConnection;
+  clickhouse: ClickHouseConnection;
+}
+
+export function readConnections(env: Env = process.env, clientId = 'staas'): Connections {
+  const r = new EnvReader(env);
+  const kafkaPort = r.port('STAAS_KAFKA_PORT', 9092);
+  const chPort = r.port('STAAS_CLICKHOUSE_HTTP_PORT', 8123);
+  const kafka: KafkaConnection = {
+    brokers: r.hostPorts('STAAS_KAFKA_BROKERS', [`127.0.0.1:${kafkaPort}`]),
+    clientId: r.string('STAAS_KAFKA_CLIENT_ID', clientId),
+  };
+  if (r.bool('STAAS_KAFKA_TLS', false)) {
+    const caFile = r.optionalString('STAAS_KAFKA_TLS_CA_FILE');
+    let ca: string | undefined;
+    if (caFile !== undefined) {
+      try {
+        ca = readFileSync(caFile, 'utf8');
+      } catch (err) {
+        r.problem(`STAAS_KAFKA_TLS_CA_FILE=${caFile} cannot be read: ${(err as Error).message}`);
+      }
+    }
+    kafka.tls = { ...(ca === undefined ? {} : { ca }), rejectUnauthorized: r.bool('STAAS_KAFKA_TLS_VERIFY', true) };
+  }
+  const mechanism = r.optionalString('STAAS_KAFKA_SASL_MECHANISM');
+  if (mechanism !== undefined) {
+    const m = r.oneOf('STAAS_KAFKA_SASL_MECHANISM', ['plain', 'scram-sha-256', 'scram-sha-512'] as const, 'plain');
+    const username = r.optionalString('STAAS_KAFKA_SASL_USERNAME');
+    const password = r.optionalString('STAAS_KAFKA_SASL_PASSWORD');
+    if (username === undefined || password === undefined) {
+      r.problem('STAAS_KAFKA_SASL_MECHANISM is set: STAAS_KAFKA_SASL_USERNAME and STAAS_KAFKA_SASL_PASSWORD are required');
+    }
+    kafka.sasl = { mechanism: m, username: username ?? '', password: password ?? '' };
+  }
+  const clickhouse: ClickHouseConnection = {
+    url: r.url('STAAS_CLICKHOUSE_URL', `http://127.0.0.1:${chPort}`),
+    username: r.string('STAAS_CLICKHOUSE_USER', 'default'),
+    password: r.string('STAAS_CLICKHOUSE_PASSWORD', ''),
+    database: r.string('STAAS_CLICKHOUSE_DATABASE', 'staas'),
+  };
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(clickhouse.database)) {
+    r.problem(`STAAS_CLICKHOUSE_DATABASE=${JSON.stringify(clickhouse.database)} is not a plain identifier`);
+  }
+  r.done();
+  return { kafka, clickhouse };
+}

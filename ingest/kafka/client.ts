@@ -1,0 +1,29 @@
+/** Builds kafkajs clients from a validated KafkaConnection. */
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { KafkaConnection } from '../../config/connections.ts';
+
+export interface KafkaClientOptions {
+  /** kafkajs logs every retried request at ERROR; callers that handle failures pass NOTHING or WARN. */
+  logLevel?: logLevel;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  retries?: number;
+}
+
+export function createKafka(conn: KafkaConnection, opts: KafkaClientOptions = {}): Kafka {
+  const config: KafkaConfig = {
+    clientId: conn.clientId,
+    brokers: conn.brokers,
+    logLevel: opts.logLevel ?? logLevel.WARN,
+    connectionTimeout: opts.connectionTimeoutMs ?? 3000,
+    requestTimeout: opts.requestTimeoutMs ?? 30000,
+    retry: { retries: opts.retries ?? 5, initialRetryTime: 200, maxRetryTime: 5000 },
+  };
+  if (conn.tls !== undefined) {
+    config.ssl = { rejectUnauthorized: conn.tls.rejectUnauthorized, ...(conn.tls.ca === undefined ? {} : { ca: [conn.tls.ca] }) };
+  }
+  if (conn.sasl !== undefined) {
+    config.sasl = { mechanism: conn.sasl.mechanism, username: conn.sasl.username, password: conn.sasl.password } as SASLOptions;
+  }
+  return new Kafka(config);
+}

@@ -1,0 +1,178 @@
+/**
+ * The local Apache Kafka broker: a single KRaft node (broker + controller) run from the
+ * broker's Maven Central jars with the machine's Java 17.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { logLevel } from 'kafkajs';
+import { createKafka } from '../ingest/kafka/client.ts';
+import { REPO_ROOT, type StackConfig } from './stack-config.ts';
+import { assertPortsFree, runningPid, startDetached, waitReady, type ServiceFiles } from './process.ts';
+
+/** Keep in step with ops/kafka/pom.xml: the jar folder is cached per version. */
+export const KAFKA_VERSION = '4.1.1';
+
+export function kafkaFiles(cfg: StackConfig): ServiceFiles & { dir: string; dataDir: string; configFile: string } {
+  const dir = join(cfg.stateDir, 'kafka');
+  return {
+    name: 'kafka',
+    dir,
+    dataDir: join(dir, 'data'),
+    configFile: join(dir, 'server.properties'),
+    pidFile: join(dir, 'kafka.pid'),
+    logFile: join(dir, 'kafka.log'),
+    marker: join(dir, 'server.properties'),
+  };
+}
+
+function libsDir(cfg: StackConfig): string {
+  return join(cfg.cacheDir, `kafka-${KAFKA_VERSION}`, 'libs');
+}
+
+function javaBin(cfg: StackConfig): string {
+  return cfg.kafka.javaHome === undefined ? 'java' : join(cfg.kafka.javaHome, 'bin', 'java');
+}
+
+export function ensureKafkaJars(cfg: StackConfig): string {
+  const libs = libsDir(cfg);
+  if (!existsSync(join(libs, '.complete'))) {
+    console.log(`kafka: fetching broker ${KAFKA_VERSION} jars from Maven Central into ${libs}`);
+    execFileSync('bash', [join(REPO_ROOT, 'ops/kafka/fetch.sh'), libs], { stdio: 'inherit' });
+  }
+  return libs;
+}
+
+function checkJava(cfg: StackConfig): void {
+  // `java -version` prints to stderr.
+  const res = spawnSync(javaBin(cfg), ['-version'], { encoding: 'utf8' });
+  if (res.error !== undefined) throw new Error(`kafka: cannot run ${javaBin(cfg)}: ${res.error.message}`);
+  const out = `${res.stdout}${res.stderr}`;
+  const m = /version "(\d+)/.exec(out);
+  if (m === null || Number(m[1]) < 17) {
+    throw new Error(`kafka: the broker needs Java 17 or newer; ${javaBin(cfg)} reports: ${out.split('\n')[0]}`);
+  }
+}
+
+function serverProperties(cfg: StackConfig, dataDir: string): string {
+  const { host, port, controllerPort } = cfg.kafka;
+  return `# Written by ops/kafka.ts on every start; edit that file, not this one.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@${host}:${controllerPort}
+listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
+advertised.listeners=PLAINTEXT://${host}:${port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
+log.dirs=${dataDir}
+# One broker: every internal topic has one replica.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+num.partitions=1
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+# Messages are whole Avro batches: allow up to 16 MiB.
+message.max.bytes=16777216
+replica.fetch.max.bytes=16777216
+log.retention.hours=168
+log.segment.bytes=268435456
+num.network.threads=2
+num.io.threads=4
+`;
+}
+
+const LOG4J2 = `status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+`;
+
+/** True when the broker on our port answers metadata requests (and, if given, is our cluster). */
+async function answersMetadata(cfg: StackConfig, clusterId?: string): Promise<boolean> {
+  const kafka = createKafka(
+    { brokers: [`${cfg.kafka.host}:${cfg.kafka.port}`], clientId: 'staas-stack' },
+    { logLevel: logLevel.NOTHING, connectionTimeoutMs: 1000, requestTimeoutMs: 2000, retries: 0 },
+  );
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null && (clusterId === undefined || cluster.clusterId === clusterId);
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export type StartResult = 'started' | 'already running';
+
+export async function startKafka(cfg: StackConfig): Promise<StartResult> {
+  const files = kafkaFiles(cfg);
+  if (runningPid(files) !== undefined) return 'already running';
+  checkJava(cfg);
+  const libs = ensureKafkaJars(cfg);
+  mkdirSync(files.dataDir, { recursive: true });
+  writeFileSync(files.configFile, serverProperties(cfg, files.dataDir));
+  const log4j = join(files.dir, 'log4j2.properties');
+  writeFileSync(log4j, LOG4J2);
+  const classpath = `${libs}/*`;
+
+  await assertPortsFree('kafka', [
+    [cfg.kafka.host, cfg.kafka.port, 'STAAS_KAFKA_PORT'],
+    [cfg.kafka.host, cfg.kafka.controllerPort, 'STAAS_KAFKA_CONTROLLER_PORT'],
+  ]);
+
+  // KRaft storage is formatted once; the cluster id is kept so data survives down/up.
+  const idFile = join(files.dir, 'cluster.id');
+  if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(16).toString('base64url'));
+  const clusterId = readFileSync(idFile, 'utf8').trim();
+  if (!existsSync(join(files.dataDir, 'meta.properties'))) {
+    execFileSync(
+      javaBin(cfg),
+      [`-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', clusterId, '-c', files.configFile],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  }
+
+  const logOffset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
+  const pid = startDetached(
+    files,
+    javaBin(cfg),
+    [
+      `-Xms${cfg.kafka.heap}`,
+      `-Xmx${cfg.kafka.heap}`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${log4j}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      files.configFile,
+    ],
+    { cwd: files.dir },
+  );
+  await waitReady(files, pid, () => answersMetadata(cfg, clusterId), cfg.startTimeoutMs, logOffset);
+  return 'started';
+}
+
+export async function kafkaHealthy(cfg: StackConfig): Promise<boolean> {
+  return answersMetadata(cfg);
+}

@@ -1,0 +1,56 @@
+/** Configuration of the local service stack (Kafka + ClickHouse), from environment variables. */
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvReader, type Env } from '../config/env.ts';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+export interface StackConfig {
+  stateDir: string;
+  cacheDir: string;
+  startTimeoutMs: number;
+  kafka: {
+    host: string;
+    port: number;
+    controllerPort: number;
+    heap: string;
+    javaHome: string | undefined;
+    partitions: number;
+  };
+  clickhouse: {
+    host: string;
+    httpPort: number;
+    tcpPort: number;
+  };
+}
+
+export function readStackConfig(env: Env = process.env): StackConfig {
+  const r = new EnvReader(env);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(REPO_ROOT, p));
+  const config: StackConfig = {
+    stateDir: abs(r.string('STAAS_STATE_DIR', '.state')),
+    cacheDir: abs(r.string('STAAS_CACHE_DIR', join(homedir(), '.cache', 'staas'))),
+    startTimeoutMs: r.int('STAAS_START_TIMEOUT_S', 90, { min: 5, max: 600 }) * 1000,
+    kafka: {
+      host: r.string('STAAS_KAFKA_HOST', '127.0.0.1'),
+      port: r.port('STAAS_KAFKA_PORT', 9092),
+      controllerPort: r.port('STAAS_KAFKA_CONTROLLER_PORT', 9093),
+      heap: r.string('STAAS_KAFKA_HEAP', '768m'),
+      javaHome: r.optionalString('JAVA_HOME'),
+      partitions: r.int('STAAS_KAFKA_PARTITIONS', 4, { min: 1, max: 256 }),
+    },
+    clickhouse: {
+      host: r.string('STAAS_CLICKHOUSE_HOST', '127.0.0.1'),
+      httpPort: r.port('STAAS_CLICKHOUSE_HTTP_PORT', 8123),
+      tcpPort: r.port('STAAS_CLICKHOUSE_TCP_PORT', 9000),
+    },
+  };
+  if (!/^\d+[mMgG]$/.test(config.kafka.heap)) r.problem(`STAAS_KAFKA_HEAP=${config.kafka.heap} must look like 512m or 1g`);
+  const ports = [config.kafka.port, config.kafka.controllerPort, config.clickhouse.httpPort, config.clickhouse.tcpPort];
+  if (new Set(ports).size !== ports.length) {
+    r.problem(`service ports must differ, got kafka ${ports[0]}, controller ${ports[1]}, clickhouse http ${ports[2]}, tcp ${ports[3]}`);
+  }
+  r.done();
+  return config;
+}

@@ -1,0 +1,130 @@
+/**
+ * The local stack: `up`, `down`, `status`, `logs [kafka|clickhouse]`.
+ * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
+ * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
+ */
+import { rmSync } from 'node:fs';
+import { logLevel } from 'kafkajs';
+import { readConnections } from '../config/connections.ts';
+import { ConfigError } from '../config/env.ts';
+import { createKafka } from '../ingest/kafka/client.ts';
+import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
+import { createClickHouse } from '../storage/client.ts';
+import { ensureSchema } from '../storage/schema.ts';
+import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
+import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
+import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
+import { readStackConfig, type StackConfig } from './stack-config.ts';
+
+export async function up(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
+  const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+  if (failures.length > 0) {
+    if (failures.length === 1) throw failures[0];
+    throw new AggregateError(failures, failures.map((f) => f.message).join('\n\n'));
+  }
+  const [k, c] = results as PromiseFulfilledResult<string>[];
+  log(`kafka: ${k!.value} on ${cfg.kafka.host}:${cfg.kafka.port}`);
+  log(`clickhouse: ${c!.value} on http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`);
+  await provision(cfg, log);
+}
+
+/** Topics and tables: created when missing, left alone when present. */
+async function provision(cfg: StackConfig, log: (line: string) => void): Promise<void> {
+  const conn = readConnections();
+  const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const created = await ensureTopics(admin, topicsFor(), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+    log(`kafka: topics ${created.length > 0 ? `created ${created.join(', ')}` : 'present'}`);
+  } finally {
+    await admin.disconnect();
+  }
+  const ch = createClickHouse(conn.clickhouse);
+  try {
+    const tables = await ensureSchema(ch, conn.clickhouse.database);
+    log(`clickhouse: database ${conn.clickhouse.database} with tables ${tables.join(', ')}`);
+  } finally {
+    await ch.close();
+  }
+}
+
+export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
+  // Kafka first: it flushes its log segments on a clean shutdown.
+  log(await stopService(kafkaFiles(cfg), 30_000));
+  log(await stopService(clickhouseFiles(cfg), 30_000));
+}
+
+export async function status(cfg: StackConfig): Promise<boolean> {
+  const k = runningPid(kafkaFiles(cfg));
+  const c = runningPid(clickhouseFiles(cfg));
+  const kOk = k !== undefined && (await kafkaHealthy(cfg));
+  const cOk = c !== undefined && (await clickhousePing(cfg));
+  const line = (name: string, pid: number | undefined, ok: boolean, where: string) =>
+    `${name.padEnd(11)} ${pid === undefined ? 'stopped' : ok ? `up (pid ${pid})` : `not answering (pid ${pid})`}  ${where}`;
+  console.log(line('kafka', k, kOk, `${cfg.kafka.host}:${cfg.kafka.port}`));
+  console.log(line('clickhouse', c, cOk, `http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`));
+  console.log(`state       ${cfg.stateDir}`);
+  return kOk && cOk;
+}
+
+async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
+  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg) };
+  for (const [name, files] of Object.entries(all)) {
+    if (which !== undefined && which !== name) continue;
+    console.log(`==> ${files.logFile} <==`);
+    console.log(await tailFile(files.logFile, 50));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, arg] = argv;
+  let cfg: StackConfig;
+  try {
+    cfg = readStackConfig();
+    readConnections();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`staas stack: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (command) {
+    case 'up':
+      await up(cfg);
+      return 0;
+    case 'down':
+      await down(cfg);
+      return 0;
+    case 'status':
+      return (await status(cfg)) ? 0 : 1;
+    case 'logs':
+      await logs(cfg, arg);
+      return 0;
+    case 'reset':
+      // Deletes all local data: only with an explicit --yes.
+      if (arg !== '--yes') {
+        console.error('staas stack reset deletes every topic and table in the state folder; run with --yes');
+        return 2;
+      }
+      await down(cfg);
+      rmSync(cfg.stateDir, { recursive: true, force: true });
+      console.log(`removed ${cfg.stateDir}`);
+      return 0;
+    default:
+      console.error('usage: tsx ops/stack.ts up|down|status|logs [kafka|clickhouse]|reset --yes');
+      return 2;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof ServiceStartError || err instanceof AggregateError) console.error(`staas stack: ${(err as Error).message}`);
+      else console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,34 @@
+/** One place that builds ClickHouse clients and reads ClickHouse error codes. */
+import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseConnection } from '../config/connections.ts';
+
+export function createClickHouse(conn: ClickHouseConnection, opts: { requestTimeoutMs?: number } = {}): ClickHouseClient {
+  return createClient({
+    url: conn.url,
+    username: conn.username,
+    password: conn.password,
+    // No default database: the schema module creates it, and every statement names it.
+    request_timeout: opts.requestTimeoutMs ?? 30_000,
+    max_open_connections: 10,
+    // The client logs every failed request at ERROR; callers handle and report failures themselves.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+}
+
+/**
+ * The server's error code. 18.16 answers with plain errors the client cannot classify
+ * (no "(ERROR_NAME)" suffix), so fall back to the "Code: N" in the message.
+ */
+export function clickhouseErrorCode(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
+  const m = /Code: (\d+)/.exec(String((err as { message?: unknown }).message ?? ''));
+  return m === null ? undefined : Number(m[1]);
+}
+
+export async function serverVersion(client: ClickHouseClient): Promise<string> {
+  const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+  const rows = await rs.json<{ v: string }>();
+  return rows[0]?.v ?? 'unknown';
+}
