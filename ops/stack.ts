@@ -1,5 +1,5 @@
 /**
- * The local stack: `up`, `down`, `status`, `logs [kafka|clickhouse]`.
+ * The local stack: `up`, `down`, `status`, `smoke`, `logs [kafka|clickhouse]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
  */
@@ -12,6 +12,7 @@ import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { ensureSchema } from '../storage/schema.ts';
 import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
+import { smokeRoundTrip } from './smoke.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
@@ -68,6 +69,22 @@ export async function status(cfg: StackConfig): Promise<boolean> {
   return kOk && cOk;
 }
 
+/** Round-trips one record of each type through Kafka into ClickHouse and prints them. */
+export async function smoke(log: (line: string) => void = console.log): Promise<void> {
+  const conn = readConnections();
+  const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
+  const ch = createClickHouse(conn.clickhouse);
+  try {
+    const results = await smokeRoundTrip(kafka, topicsFor(), ch, conn.clickhouse.database);
+    log('smoke: one record of each type went writer -> Kafka -> ClickHouse and back:');
+    for (const r of results) {
+      log(`  ${r.type.padEnd(7)} partition ${r.partition} offset ${r.offset} -> ${conn.clickhouse.database}.${r.table}: ${JSON.stringify(r.row)}`);
+    }
+  } finally {
+    await ch.close();
+  }
+}
+
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
   const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
@@ -94,6 +111,9 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       await up(cfg);
       return 0;
+    case 'smoke':
+      await smoke();
+      return 0;
     case 'down':
       await down(cfg);
       return 0;
@@ -113,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(`removed ${cfg.stateDir}`);
       return 0;
     default:
-      console.error('usage: tsx ops/stack.ts up|down|status|logs [kafka|clickhouse]|reset --yes');
+      console.error('usage: tsx ops/stack.ts up|down|status|smoke|logs [kafka|clickhouse]|reset --yes');
       return 2;
   }
 }

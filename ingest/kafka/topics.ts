@@ -1,9 +1,6 @@
 /** The Kafka topics of the pipeline and their idempotent creation. */
 import type { Admin } from 'kafkajs';
 
-export const RECORD_TYPES = ['trend', 'alarm', 'element'] as const;
-export type RecordType = (typeof RECORD_TYPES)[number];
-
 export interface Topics {
   trend: string;
   alarm: string;

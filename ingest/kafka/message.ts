@@ -1,0 +1,47 @@
+/**
+ * One Kafka message = one batch of records of one type, as an Avro container file. Headers name
+ * the record type and count, so a consumer can route and check a message before decoding it.
+ */
+import type { IHeaders, Message } from 'kafkajs';
+import { decodeBatch, encodeBatch, type Codec, type DecodedBatch } from '../../schemas/container.ts';
+import { AvroDecodeError } from '../../schemas/errors.ts';
+import { RECORD_TYPES, type RecordOf, type RecordType } from '../../schemas/records.ts';
+
+export const HEADER_TYPE = 'staas-type';
+export const HEADER_COUNT = 'staas-count';
+
+/**
+ * The message key that keeps one element's records in order: one partition per element.
+ * DataMiner names an element "dmaId/elementId"; the tenant prefixes it.
+ */
+export function elementKey(r: { dmsId: number; dmaId: number; elementId: number }): string {
+  return `${r.dmsId}:${r.dmaId}/${r.elementId}`;
+}
+
+export function batchMessage<T extends RecordType>(type: T, records: readonly RecordOf[T][], key: string, codec: Codec = 'null'): Message {
+  return {
+    key,
+    value: encodeBatch(type, records, { codec }),
+    headers: { [HEADER_TYPE]: type, [HEADER_COUNT]: String(records.length) },
+  };
+}
+
+function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v[0] : v)?.toString();
+}
+
+/** Decodes a consumed message, cross-checking its headers against the container it carries. */
+export function readBatchMessage(value: Buffer | null, headers: IHeaders | undefined): DecodedBatch {
+  if (value === null) throw new AvroDecodeError('not-avro', 'the message has no value (tombstone)');
+  const announcedType = header(headers, HEADER_TYPE);
+  const countText = header(headers, HEADER_COUNT);
+  const count = countText !== undefined && /^\d+$/.test(countText) ? Number(countText) : undefined;
+  const batch = decodeBatch(value, count);
+  if (announcedType !== undefined && announcedType !== batch.type) {
+    const known = (RECORD_TYPES as readonly string[]).includes(announcedType);
+    throw new AvroDecodeError(known ? 'corrupt' : 'unknown-schema', `header says ${announcedType}, the data holds ${batch.type} records`);
+  }
+  return batch;
+}

@@ -1,0 +1,267 @@
+/**
+ * One batch of records of one type <-> one Avro Object Container File (the value of one Kafka
+ * message). The file carries its writer schema, so any Avro tool can read a message without this
+ * code, and a reader resolves an older writer schema to the current one.
+ *
+ * Encoding is synchronous and in memory (one header, one block): batches are small enough that
+ * avsc's streaming encoder would only add overhead. Records must already be valid (the Writer
+ * validates at the door): avsc does not check values while encoding.
+ */
+import { randomBytes } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import avro from 'avsc';
+import { BoundsError, checkValues, hasCollections, readVarLong } from './bounds.ts';
+import { AvroDecodeError } from './errors.ts';
+
+/** avsc's resolver type is not exported by name. */
+type Resolver = ReturnType<avro.Type['createResolver']>;
+import { READER_TYPES, SCHEMA_JSON, TYPE_BY_NAME, type RecordOf, type RecordType } from './records.ts';
+
+const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]); // "Obj" 1
+const SYNC_SIZE = 16;
+
+export type Codec = 'null' | 'deflate';
+
+/** The OCF header, described as Avro itself (magic, metadata map, sync marker). */
+const HEADER = avro.Type.forSchema({
+  type: 'record',
+  name: 'org.apache.avro.file.Header',
+  fields: [
+    { name: 'magic', type: { type: 'fixed', name: 'Magic', size: 4 } },
+    { name: 'meta', type: { type: 'map', values: 'bytes' } },
+    { name: 'sync', type: { type: 'fixed', name: 'Sync', size: SYNC_SIZE } },
+  ],
+});
+const LONG = avro.Type.forSchema('long');
+
+/** Per record type: the schema JSON written into every header (computed once). */
+const SCHEMA_BYTES: Record<RecordType, Buffer> = {
+  trend: Buffer.from(SCHEMA_JSON.trend),
+  alarm: Buffer.from(SCHEMA_JSON.alarm),
+  element: Buffer.from(SCHEMA_JSON.element),
+};
+
+/** A growable byte buffer for avsc's `encode(value, buf, pos)`. */
+class Output {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  write(type: avro.Type, value: unknown): void {
+    for (;;) {
+      const next = type.encode(value, this.buf, this.pos);
+      if (next >= 0) {
+        this.pos = next;
+        return;
+      }
+      // avsc returns minus the missing bytes: grow and write the value again.
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos - next + 1024));
+      this.buf.copy(grown, 0, 0, this.pos);
+      this.buf = grown;
+    }
+  }
+  bytes(b: Buffer): void {
+    if (this.pos + b.length > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + b.length + 1024));
+      this.buf.copy(grown, 0, 0, this.pos);
+      this.buf = grown;
+    }
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+  result(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+export interface EncodeOptions {
+  codec?: Codec;
+  /** Override the writer schema (tests of schema evolution). Defaults to the current schema. */
+  writerType?: avro.Type;
+}
+
+/** Encodes records of one type as one Avro Object Container File with a single block. */
+export function encodeBatch<T extends RecordType>(type: T, records: readonly RecordOf[T][], opts: EncodeOptions = {}): Buffer {
+  const codec = opts.codec ?? 'null';
+  const writer = opts.writerType ?? READER_TYPES[type];
+  const schemaBytes = opts.writerType === undefined ? SCHEMA_BYTES[type] : Buffer.from(JSON.stringify(writer.schema()));
+  const sync = randomBytes(SYNC_SIZE);
+
+  const body = new Output(Math.max(256, records.length * 64));
+  for (const r of records) body.write(writer, r);
+  const data = codec === 'deflate' ? deflateRawSync(body.result()) : body.result();
+
+  const out = new Output(data.length + schemaBytes.length + 128);
+  out.write(HEADER, { magic: MAGIC, meta: { 'avro.schema': schemaBytes, 'avro.codec': Buffer.from(codec) }, sync });
+  if (records.length > 0) {
+    out.write(LONG, records.length);
+    out.write(LONG, data.length);
+    out.bytes(data);
+    out.bytes(sync);
+  }
+  return out.result();
+}
+
+export interface DecodedBatch<T extends RecordType = RecordType> {
+  type: T;
+  records: RecordOf[T][];
+  /** The writer schema JSON as found in the header (its cache key). */
+  writerSchema: string;
+}
+
+interface ReaderPlan {
+  type: RecordType;
+  writer: avro.Type;
+  reader: avro.Type;
+  /** The writer schema has arrays or maps: walk the bytes with bounds before avsc reads them. */
+  boundsCheck: boolean;
+  /** undefined when the writer schema is the reader schema: no resolution needed. */
+  resolver: Resolver | undefined;
+}
+
+/**
+ * Parsing a writer schema and building its resolver costs far more than decoding a batch, so
+ * plans are cached by the exact schema bytes of the header. Bounded: a flood of distinct
+ * schemas (garbage) cannot grow memory without limit.
+ */
+const PLANS = new Map<string, ReaderPlan>();
+const MAX_PLANS = 256;
+
+function planFor(schemaJson: string): ReaderPlan {
+  const cached = PLANS.get(schemaJson);
+  if (cached !== undefined) return cached;
+  let writer: avro.Type;
+  try {
+    writer = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema, { wrapUnions: false });
+  } catch (err) {
+    throw new AvroDecodeError('corrupt', `writer schema does not parse: ${(err as Error).message}`);
+  }
+  const name = writer.name;
+  const type = name === undefined ? undefined : TYPE_BY_NAME.get(name);
+  if (type === undefined) {
+    throw new AvroDecodeError('unknown-schema', `writer schema ${name ?? writer.typeName} is not a staas record type`);
+  }
+  const reader = READER_TYPES[type];
+  let resolver: Resolver | undefined;
+  if (!writer.equals(reader)) {
+    try {
+      resolver = reader.createResolver(writer);
+    } catch (err) {
+      throw new AvroDecodeError('incompatible-schema', `${name} cannot be read as the current schema: ${(err as Error).message}`);
+    }
+  }
+  const plan: ReaderPlan = { type, writer, reader, resolver, boundsCheck: hasCollections(writer) };
+  if (PLANS.size >= MAX_PLANS) PLANS.delete(PLANS.keys().next().value as string);
+  PLANS.set(schemaJson, plan);
+  return plan;
+}
+
+/** Reads the container header with every length checked (a hostile header cannot loop). */
+function readHeader(buf: Buffer): { meta: Map<string, Buffer>; sync: Buffer; offset: number } {
+  const c = { buf, pos: MAGIC.length, end: buf.length };
+  const meta = new Map<string, Buffer>();
+  const bytes = (what: string): Buffer => {
+    const n = readVarLong(c);
+    if (n < 0 || n > c.end - c.pos) throw new BoundsError(`${what} of ${n} bytes runs past the end`);
+    c.pos += n;
+    return buf.subarray(c.pos - n, c.pos);
+  };
+  for (;;) {
+    let n = readVarLong(c);
+    if (n === 0) break;
+    if (n < 0) {
+      n = -n;
+      readVarLong(c);
+    }
+    if (n > c.end - c.pos) throw new BoundsError(`metadata count ${n} exceeds the data`);
+    for (let i = 0; i < n; i++) meta.set(bytes('a metadata key').toString('utf8'), bytes('a metadata value'));
+  }
+  if (c.end - c.pos < SYNC_SIZE) throw new BoundsError('data ends inside the sync marker');
+  return { meta, sync: buf.subarray(c.pos, c.pos + SYNC_SIZE), offset: c.pos + SYNC_SIZE };
+}
+
+/** Truncation and corruption look alike in the middle of the data; at its end, it was cut short. */
+function boundsFailure(err: BoundsError, where: string): AvroDecodeError {
+  return new AvroDecodeError(/ends inside|runs past the end|exceeds the \d+ bytes left/.test(err.message) ? 'truncated' : 'corrupt', `${where}: ${err.message}`);
+}
+
+/**
+ * Decodes one container file into records of the current reader schema. Any malformed input
+ * ends in an AvroDecodeError saying what is wrong, never in another exception. A file cut
+ * between two blocks is still valid Avro: pass the record count the producer announced (the
+ * message header) to detect that too.
+ */
+export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
+  if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+    const prefix = buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf);
+    throw new AvroDecodeError(prefix ? 'truncated' : 'not-avro', 'no Avro container magic bytes');
+  }
+  let header: ReturnType<typeof readHeader>;
+  try {
+    header = readHeader(buf);
+  } catch (err) {
+    if (err instanceof BoundsError) throw boundsFailure(err, 'header');
+    throw err;
+  }
+  const { meta, sync } = header;
+  const schemaBytes = meta.get('avro.schema');
+  if (schemaBytes === undefined) throw new AvroDecodeError('corrupt', 'header has no avro.schema');
+  const codec = meta.get('avro.codec')?.toString() ?? 'null';
+  if (codec !== 'null' && codec !== 'deflate') throw new AvroDecodeError('unsupported-codec', `codec ${codec}`);
+  const writerSchema = schemaBytes.toString('utf8');
+  const plan = planFor(writerSchema);
+
+  const records: unknown[] = [];
+  const c = { buf, pos: header.offset, end: buf.length };
+  while (c.pos < buf.length) {
+    let count: number;
+    let size: number;
+    try {
+      count = readVarLong(c);
+      size = readVarLong(c);
+    } catch (err) {
+      if (err instanceof BoundsError) throw boundsFailure(err, 'block header');
+      throw err;
+    }
+    if (count < 0 || size < 0) throw new AvroDecodeError('corrupt', `block count ${count}, size ${size}`);
+    const start = c.pos;
+    const end = start + size;
+    if (end + SYNC_SIZE > buf.length) throw new AvroDecodeError('truncated', `block of ${size} bytes at ${start} runs past the end (${buf.length})`);
+    if (!buf.subarray(end, end + SYNC_SIZE).equals(sync)) throw new AvroDecodeError('corrupt', `sync marker mismatch after the block at ${start}`);
+    let block = buf.subarray(start, end);
+    if (codec === 'deflate') {
+      try {
+        block = inflateRawSync(block);
+      } catch (err) {
+        throw new AvroDecodeError('corrupt', `deflate: ${(err as Error).message}`);
+      }
+    }
+    if (plan.boundsCheck) {
+      try {
+        checkValues(plan.writer, count, block, 0, block.length);
+      } catch (err) {
+        if (err instanceof BoundsError) throw new AvroDecodeError('corrupt', `block at ${start}: ${err.message}`);
+        throw err;
+      }
+    }
+    let p = 0;
+    for (let i = 0; i < count; i++) {
+      let r: { value: unknown; offset: number };
+      try {
+        r = plan.reader.decode(block, p, plan.resolver);
+      } catch (err) {
+        throw new AvroDecodeError('corrupt', `record ${records.length}: ${(err as Error).message}`);
+      }
+      if (r.offset < 0) throw new AvroDecodeError('corrupt', `record ${records.length} runs past its block`);
+      records.push(r.value);
+      p = r.offset;
+    }
+    if (p !== block.length) throw new AvroDecodeError('corrupt', `block at ${start} has ${block.length - p} bytes after its ${count} records`);
+    c.pos = end + SYNC_SIZE;
+  }
+  if (expectedCount !== undefined && records.length !== expectedCount) {
+    throw new AvroDecodeError(records.length < expectedCount ? 'truncated' : 'corrupt', `${records.length} records, the producer announced ${expectedCount}`);
+  }
+  return { type: plan.type, records: records as RecordOf[RecordType][], writerSchema };
+}

@@ -1,0 +1,18 @@
+/** Why a message could not be decoded: the sink puts this reason on its dead-letter entry. */
+export type DecodeFailure =
+  | 'not-avro' // no Avro Object Container File magic
+  | 'truncated' // the bytes end inside the header or a block
+  | 'corrupt' // a sync marker mismatch, a bad codec stream, or record bytes that do not parse
+  | 'unsupported-codec'
+  | 'unknown-schema' // a well-formed writer schema of no staas record type
+  | 'incompatible-schema'; // a staas record type whose writer schema cannot be resolved to ours
+
+export class AvroDecodeError extends Error {
+  constructor(
+    readonly failure: DecodeFailure,
+    detail: string,
+  ) {
+    super(`${failure}: ${detail}`);
+    this.name = 'AvroDecodeError';
+  }
+}

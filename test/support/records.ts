@@ -1,0 +1,86 @@
+/** Sample records for tests: deterministic for a given seed index. */
+import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
+
+const BASE_TS = Date.UTC(2026, 10, 1, 12, 0, 0);
+
+export function trendPoint(i: number, over: Partial<TrendPoint> = {}): TrendPoint {
+  return {
+    dmsId: 7,
+    dmaId: 101,
+    elementId: 1000 + (i % 10),
+    parameterId: 200 + (i % 3),
+    index: i % 4 === 0 ? `row/${i}` : '',
+    timestamp: BASE_TS + i * 1000,
+    windowMinutes: 0,
+    value: i % 5 === 0 ? null : i * 1.5,
+    discreteValue: i % 5 === 0 ? `state-${i}` : null,
+    min: null,
+    max: null,
+    discreteMax: null,
+    samples: 0,
+    status: 0,
+    ...over,
+  };
+}
+
+export function averagePoint(i: number, windowMinutes = 5): TrendPoint {
+  return trendPoint(i, {
+    windowMinutes,
+    timestamp: BASE_TS + i * windowMinutes * 60_000,
+    value: 10 + i,
+    min: 5 + i,
+    max: 20 + i,
+    samples: 30,
+    status: windowMinutes,
+    discreteValue: null,
+  });
+}
+
+export function alarmEvent(i: number, over: Partial<AlarmEvent> = {}): AlarmEvent {
+  return {
+    dmsId: 7,
+    dmaId: 101,
+    elementId: 1000 + (i % 10),
+    parameterId: 300,
+    index: '',
+    displayKey: '',
+    alarmId: 5000 + i,
+    rootAlarmId: 5000 + i - (i % 3),
+    previousAlarmId: i % 3 === 0 ? 0 : 5000 + i - 1,
+    severity: 1 + (i % 4),
+    severityRange: 6,
+    alarmType: i % 3 === 0 ? 10 : 8,
+    status: 1,
+    userStatus: 0,
+    value: `${i}`,
+    displayValue: `${i} dBm`,
+    timestamp: BASE_TS + i * 1000,
+    createdAt: BASE_TS + i * 1000,
+    rootCreatedAt: BASE_TS + (i - (i % 3)) * 1000,
+    owner: i % 2 === 0 ? null : 'operator',
+    comment: i % 2 === 0 ? null : "it's \"quoted\"\n",
+    elementName: `element ${1000 + (i % 10)}`,
+    parameterName: 'RX level',
+    ...over,
+  };
+}
+
+export function elementRow(i: number, over: Partial<ElementRow> = {}): ElementRow {
+  return {
+    dmsId: 7,
+    dmaId: 101,
+    elementId: 1000 + (i % 10),
+    tableParameterId: 1000,
+    primaryKey: `key-${i}`,
+    displayKey: `Interface ${i}`,
+    columns: [
+      { columnId: 1002, value: i * 2.5 },
+      { columnId: 1003, value: `up ${i}` },
+      { columnId: 1004, value: null },
+    ],
+    timestamp: BASE_TS + i * 1000,
+    version: i + 1,
+    deleted: false,
+    ...over,
+  };
+}
