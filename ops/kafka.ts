@@ -146,7 +146,18 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
   if (!existsSync(join(files.dataDir, 'meta.properties'))) {
     execFileSync(
       javaBin(cfg),
-      [`-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', clusterId, '-c', files.configFile],
+      [
+        `-Dlog4j2.configurationFile=${log4j}`,
+        '-cp',
+        classpath,
+        'kafka.tools.StorageTool',
+        'format',
+        '--ignore-formatted',
+        '-t',
+        clusterId,
+        '-c',
+        files.configFile,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
   }

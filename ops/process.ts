@@ -90,7 +90,12 @@ export async function tailFile(path: string, lines = 30): Promise<string> {
     const length = Math.min(size, 64 * 1024);
     const buf = Buffer.alloc(length);
     await fh.read(buf, 0, length, size - length);
-    return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
+    return buf
+      .toString('utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trimEnd();
   } finally {
     await fh.close();
   }

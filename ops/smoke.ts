@@ -22,7 +22,20 @@ export interface SmokeResult {
 function smokeRecords(now: number): { trend: TrendPoint; alarm: AlarmEvent; element: ElementRow } {
   const id = { dmsId: 1, dmaId: 1, elementId: 1 };
   return {
-    trend: { ...id, parameterId: 10, index: '', timestamp: now, windowMinutes: 0, value: 42.5, discreteValue: null, min: null, max: null, discreteMax: null, samples: 0, status: 0 },
+    trend: {
+      ...id,
+      parameterId: 10,
+      index: '',
+      timestamp: now,
+      windowMinutes: 0,
+      value: 42.5,
+      discreteValue: null,
+      min: null,
+      max: null,
+      discreteMax: null,
+      samples: 0,
+      status: 0,
+    },
     alarm: {
       ...id,
       parameterId: 10,
@@ -63,12 +76,21 @@ function smokeRecords(now: number): { trend: TrendPoint; alarm: AlarmEvent; elem
 }
 
 const SELECT: Record<RecordType, (now: number) => string> = {
-  trend: (now) => `SELECT * FROM {db}.trend_realtime FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND parameter_id = 10 AND idx = '' AND ts = ${now}`,
-  alarm: (now) => `SELECT * FROM {db}.alarm_events FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND root_alarm_id = ${now} AND alarm_id = ${now}`,
-  element: () => `SELECT * FROM {db}.element_rows FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND table_parameter_id = 1000 AND primary_key = 'smoke'`,
+  trend: (now) =>
+    `SELECT * FROM {db}.trend_realtime FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND parameter_id = 10 AND idx = '' AND ts = ${now}`,
+  alarm: (now) =>
+    `SELECT * FROM {db}.alarm_events FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND root_alarm_id = ${now} AND alarm_id = ${now}`,
+  element: () =>
+    `SELECT * FROM {db}.element_rows FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND table_parameter_id = 1000 AND primary_key = 'smoke'`,
 };
 
-export async function smokeRoundTrip(kafka: Kafka, topics: Topics, ch: ClickHouseClient, db: string, timeoutMs = 30_000): Promise<SmokeResult[]> {
+export async function smokeRoundTrip(
+  kafka: Kafka,
+  topics: Topics,
+  ch: ClickHouseClient,
+  db: string,
+  timeoutMs = 30_000,
+): Promise<SmokeResult[]> {
   const now = Date.now();
   const records = smokeRecords(now);
   const types: RecordType[] = ['trend', 'alarm', 'element'];
@@ -99,26 +121,28 @@ export async function smokeRoundTrip(kafka: Kafka, topics: Topics, ch: ClickHous
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`smoke: not every record came back from Kafka within ${timeoutMs} ms`)), timeoutMs);
       const seen = new Set<string>();
-      void consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ topic, partition, message }) => {
-          const want = produced.get(topic);
-          if (want === undefined || want.partition !== partition || message.offset !== want.offset) return;
-          const batch = readBatchMessage(message.value, message.headers);
-          for (const [table, rows] of toRows(batch.type, batch.records)) {
-            await insertRows(ch, db, table, rows);
-            const rs = await ch.query({ query: SELECT[batch.type](now).replace('{db}', db), format: 'JSONEachRow' });
-            const [row] = await rs.json<Record<string, unknown>>();
-            if (row === undefined) throw new Error(`smoke: the ${batch.type} record is not in ${table}`);
-            results.push({ type: batch.type, partition, offset: message.offset, table, row });
-          }
-          seen.add(topic);
-          if (seen.size === produced.size) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      }).catch(reject);
+      void consumer
+        .run({
+          autoCommit: false,
+          eachMessage: async ({ topic, partition, message }) => {
+            const want = produced.get(topic);
+            if (want === undefined || want.partition !== partition || message.offset !== want.offset) return;
+            const batch = readBatchMessage(message.value, message.headers);
+            for (const [table, rows] of toRows(batch.type, batch.records)) {
+              await insertRows(ch, db, table, rows);
+              const rs = await ch.query({ query: SELECT[batch.type](now).replace('{db}', db), format: 'JSONEachRow' });
+              const [row] = await rs.json<Record<string, unknown>>();
+              if (row === undefined) throw new Error(`smoke: the ${batch.type} record is not in ${table}`);
+              results.push({ type: batch.type, partition, offset: message.offset, table, row });
+            }
+            seen.add(topic);
+            if (seen.size === produced.size) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
     });
     await done;
   } finally {

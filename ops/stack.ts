@@ -1,11 +1,11 @@
 /**
- * The local stack: `up`, `down`, `status`, `smoke`, `logs [kafka|clickhouse]`, `reset --yes`.
+ * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `logs [kafka|clickhouse]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
  */
 import { rmSync } from 'node:fs';
 import { logLevel } from 'kafkajs';
-import { readConnections } from '../config/connections.ts';
+import { readConnections, type Connections } from '../config/connections.ts';
 import { ConfigError } from '../config/env.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
@@ -17,22 +17,21 @@ import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
 
-export async function up(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
+export async function up(cfg: StackConfig, log: (line: string) => void = console.log, conn: Connections = readConnections()): Promise<void> {
   const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failures.length > 0) {
-    if (failures.length === 1) throw failures[0];
+    if (failures.length === 1) throw failures[0]!;
     throw new AggregateError(failures, failures.map((f) => f.message).join('\n\n'));
   }
   const [k, c] = results as PromiseFulfilledResult<string>[];
   log(`kafka: ${k!.value} on ${cfg.kafka.host}:${cfg.kafka.port}`);
   log(`clickhouse: ${c!.value} on http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`);
-  await provision(cfg, log);
+  await provision(cfg, conn, log);
 }
 
 /** Topics and tables: created when missing, left alone when present. */
-async function provision(cfg: StackConfig, log: (line: string) => void): Promise<void> {
-  const conn = readConnections();
+async function provision(cfg: StackConfig, conn: Connections, log: (line: string) => void): Promise<void> {
   const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
@@ -56,16 +55,16 @@ export async function down(cfg: StackConfig, log: (line: string) => void = conso
   log(await stopService(clickhouseFiles(cfg), 30_000));
 }
 
-export async function status(cfg: StackConfig): Promise<boolean> {
+export async function status(cfg: StackConfig, log: (line: string) => void = console.log): Promise<boolean> {
   const k = runningPid(kafkaFiles(cfg));
   const c = runningPid(clickhouseFiles(cfg));
   const kOk = k !== undefined && (await kafkaHealthy(cfg));
   const cOk = c !== undefined && (await clickhousePing(cfg));
   const line = (name: string, pid: number | undefined, ok: boolean, where: string) =>
     `${name.padEnd(11)} ${pid === undefined ? 'stopped' : ok ? `up (pid ${pid})` : `not answering (pid ${pid})`}  ${where}`;
-  console.log(line('kafka', k, kOk, `${cfg.kafka.host}:${cfg.kafka.port}`));
-  console.log(line('clickhouse', c, cOk, `http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`));
-  console.log(`state       ${cfg.stateDir}`);
+  log(line('kafka', k, kOk, `${cfg.kafka.host}:${cfg.kafka.port}`));
+  log(line('clickhouse', c, cOk, `http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`));
+  log(`state       ${cfg.stateDir}`);
   return kOk && cOk;
 }
 
@@ -78,7 +77,9 @@ export async function smoke(log: (line: string) => void = console.log): Promise<
     const results = await smokeRoundTrip(kafka, topicsFor(), ch, conn.clickhouse.database);
     log('smoke: one record of each type went writer -> Kafka -> ClickHouse and back:');
     for (const r of results) {
-      log(`  ${r.type.padEnd(7)} partition ${r.partition} offset ${r.offset} -> ${conn.clickhouse.database}.${r.table}: ${JSON.stringify(r.row)}`);
+      log(
+        `  ${r.type.padEnd(7)} partition ${r.partition} offset ${r.offset} -> ${conn.clickhouse.database}.${r.table}: ${JSON.stringify(r.row)}`,
+      );
     }
   } finally {
     await ch.close();
@@ -111,6 +112,10 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       await up(cfg);
       return 0;
+    case 'provision':
+      // Services run elsewhere (docker-compose, a cluster): only topics and tables.
+      await provision(cfg, readConnections(), console.log);
+      return 0;
     case 'smoke':
       await smoke();
       return 0;
@@ -133,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(`removed ${cfg.stateDir}`);
       return 0;
     default:
-      console.error('usage: tsx ops/stack.ts up|down|status|smoke|logs [kafka|clickhouse]|reset --yes');
+      console.error('usage: tsx ops/stack.ts up|down|status|provision|smoke|logs [kafka|clickhouse]|reset --yes');
       return 2;
   }
 }

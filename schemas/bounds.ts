@@ -118,7 +118,7 @@ function walk(t: AnyType, c: Cursor): void {
 /** Checks that `count` values of `type` fit exactly in buf[start, end). */
 export function checkValues(type: avro.Type, count: number, buf: Buffer, start: number, end: number): void {
   const c: Cursor = { buf, pos: start, end };
-  for (let i = 0; i < count; i++) walk(type as AnyType, c);
+  for (let i = 0; i < count; i++) walk(type, c);
   if (c.pos !== end) throw new BoundsError(`${end - c.pos} bytes left after ${count} records`);
 }
 
@@ -134,5 +134,5 @@ export function hasCollections(type: avro.Type): boolean {
     if (t.underlyingType !== undefined) return visit(t.underlyingType);
     return false;
   };
-  return visit(type as AnyType);
+  return visit(type);
 }

@@ -183,7 +183,10 @@ function readHeader(buf: Buffer): { meta: Map<string, Buffer>; sync: Buffer; off
 
 /** Truncation and corruption look alike in the middle of the data; at its end, it was cut short. */
 function boundsFailure(err: BoundsError, where: string): AvroDecodeError {
-  return new AvroDecodeError(/ends inside|runs past the end|exceeds the \d+ bytes left/.test(err.message) ? 'truncated' : 'corrupt', `${where}: ${err.message}`);
+  return new AvroDecodeError(
+    /ends inside|runs past the end|exceeds the \d+ bytes left/.test(err.message) ? 'truncated' : 'corrupt',
+    `${where}: ${err.message}`,
+  );
 }
 
 /**
@@ -227,8 +230,10 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
     if (count < 0 || size < 0) throw new AvroDecodeError('corrupt', `block count ${count}, size ${size}`);
     const start = c.pos;
     const end = start + size;
-    if (end + SYNC_SIZE > buf.length) throw new AvroDecodeError('truncated', `block of ${size} bytes at ${start} runs past the end (${buf.length})`);
-    if (!buf.subarray(end, end + SYNC_SIZE).equals(sync)) throw new AvroDecodeError('corrupt', `sync marker mismatch after the block at ${start}`);
+    if (end + SYNC_SIZE > buf.length)
+      throw new AvroDecodeError('truncated', `block of ${size} bytes at ${start} runs past the end (${buf.length})`);
+    if (!buf.subarray(end, end + SYNC_SIZE).equals(sync))
+      throw new AvroDecodeError('corrupt', `sync marker mismatch after the block at ${start}`);
     let block = buf.subarray(start, end);
     if (codec === 'deflate') {
       try {
@@ -257,11 +262,15 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
       records.push(r.value);
       p = r.offset;
     }
-    if (p !== block.length) throw new AvroDecodeError('corrupt', `block at ${start} has ${block.length - p} bytes after its ${count} records`);
+    if (p !== block.length)
+      throw new AvroDecodeError('corrupt', `block at ${start} has ${block.length - p} bytes after its ${count} records`);
     c.pos = end + SYNC_SIZE;
   }
   if (expectedCount !== undefined && records.length !== expectedCount) {
-    throw new AvroDecodeError(records.length < expectedCount ? 'truncated' : 'corrupt', `${records.length} records, the producer announced ${expectedCount}`);
+    throw new AvroDecodeError(
+      records.length < expectedCount ? 'truncated' : 'corrupt',
+      `${records.length} records, the producer announced ${expectedCount}`,
+    );
   }
   return { type: plan.type, records: records as RecordOf[RecordType][], writerSchema };
 }

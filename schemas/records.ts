@@ -83,7 +83,9 @@ const FILES: Record<RecordType, string> = { trend: './trend-point.avsc', alarm: 
 
 /** The schema files, minified: written as-is into every container header (docs and logical types included). */
 export const SCHEMA_JSON: Readonly<Record<RecordType, string>> = Object.freeze(
-  Object.fromEntries(RECORD_TYPES.map((t) => [t, JSON.stringify(JSON.parse(readFileSync(new URL(FILES[t], import.meta.url), 'utf8')))])) as Record<RecordType, string>,
+  Object.fromEntries(
+    RECORD_TYPES.map((t) => [t, JSON.stringify(JSON.parse(readFileSync(new URL(FILES[t], import.meta.url), 'utf8')))]),
+  ) as Record<RecordType, string>,
 );
 
 // wrapUnions false: a [null, T] union decodes to the bare value (or null), as the interfaces say.
@@ -97,6 +99,4 @@ export const READER_TYPES: Readonly<Record<RecordType, avro.Type>> = Object.free
 });
 
 /** Full Avro names, which identify a writer schema's record type across versions. */
-export const TYPE_BY_NAME: ReadonlyMap<string, RecordType> = new Map(
-  RECORD_TYPES.map((t) => [READER_TYPES[t].name ?? t, t]),
-);
+export const TYPE_BY_NAME: ReadonlyMap<string, RecordType> = new Map(RECORD_TYPES.map((t) => [READER_TYPES[t].name ?? t, t]));

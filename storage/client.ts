@@ -23,7 +23,8 @@ export function clickhouseErrorCode(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
-  const m = /Code: (\d+)/.exec(String((err as { message?: unknown }).message ?? ''));
+  const message = (err as { message?: unknown }).message;
+  const m = typeof message === 'string' ? /Code: (\d+)/.exec(message) : null;
   return m === null ? undefined : Number(m[1]);
 }
 

@@ -24,7 +24,7 @@ export interface TopicLayout {
  */
 export async function ensureTopics(admin: Admin, topics: Topics, layout: TopicLayout): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
-  const missing = Object.values(topics).filter((t) => !existing.has(t));
+  const missing = [topics.trend, topics.alarm, topics.element, topics.dlq].filter((t) => !existing.has(t));
   if (missing.length === 0) return [];
   await admin.createTopics({
     waitForLeaders: true,

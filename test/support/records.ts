@@ -58,7 +58,7 @@ export function alarmEvent(i: number, over: Partial<AlarmEvent> = {}): AlarmEven
     createdAt: BASE_TS + i * 1000,
     rootCreatedAt: BASE_TS + (i - (i % 3)) * 1000,
     owner: i % 2 === 0 ? null : 'operator',
-    comment: i % 2 === 0 ? null : "it's \"quoted\"\n",
+    comment: i % 2 === 0 ? null : 'it\'s "quoted"\n',
     elementName: `element ${1000 + (i % 10)}`,
     parameterName: 'RX level',
     ...over,

@@ -164,23 +164,23 @@ describe('damaged input', () => {
     ['alarm events', good],
     ['element rows (nested arrays)', encodeBatch('element', SAMPLES.element)],
   ] as const) {
-  it(`never throws anything but AvroDecodeError on random corruption of ${name}`, () => {
-    let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-    let decoded = 0;
-    for (let trial = 0; trial < 2000; trial++) {
-      const bad = Buffer.from(batch);
-      const flips = 1 + Math.floor(rand() * 4);
-      for (let f = 0; f < flips; f++) bad[Math.floor(rand() * bad.length)] = Math.floor(rand() * 256);
-      try {
-        decodeBatch(bad);
-        decoded++; // a flip inside a string value still decodes: fine, the checks downstream validate values
-      } catch (err) {
-        assert.ok(err instanceof AvroDecodeError, `trial ${trial}: ${String(err)}`);
+    it(`never throws anything but AvroDecodeError on random corruption of ${name}`, () => {
+      let seed = 42;
+      const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+      let decoded = 0;
+      for (let trial = 0; trial < 2000; trial++) {
+        const bad = Buffer.from(batch);
+        const flips = 1 + Math.floor(rand() * 4);
+        for (let f = 0; f < flips; f++) bad[Math.floor(rand() * bad.length)] = Math.floor(rand() * 256);
+        try {
+          decodeBatch(bad);
+          decoded++; // a flip inside a string value still decodes: fine, the checks downstream validate values
+        } catch (err) {
+          assert.ok(err instanceof AvroDecodeError, `trial ${trial}: ${String(err)}`);
+        }
       }
-    }
-    assert.ok(decoded < 2000, 'most corruptions are detected');
-  });
+      assert.ok(decoded < 2000, 'most corruptions are detected');
+    });
   }
 
   it('rejects a corrupted array count without looping over it', () => {
@@ -203,9 +203,12 @@ describe('damaged input', () => {
 
   it('rejects random bytes with the Avro magic in front', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let trial = 0; trial < 500; trial++) {
-      const junk = Buffer.concat([Buffer.from([0x4f, 0x62, 0x6a, 0x01]), Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256)))]);
+      const junk = Buffer.concat([
+        Buffer.from([0x4f, 0x62, 0x6a, 0x01]),
+        Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256))),
+      ]);
       expectDecodeError(junk);
     }
   });

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, idempotently: the ClickHouse server (OS package), the npm
+# packages, and the Kafka broker jars (Maven Central, cached in $STAAS_CACHE_DIR or ~/.cache/staas).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+for tool in node npm java mvn; do
+  need "$tool" || { echo "staas bootstrap: '$tool' is required but not installed" >&2; exit 1; }
+done
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if (( node_major < 20 )); then echo "staas bootstrap: Node.js 20 or newer is required (found $(node --version))" >&2; exit 1; fi
+
+if ! need clickhouse-server && [[ ! -x /usr/bin/clickhouse-server && ! -x /usr/sbin/clickhouse-server ]]; then
+  echo "staas bootstrap: installing clickhouse-server and clickhouse-client (apt)"
+  sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+fi
+
+# npm ci only when the lock file changed since the last install.
+stamp=node_modules/.staas-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "staas bootstrap: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' ops/kafka/pom.xml)
+cache="${STAAS_CACHE_DIR:-$HOME/.cache/staas}"
+bash ops/kafka/fetch.sh "$cache/kafka-$kafka_version/libs"

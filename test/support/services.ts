@@ -1,0 +1,104 @@
+/** Access to the real Kafka broker and ClickHouse server for integration tests. */
+import { randomBytes } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { logLevel, type Admin, type Kafka } from 'kafkajs';
+import { readConnections, type Connections } from '../../config/connections.ts';
+import { createKafka } from '../../ingest/kafka/client.ts';
+import { ensureTopics, topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
+import { createClickHouse } from '../../storage/client.ts';
+import { ensureSchema } from '../../storage/schema.ts';
+
+export const connections: Connections = readConnections();
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+export function testKafka(): Kafka {
+  return createKafka(connections.kafka, { logLevel: logLevel.NOTHING });
+}
+
+export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Fresh topics under a unique prefix, so tests never see each other's messages. */
+export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<Topics> {
+  const topics = topicsFor(uniqueName('test'));
+  await withAdmin(kafka, (admin) => ensureTopics(admin, topics, { partitions, replicationFactor: 1 }));
+  return topics;
+}
+
+export async function deleteTestTopics(kafka: Kafka, topics: Topics): Promise<void> {
+  await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] })).catch(() => undefined);
+}
+
+export interface TestDatabase {
+  client: ClickHouseClient;
+  db: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database with the staas tables. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const client = createClickHouse(connections.clickhouse);
+  const db = uniqueName('staas_test');
+  await ensureSchema(client, db);
+  return {
+    client,
+    db,
+    async drop() {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+      await client.close();
+    },
+  };
+}
+
+export async function queryRows<T = Record<string, unknown>>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const rs = await client.query({ query, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: import('kafkajs').IHeaders | undefined;
+}
+
+/** Consumes from the beginning of `topicNames` with a fresh group until `count` messages arrived. */
+export async function consumeMessages(kafka: Kafka, topicNames: string[], count: number, timeoutMs = 30_000): Promise<ConsumedMessage[]> {
+  const groupId = uniqueName('test-group');
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  const out: ConsumedMessage[] = [];
+  try {
+    await consumer.subscribe({ topics: topicNames, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`consumed ${out.length} of ${count} messages in ${timeoutMs} ms`)), timeoutMs);
+      consumer
+        .run({
+          eachMessage: ({ topic, partition, message }) => {
+            out.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers: message.headers });
+            if (out.length >= count) {
+              clearTimeout(timer);
+              resolve();
+            }
+            return Promise.resolve();
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readConnections } from '../../config/connections.ts';
+import { ConfigError } from '../../config/env.ts';
+import { readStackConfig } from '../../ops/stack-config.ts';
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration from the environment', () => {
+  it('defaults to the local stack', () => {
+    const c = readConnections({});
+    assert.deepEqual(c.kafka.brokers, ['127.0.0.1:9092']);
+    assert.equal(c.clickhouse.url, 'http://127.0.0.1:8123');
+    assert.equal(c.clickhouse.database, 'staas');
+  });
+
+  it('moves the clients with the service ports', () => {
+    const c = readConnections({ STAAS_KAFKA_PORT: '19092', STAAS_CLICKHOUSE_HTTP_PORT: '18123' });
+    assert.deepEqual(c.kafka.brokers, ['127.0.0.1:19092']);
+    assert.equal(c.clickhouse.url, 'http://127.0.0.1:18123');
+  });
+
+  it('takes a list of bootstrap brokers', () => {
+    assert.deepEqual(readConnections({ STAAS_KAFKA_BROKERS: 'gw1:9092, gw2:9093' }).kafka.brokers, ['gw1:9092', 'gw2:9093']);
+  });
+
+  it('reports every problem at once, naming the variable', () => {
+    const p = problems(() =>
+      readConnections({ STAAS_KAFKA_PORT: 'x', STAAS_KAFKA_BROKERS: 'nohost', STAAS_CLICKHOUSE_URL: 'ftp://a', STAAS_CLICKHOUSE_DATABASE: 'a;drop' }),
+    );
+    assert.equal(p.length, 4, p.join('\n'));
+    assert.match(p.join('\n'), /STAAS_KAFKA_PORT="x" is not an integer/);
+    assert.match(p.join('\n'), /STAAS_KAFKA_BROKERS: "nohost" is not host:port/);
+    assert.match(p.join('\n'), /STAAS_CLICKHOUSE_URL="ftp:\/\/a" must be an http\(s\) URL/);
+    assert.match(p.join('\n'), /STAAS_CLICKHOUSE_DATABASE="a;drop" is not a plain identifier/);
+  });
+
+  it('requires SASL credentials with a SASL mechanism', () => {
+    assert.match(problems(() => readConnections({ STAAS_KAFKA_SASL_MECHANISM: 'plain' })).join(), /USERNAME and STAAS_KAFKA_SASL_PASSWORD are required/);
+    const c = readConnections({ STAAS_KAFKA_SASL_MECHANISM: 'scram-sha-512', STAAS_KAFKA_SASL_USERNAME: 'u', STAAS_KAFKA_SASL_PASSWORD: 'p', STAAS_KAFKA_TLS: 'true' });
+    assert.deepEqual(c.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p' });
+    assert.deepEqual(c.kafka.tls, { rejectUnauthorized: true });
+  });
+
+  it('rejects out-of-range ports, clashing ports and bad heap sizes for the stack', () => {
+    const p = problems(() => readStackConfig({ STAAS_KAFKA_PORT: '70000', STAAS_CLICKHOUSE_TCP_PORT: '9093', STAAS_KAFKA_HEAP: 'lots' }));
+    assert.match(p.join('\n'), /STAAS_KAFKA_PORT=70000 is above the maximum 65535/);
+    assert.match(p.join('\n'), /service ports must differ/);
+    assert.match(p.join('\n'), /STAAS_KAFKA_HEAP=lots must look like 512m or 1g/);
+  });
+});
