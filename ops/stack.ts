@@ -17,7 +17,11 @@ import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
 
-export async function up(cfg: StackConfig, log: (line: string) => void = console.log, conn: Connections = readConnections()): Promise<void> {
+export async function up(
+  cfg: StackConfig,
+  log: (line: string) => void = console.log,
+  conn: Connections = readConnections(),
+): Promise<void> {
   const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failures.length > 0) {

@@ -41,7 +41,10 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
   let topics: Topics;
   let database: TestDatabase;
   const sent: { [T in RecordType]: RecordOf[T][] } = {
-    trend: [...Array.from({ length: 300 }, (_, i) => trendPoint(i)), ...Array.from({ length: 40 }, (_, i) => averagePoint(i, i % 2 === 0 ? 5 : 60))],
+    trend: [
+      ...Array.from({ length: 300 }, (_, i) => trendPoint(i)),
+      ...Array.from({ length: 40 }, (_, i) => averagePoint(i, i % 2 === 0 ? 5 : 60)),
+    ],
     alarm: Array.from({ length: 60 }, (_, i) => alarmEvent(i)),
     element: Array.from({ length: 30 }, (_, i) => elementRow(i)),
   };
@@ -106,7 +109,7 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
       database.client,
       `SELECT ts, value, value_discrete, idx FROM ${db}.trend_realtime FINAL ORDER BY ts`,
     );
-    const rt = (sent.trend as TrendPoint[]).filter((p) => p.windowMinutes === 0).sort((a, b) => a.timestamp - b.timestamp);
+    const rt = sent.trend.filter((p) => p.windowMinutes === 0).sort((a, b) => a.timestamp - b.timestamp);
     assert.deepEqual(
       realtime,
       rt.map((p) => ({ ts: String(p.timestamp), value: p.value, value_discrete: p.discreteValue ?? '', idx: p.index })),
@@ -117,24 +120,39 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
       `SELECT count() AS n, groupUniqArray(window_minutes) AS windows, sum(samples) AS sum_samples, min(min) AS min_min FROM ${db}.trend_average FINAL`,
     );
     assert.deepEqual(avg[0], { n: '40', windows: avg[0]!.windows, sum_samples: String(40 * 30), min_min: 5 });
-    assert.deepEqual([...avg[0]!.windows].sort((a, b) => a - b), [5, 60]);
-
-    const alarms = await queryRows<{ alarm_id: string; root_alarm_id: string; severity: number; comment: string | null; owner: string | null }>(
-      database.client,
-      `SELECT alarm_id, root_alarm_id, severity, comment, owner FROM ${db}.alarm_events FINAL ORDER BY alarm_id`,
+    assert.deepEqual(
+      [...avg[0].windows].sort((a, b) => a - b),
+      [5, 60],
     );
+
+    const alarms = await queryRows<{
+      alarm_id: string;
+      root_alarm_id: string;
+      severity: number;
+      comment: string | null;
+      owner: string | null;
+    }>(database.client, `SELECT alarm_id, root_alarm_id, severity, comment, owner FROM ${db}.alarm_events FINAL ORDER BY alarm_id`);
     assert.deepEqual(
       alarms,
-      (sent.alarm as AlarmEvent[]).map((a) => ({ alarm_id: String(a.alarmId), root_alarm_id: String(a.rootAlarmId), severity: a.severity, comment: a.comment, owner: a.owner })),
+      sent.alarm.map((a) => ({
+        alarm_id: String(a.alarmId),
+        root_alarm_id: String(a.rootAlarmId),
+        severity: a.severity,
+        comment: a.comment,
+        owner: a.owner,
+      })),
     );
 
-    const rows = await queryRows<{ primary_key: string; cell_ids: number[]; cell_numbers: (number | null)[]; cell_texts: (string | null)[]; version: string }>(
-      database.client,
-      `SELECT primary_key, cell_ids, cell_numbers, cell_texts, version FROM ${db}.element_rows FINAL ORDER BY version`,
-    );
+    const rows = await queryRows<{
+      primary_key: string;
+      cell_ids: number[];
+      cell_numbers: (number | null)[];
+      cell_texts: (string | null)[];
+      version: string;
+    }>(database.client, `SELECT primary_key, cell_ids, cell_numbers, cell_texts, version FROM ${db}.element_rows FINAL ORDER BY version`);
     assert.deepEqual(
       rows,
-      (sent.element as ElementRow[]).map((e) => ({
+      sent.element.map((e) => ({
         primary_key: e.primaryKey,
         cell_ids: e.columns.map((c) => c.columnId),
         cell_numbers: e.columns.map((c) => (typeof c.value === 'number' ? c.value : null)),
@@ -170,7 +188,12 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
     await producer.send({
       topic: topics.dlq,
       acks: -1,
-      messages: [good(0), { key: 'k', value: Buffer.from('definitely not avro') }, { key: 'k', value: good(1).value, headers: { 'staas-type': 'alarm', 'staas-count': '5' } }, good(2)],
+      messages: [
+        good(0),
+        { key: 'k', value: Buffer.from('definitely not avro') },
+        { key: 'k', value: good(1).value, headers: { 'staas-type': 'alarm', 'staas-count': '5' } },
+        good(2),
+      ],
     });
     const got = (await consumeMessages(kafka, [topics.dlq], 4)).sort((a, b) => Number(a.offset) - Number(b.offset));
     const outcome = got.map((m) => {

@@ -61,8 +61,14 @@ describe('local stack', () => {
   it('up on a running stack is harmless: services already running, topics and tables present', async () => {
     const lines: string[] = [];
     await up(readStackConfig(), (l) => lines.push(l));
-    assert.ok(lines.includes(`kafka: already running on ${readStackConfig().kafka.host}:${readStackConfig().kafka.port}`), lines.join('\n'));
-    assert.ok(lines.some((l) => l.startsWith('clickhouse: already running')), lines.join('\n'));
+    assert.ok(
+      lines.includes(`kafka: already running on ${readStackConfig().kafka.host}:${readStackConfig().kafka.port}`),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('clickhouse: already running')),
+      lines.join('\n'),
+    );
     assert.ok(lines.includes('kafka: topics present'), lines.join('\n'));
   });
 
@@ -98,7 +104,7 @@ describe('local stack', () => {
 
   it('fails at once, naming the port and its variable, when a port is taken', async () => {
     const { cfg } = await privateStack();
-    cleanup.push(async () => rmSync(cfg.stateDir, { recursive: true, force: true }));
+    cleanup.push(() => Promise.resolve(rmSync(cfg.stateDir, { recursive: true, force: true })));
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(cfg.clickhouse.httpPort, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => squatter.close(() => resolve())));

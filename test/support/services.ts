@@ -1,7 +1,7 @@
 /** Access to the real Kafka broker and ClickHouse server for integration tests. */
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { logLevel, type Admin, type Kafka } from 'kafkajs';
+import { logLevel, type Admin, type IHeaders, type Kafka } from 'kafkajs';
 import { readConnections, type Connections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
@@ -36,7 +36,9 @@ export async function createTestTopics(kafka: Kafka, partitions = 3): Promise<To
 }
 
 export async function deleteTestTopics(kafka: Kafka, topics: Topics): Promise<void> {
-  await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] })).catch(() => undefined);
+  await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] })).catch(
+    () => undefined,
+  );
 }
 
 export interface TestDatabase {
@@ -71,7 +73,7 @@ export interface ConsumedMessage {
   offset: string;
   key: string | null;
   value: Buffer | null;
-  headers: import('kafkajs').IHeaders | undefined;
+  headers: IHeaders | undefined;
 }
 
 /** Consumes from the beginning of `topicNames` with a fresh group until `count` messages arrived. */
@@ -87,7 +89,14 @@ export async function consumeMessages(kafka: Kafka, topicNames: string[], count:
       consumer
         .run({
           eachMessage: ({ topic, partition, message }) => {
-            out.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers: message.headers });
+            out.push({
+              topic,
+              partition,
+              offset: message.offset,
+              key: message.key?.toString() ?? null,
+              value: message.value,
+              headers: message.headers,
+            });
             if (out.length >= count) {
               clearTimeout(timer);
               resolve();

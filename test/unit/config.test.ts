@@ -34,7 +34,12 @@ describe('configuration from the environment', () => {
 
   it('reports every problem at once, naming the variable', () => {
     const p = problems(() =>
-      readConnections({ STAAS_KAFKA_PORT: 'x', STAAS_KAFKA_BROKERS: 'nohost', STAAS_CLICKHOUSE_URL: 'ftp://a', STAAS_CLICKHOUSE_DATABASE: 'a;drop' }),
+      readConnections({
+        STAAS_KAFKA_PORT: 'x',
+        STAAS_KAFKA_BROKERS: 'nohost',
+        STAAS_CLICKHOUSE_URL: 'ftp://a',
+        STAAS_CLICKHOUSE_DATABASE: 'a;drop',
+      }),
     );
     assert.equal(p.length, 4, p.join('\n'));
     assert.match(p.join('\n'), /STAAS_KAFKA_PORT="x" is not an integer/);
@@ -44,8 +49,16 @@ describe('configuration from the environment', () => {
   });
 
   it('requires SASL credentials with a SASL mechanism', () => {
-    assert.match(problems(() => readConnections({ STAAS_KAFKA_SASL_MECHANISM: 'plain' })).join(), /USERNAME and STAAS_KAFKA_SASL_PASSWORD are required/);
-    const c = readConnections({ STAAS_KAFKA_SASL_MECHANISM: 'scram-sha-512', STAAS_KAFKA_SASL_USERNAME: 'u', STAAS_KAFKA_SASL_PASSWORD: 'p', STAAS_KAFKA_TLS: 'true' });
+    assert.match(
+      problems(() => readConnections({ STAAS_KAFKA_SASL_MECHANISM: 'plain' })).join(),
+      /USERNAME and STAAS_KAFKA_SASL_PASSWORD are required/,
+    );
+    const c = readConnections({
+      STAAS_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      STAAS_KAFKA_SASL_USERNAME: 'u',
+      STAAS_KAFKA_SASL_PASSWORD: 'p',
+      STAAS_KAFKA_TLS: 'true',
+    });
     assert.deepEqual(c.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p' });
     assert.deepEqual(c.kafka.tls, { rejectUnauthorized: true });
   });
