@@ -8,7 +8,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { batchMessage, elementKey, readBatchMessage } from '../../ingest/kafka/message.ts';
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import { AvroDecodeError } from '../../schemas/errors.ts';
-import type { AlarmEvent, ElementRow, RecordOf, RecordType, TrendPoint } from '../../schemas/records.ts';
+import type { RecordOf, RecordType } from '../../schemas/records.ts';
 import { insertRows } from '../../storage/insert.ts';
 import { toRows } from '../../storage/rows.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
