@@ -9,8 +9,8 @@ npx tsx ops/stack.ts smoke
 cat <<'TXT'
 
 Where to look:
-  npm run stack status          services, pids, addresses
-  npm run stack logs [kafka|clickhouse]
-  clickhouse-client --port ${STAAS_CLICKHOUSE_TCP_PORT:-9000} -q 'SELECT count() FROM staas.trend_realtime'
-  npm run stack down            stop what `up` started (data stays in .state/)
+  npm run stack -- status       services, pids, addresses
+  npm run stack -- logs kafka   (or clickhouse)
+  clickhouse-client -q 'SELECT count() FROM staas.trend_realtime FINAL'   (add --port if STAAS_CLICKHOUSE_TCP_PORT is set)
+  npm run stack -- down         stop what `up` started (data stays in .state/)
 TXT
