@@ -1,0 +1,185 @@
+/**
+ * The Writer's door: caller input -> complete, valid records. Optional fields get their schema
+ * defaults; anything the pipeline could not store faithfully is refused here, with every problem
+ * named, before anything is enqueued.
+ */
+import type { AlarmEvent, Cell, ElementRow, TrendPoint } from '../../schemas/records.ts';
+
+type Required<T, K extends keyof T> = Pick<T, K> & Partial<Omit<T, K>>;
+
+export type TrendInput = Required<TrendPoint, 'dmsId' | 'dmaId' | 'elementId' | 'parameterId' | 'timestamp'>;
+export type AlarmInput = Required<
+  AlarmEvent,
+  'dmsId' | 'dmaId' | 'elementId' | 'alarmId' | 'rootAlarmId' | 'severity' | 'alarmType' | 'status' | 'timestamp'
+>;
+export type ElementRowInput = Required<ElementRow, 'dmsId' | 'dmaId' | 'elementId' | 'tableParameterId' | 'primaryKey' | 'timestamp'>;
+
+export class RecordValidationError extends Error {
+  constructor(
+    readonly recordType: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid ${recordType} record: ${problems.join('; ')}`);
+    this.name = 'RecordValidationError';
+  }
+}
+
+/** Epoch ms bounds: 2000-01-01 .. 2100-01-01. Anything outside is a unit mistake (s, µs). */
+const MIN_TS = 946_684_800_000;
+const MAX_TS = 4_102_444_800_000;
+/** DataMiner keeps the first 768 bytes of a row key unique. */
+const MAX_KEY_BYTES = 768;
+const MAX_TEXT_BYTES = 65_536;
+const INT32 = [-2_147_483_648, 2_147_483_647] as const;
+const INT16 = [-32_768, 32_767] as const;
+
+class Check {
+  readonly problems: string[] = [];
+
+  int(name: string, v: unknown, [min, max]: readonly [number, number]): number {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.problems.push(`${name} must be an integer in [${min}, ${max}], got ${show(v)}`);
+      return 0;
+    }
+    return v;
+  }
+
+  time(name: string, v: unknown): number {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_TS || v >= MAX_TS) {
+      this.problems.push(`${name} must be epoch milliseconds between 2000 and 2100, got ${show(v)}`);
+      return 0;
+    }
+    return v;
+  }
+
+  double(name: string, v: unknown): number | null {
+    if (v === null || v === undefined) return null;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      this.problems.push(`${name} must be a finite number or null, got ${show(v)}`);
+      return null;
+    }
+    return v;
+  }
+
+  text(name: string, v: unknown, fallback: string, maxBytes = MAX_TEXT_BYTES): string {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string') {
+      this.problems.push(`${name} must be a string, got ${show(v)}`);
+      return fallback;
+    }
+    if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes) this.problems.push(`${name} is ${Buffer.byteLength(v)} bytes, at most ${maxBytes} allowed`);
+    return v;
+  }
+
+  optionalText(name: string, v: unknown): string | null {
+    return v === undefined || v === null ? null : this.text(name, v, '');
+  }
+
+  done<T>(recordType: string, record: T): T {
+    if (this.problems.length > 0) throw new RecordValidationError(recordType, this.problems);
+    return record;
+  }
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  return typeof v;
+}
+
+function notObject(recordType: string, input: unknown): RecordValidationError | undefined {
+  return typeof input === 'object' && input !== null && !Array.isArray(input) ? undefined : new RecordValidationError(recordType, [`expected an object, got ${show(input)}`]);
+}
+
+export function toTrendPoint(input: TrendInput): TrendPoint {
+  const bad = notObject('trend', input);
+  if (bad) throw bad;
+  const c = new Check();
+  const p: TrendPoint = {
+    dmsId: c.int('dmsId', input.dmsId, [0, INT32[1]]),
+    dmaId: c.int('dmaId', input.dmaId, [0, INT32[1]]),
+    elementId: c.int('elementId', input.elementId, [0, INT32[1]]),
+    parameterId: c.int('parameterId', input.parameterId, [-1, INT32[1]]),
+    index: c.text('index', input.index, '', MAX_KEY_BYTES),
+    timestamp: c.time('timestamp', input.timestamp),
+    windowMinutes: input.windowMinutes === undefined ? 0 : c.int('windowMinutes', input.windowMinutes, [0, 65_535]),
+    value: c.double('value', input.value),
+    discreteValue: c.optionalText('discreteValue', input.discreteValue),
+    min: c.double('min', input.min),
+    max: c.double('max', input.max),
+    discreteMax: c.optionalText('discreteMax', input.discreteMax),
+    samples: input.samples === undefined ? 0 : c.int('samples', input.samples, [0, INT32[1]]),
+    status: input.status === undefined ? 0 : c.int('status', input.status, INT16),
+  };
+  if (p.value === null && p.discreteValue === null && p.status === 0) c.problems.push('a normal trend point needs a value or a discreteValue');
+  if (p.windowMinutes === 0 && (p.min !== null || p.max !== null || p.samples !== 0)) c.problems.push('min, max and samples belong to averages (windowMinutes > 0)');
+  return c.done('trend', p);
+}
+
+export function toAlarmEvent(input: AlarmInput): AlarmEvent {
+  const bad = notObject('alarm', input);
+  if (bad) throw bad;
+  const c = new Check();
+  const id = (name: string, v: unknown) => c.int(name, v, [0, Number.MAX_SAFE_INTEGER]);
+  const a: AlarmEvent = {
+    dmsId: c.int('dmsId', input.dmsId, [0, INT32[1]]),
+    dmaId: c.int('dmaId', input.dmaId, [0, INT32[1]]),
+    elementId: c.int('elementId', input.elementId, [0, INT32[1]]),
+    parameterId: input.parameterId === undefined ? -1 : c.int('parameterId', input.parameterId, [-1, INT32[1]]),
+    index: c.text('index', input.index, '', MAX_KEY_BYTES),
+    displayKey: c.text('displayKey', input.displayKey, ''),
+    alarmId: id('alarmId', input.alarmId),
+    rootAlarmId: id('rootAlarmId', input.rootAlarmId),
+    previousAlarmId: input.previousAlarmId === undefined ? 0 : id('previousAlarmId', input.previousAlarmId),
+    severity: c.int('severity', input.severity, INT16),
+    severityRange: input.severityRange === undefined ? 0 : c.int('severityRange', input.severityRange, INT16),
+    alarmType: c.int('alarmType', input.alarmType, INT16),
+    status: c.int('status', input.status, INT16),
+    userStatus: input.userStatus === undefined ? 0 : c.int('userStatus', input.userStatus, INT16),
+    value: c.text('value', input.value, ''),
+    displayValue: c.text('displayValue', input.displayValue, ''),
+    timestamp: c.time('timestamp', input.timestamp),
+    createdAt: input.createdAt === undefined ? input.timestamp : c.time('createdAt', input.createdAt),
+    rootCreatedAt: input.rootCreatedAt === undefined ? (input.createdAt ?? input.timestamp) : c.time('rootCreatedAt', input.rootCreatedAt),
+    owner: c.optionalText('owner', input.owner),
+    comment: c.optionalText('comment', input.comment),
+    elementName: c.text('elementName', input.elementName, ''),
+    parameterName: c.text('parameterName', input.parameterName, ''),
+  };
+  return c.done('alarm', a);
+}
+
+export function toElementRow(input: ElementRowInput): ElementRow {
+  const bad = notObject('element', input);
+  if (bad) throw bad;
+  const c = new Check();
+  const columns: Cell[] = [];
+  if (input.columns !== undefined) {
+    if (!Array.isArray(input.columns)) c.problems.push(`columns must be an array, got ${show(input.columns)}`);
+    else
+      input.columns.forEach((cell: unknown, i) => {
+        if (typeof cell !== 'object' || cell === null) {
+          c.problems.push(`columns[${i}] must be {columnId, value}`);
+          return;
+        }
+        const { columnId, value } = cell as { columnId?: unknown; value?: unknown };
+        const v = typeof value === 'string' ? c.text(`columns[${i}].value`, value, '') : c.double(`columns[${i}].value`, value);
+        columns.push({ columnId: c.int(`columns[${i}].columnId`, columnId, [0, INT32[1]]), value: v });
+      });
+  }
+  const e: ElementRow = {
+    dmsId: c.int('dmsId', input.dmsId, [0, INT32[1]]),
+    dmaId: c.int('dmaId', input.dmaId, [0, INT32[1]]),
+    elementId: c.int('elementId', input.elementId, [0, INT32[1]]),
+    tableParameterId: c.int('tableParameterId', input.tableParameterId, [0, INT32[1]]),
+    primaryKey: c.text('primaryKey', input.primaryKey, '', MAX_KEY_BYTES),
+    displayKey: c.text('displayKey', input.displayKey, ''),
+    columns,
+    timestamp: c.time('timestamp', input.timestamp),
+    version: input.version === undefined ? 0 : c.int('version', input.version, [0, Number.MAX_SAFE_INTEGER]),
+    deleted: input.deleted === undefined ? false : input.deleted === true,
+  };
+  if (input.deleted !== undefined && typeof input.deleted !== 'boolean') c.problems.push(`deleted must be a boolean, got ${show(input.deleted)}`);
+  if (e.primaryKey === '') c.problems.push('primaryKey must not be empty');
+  return c.done('element', e);
+}
