@@ -241,7 +241,8 @@ export class Spool {
     this.peeked = undefined;
     const seg = this.segments[0]!;
     if (this.cursorOffset >= seg.size) {
-      if (seg === this.active) this.rotate(); // start afresh: the drained segment can go
+      if (seg === this.active)
+        this.rotate(); // start afresh: the drained segment can go
       else this.dropHeadSegment();
     }
     this.writeCursor();
@@ -320,11 +321,17 @@ export class Spool {
     if (!existsSync(path)) return { segment: 0, offset: 0 };
     try {
       const c = JSON.parse(readFileSync(path, 'utf8')) as { segment?: unknown; offset?: unknown };
-      if (Number.isSafeInteger(c.segment) && Number.isSafeInteger(c.offset)) return { segment: c.segment as number, offset: c.offset as number };
+      if (Number.isSafeInteger(c.segment) && Number.isSafeInteger(c.offset))
+        return { segment: c.segment as number, offset: c.offset as number };
     } catch {
       /* fall through: an unreadable cursor replays from the oldest segment (duplicates, never loss) */
     }
-    this.opts.onDamage?.({ segment: path, offset: 0, skippedBytes: statSync(path).size, reason: 'unreadable cursor: replaying all segments' });
+    this.opts.onDamage?.({
+      segment: path,
+      offset: 0,
+      skippedBytes: statSync(path).size,
+      reason: 'unreadable cursor: replaying all segments',
+    });
     return { segment: 0, offset: 0 };
   }
 
@@ -335,4 +342,3 @@ export class Spool {
     renameSync(`${path}.tmp`, path);
   }
 }
-

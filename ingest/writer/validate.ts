@@ -67,7 +67,8 @@ class Check {
       this.problems.push(`${name} must be a string, got ${show(v)}`);
       return fallback;
     }
-    if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes) this.problems.push(`${name} is ${Buffer.byteLength(v)} bytes, at most ${maxBytes} allowed`);
+    if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes)
+      this.problems.push(`${name} is ${Buffer.byteLength(v)} bytes, at most ${maxBytes} allowed`);
     return v;
   }
 
@@ -88,7 +89,9 @@ function show(v: unknown): string {
 }
 
 function notObject(recordType: string, input: unknown): RecordValidationError | undefined {
-  return typeof input === 'object' && input !== null && !Array.isArray(input) ? undefined : new RecordValidationError(recordType, [`expected an object, got ${show(input)}`]);
+  return typeof input === 'object' && input !== null && !Array.isArray(input)
+    ? undefined
+    : new RecordValidationError(recordType, [`expected an object, got ${show(input)}`]);
 }
 
 export function toTrendPoint(input: TrendInput): TrendPoint {
@@ -111,8 +114,10 @@ export function toTrendPoint(input: TrendInput): TrendPoint {
     samples: input.samples === undefined ? 0 : c.int('samples', input.samples, [0, INT32[1]]),
     status: input.status === undefined ? 0 : c.int('status', input.status, INT16),
   };
-  if (p.value === null && p.discreteValue === null && p.status === 0) c.problems.push('a normal trend point needs a value or a discreteValue');
-  if (p.windowMinutes === 0 && (p.min !== null || p.max !== null || p.samples !== 0)) c.problems.push('min, max and samples belong to averages (windowMinutes > 0)');
+  if (p.value === null && p.discreteValue === null && p.status === 0)
+    c.problems.push('a normal trend point needs a value or a discreteValue');
+  if (p.windowMinutes === 0 && (p.min !== null || p.max !== null || p.samples !== 0))
+    c.problems.push('min, max and samples belong to averages (windowMinutes > 0)');
   return c.done('trend', p);
 }
 
@@ -179,7 +184,8 @@ export function toElementRow(input: ElementRowInput): ElementRow {
     version: input.version === undefined ? 0 : c.int('version', input.version, [0, Number.MAX_SAFE_INTEGER]),
     deleted: input.deleted === undefined ? false : input.deleted === true,
   };
-  if (input.deleted !== undefined && typeof input.deleted !== 'boolean') c.problems.push(`deleted must be a boolean, got ${show(input.deleted)}`);
+  if (input.deleted !== undefined && typeof input.deleted !== 'boolean')
+    c.problems.push(`deleted must be a boolean, got ${show(input.deleted)}`);
   if (e.primaryKey === '') c.problems.push('primaryKey must not be empty');
   return c.done('element', e);
 }

@@ -3,13 +3,10 @@
  * what it started, and start failures that end quickly with a clear message.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { logLevel } from 'kafkajs';
-import { readConnections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
 import { topicsFor } from '../../ingest/kafka/topics.ts';
 import { startClickHouse } from '../../ops/clickhouse.ts';
@@ -19,36 +16,7 @@ import { down, status, up } from '../../ops/stack.ts';
 import { readStackConfig } from '../../ops/stack-config.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { consumeMessages, queryRows } from '../support/services.ts';
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    servers.push(s);
-    ports.push((s.address() as { port: number }).port);
-  }
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
-
-/** A private stack in a temporary state folder on free ports. */
-async function privateStack(extra: Record<string, string> = {}) {
-  const [kafkaPort, controllerPort, httpPort, tcpPort] = await freePorts(4);
-  const env = {
-    ...process.env,
-    STAAS_STATE_DIR: mkdtempSync(join(tmpdir(), 'staas-stack-')),
-    STAAS_KAFKA_PORT: String(kafkaPort),
-    STAAS_KAFKA_CONTROLLER_PORT: String(controllerPort),
-    STAAS_CLICKHOUSE_HTTP_PORT: String(httpPort),
-    STAAS_CLICKHOUSE_TCP_PORT: String(tcpPort),
-    STAAS_KAFKA_HEAP: '256m',
-    STAAS_START_TIMEOUT_S: '60',
-    ...extra,
-  };
-  return { env, cfg: readStackConfig(env), conn: readConnections(env) };
-}
+import { privateStack } from '../support/stack.ts';
 
 const quiet = () => undefined;
 

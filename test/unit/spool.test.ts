@@ -28,7 +28,10 @@ function drain(spool: Spool, limit = Infinity): SpoolEntry[] {
   return out;
 }
 
-const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
+const segments = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.seg'))
+    .sort();
 
 describe('disk spool', () => {
   it('gives entries back in order, across segment rotations, and deletes drained segments', async () => {

@@ -1,0 +1,167 @@
+/**
+ * The Writer against a real broker that goes away: stopped, and a writer killed with -9.
+ * Each test runs its own broker (a private stack) so it can stop it without disturbing others.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { logLevel, type Kafka } from 'kafkajs';
+import { createKafka } from '../../ingest/kafka/client.ts';
+import { readBatchMessage } from '../../ingest/kafka/message.ts';
+import { ensureTopics, topicsFor } from '../../ingest/kafka/topics.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
+import { Writer } from '../../ingest/writer/writer.ts';
+import { kafkaFiles, startKafka } from '../../ops/kafka.ts';
+import { stopService } from '../../ops/process.ts';
+import type { TrendPoint } from '../../schemas/records.ts';
+import { consumeMessages, withAdmin } from '../support/services.ts';
+import { privateStack, type PrivateStack } from '../support/stack.ts';
+
+const BASE_TS = Date.UTC(2026, 0, 1);
+const quietLog = { info: () => undefined, warn: () => undefined };
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** All trend points on the topic, in partition/offset order. */
+async function readTrends(kafka: Kafka, topic: string): Promise<TrendPoint[]> {
+  const offsets = await withAdmin(kafka, (a) => a.fetchTopicOffsets(topic));
+  const messages = offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  const got = await consumeMessages(kafka, [topic], messages, 60_000);
+  got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  return got.flatMap((m) => readBatchMessage(m.value, m.headers).records as TrendPoint[]);
+}
+
+describe('Writer when Kafka goes away (real broker)', () => {
+  let stack: PrivateStack;
+  let kafka: Kafka;
+  const cleanup: string[] = [];
+
+  before(async () => {
+    stack = await privateStack();
+    await startKafka(stack.cfg);
+    kafka = createKafka(stack.conn.kafka, { logLevel: logLevel.NOTHING });
+    await withAdmin(kafka, (a) => ensureTopics(a, topicsFor('staas'), { partitions: 3, replicationFactor: 1 }));
+  });
+
+  after(async () => {
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    for (const d of [stack.cfg.stateDir, ...cleanup]) rmSync(d, { recursive: true, force: true });
+  });
+
+  function writerConfig(spoolDir: string, topicPrefix: string) {
+    return readWriterConfig(stack.env, {
+      spoolDir,
+      topicPrefix,
+      batchRecords: 400,
+      lingerMs: 20,
+      sendTimeoutMs: 4000,
+      drainBytesPerSecond: 50 * 1024 * 1024,
+    });
+  }
+
+  it('delivers records written while the broker is stopped once it is back: exact counts, per-element order', async () => {
+    const prefix = 'outage';
+    await withAdmin(kafka, (a) => ensureTopics(a, topicsFor(prefix), { partitions: 3, replicationFactor: 1 }));
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    cleanup.push(spoolDir);
+    const writer = await Writer.create(writerConfig(spoolDir, prefix), stack.conn.kafka, {
+      log: quietLog,
+      registry: new (await import('prom-client')).Registry(),
+    });
+    let seq = 0;
+    const write = async (n: number) => {
+      for (const end = seq + n; seq < end; seq++)
+        await writer.trend({ dmsId: 3, dmaId: 1, elementId: seq % 50, parameterId: 1, timestamp: BASE_TS + seq, value: seq });
+      await writer.flush();
+    };
+
+    await write(5000);
+    assert.equal(writer.state.mode, 'live');
+
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    await write(20_000);
+    assert.equal(writer.state.mode, 'spooling', 'with the broker down, batches go to the spool');
+    assert.ok(writer.state.spoolBytes > 100_000, `spool holds ${writer.state.spoolBytes} bytes`);
+
+    await startKafka(stack.cfg);
+    await write(3000); // written while the backlog drains: queued behind it, in order
+    await waitFor('the spool to drain', () => writer.state.mode === 'live' && writer.state.spoolBytes === 0);
+    await write(2000);
+    await writer.close();
+
+    const points = await readTrends(kafka, topicsFor(prefix).trend);
+    assert.equal(points.length, 30_000, 'every record once: none lost, none doubled');
+    assert.equal(new Set(points.map((p) => p.timestamp)).size, 30_000);
+    const lastByElement = new Map<number, number>();
+    for (const p of points) {
+      assert.ok((lastByElement.get(p.elementId) ?? -1) < p.timestamp, `element ${p.elementId} out of order at ${p.timestamp}`);
+      lastByElement.set(p.elementId, p.timestamp);
+    }
+  });
+
+  it('loses nothing it acknowledged when killed with -9 (broker down: fsynced in the spool)', async () => {
+    const prefix = 'killed';
+    await withAdmin(kafka, (a) => ensureTopics(a, topicsFor(prefix), { partitions: 3, replicationFactor: 1 }));
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    cleanup.push(spoolDir);
+    const childEnv = {
+      ...stack.env,
+      STAAS_TOPIC_PREFIX: prefix,
+      STAAS_WRITER_SPOOL_DIR: spoolDir,
+      STAAS_WRITER_BATCH_RECORDS: '400',
+      STAAS_WRITER_LINGER_MS: '20',
+      STAAS_WRITER_SEND_TIMEOUT_MS: '3000',
+    };
+    const run = (env: Record<string, string>, killAfterAcks?: number) =>
+      new Promise<{ acked: number; code: number | null }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/writer-child.ts'], {
+          env: { ...childEnv, ...env },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let acked = -1;
+        let acks = 0;
+        let buffer = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+            const line = JSON.parse(buffer.slice(0, nl)) as { acked: number };
+            buffer = buffer.slice(nl + 1);
+            acked = line.acked;
+            if (killAfterAcks !== undefined && ++acks === killAfterAcks) child.kill('SIGKILL');
+          }
+        });
+        child.on('error', reject);
+        child.on('exit', (code) => resolve({ acked, code }));
+      });
+
+    // 1. Broker up: acknowledged = in Kafka. Killed mid-stream.
+    const first = await run({ CHILD_START: '0', CHILD_COUNT: '200000', CHILD_CHUNK: '1000' }, 8);
+    assert.equal(first.code, null, 'killed');
+    assert.ok(first.acked >= 7999);
+
+    // 2. Broker down: acknowledged = fsynced in the spool. Killed mid-stream.
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    const second = await run({ CHILD_START: '1000000', CHILD_COUNT: '200000', CHILD_CHUNK: '1000' }, 6);
+    assert.ok(second.acked >= 1_005_999);
+
+    // 3. Broker back: a new writer on the same spool delivers what the killed one spooled.
+    await startKafka(stack.cfg);
+    const third = await run({ CHILD_START: '0', CHILD_COUNT: '0', CHILD_DRAIN: '1' });
+    assert.equal(third.code, 0);
+
+    const seen = new Set((await readTrends(kafka, topicsFor(prefix).trend)).map((p) => p.timestamp - BASE_TS));
+    const missing: number[] = [];
+    for (let s = 0; s <= first.acked; s++) if (!seen.has(s)) missing.push(s);
+    for (let s = 1_000_000; s <= second.acked; s++) if (!seen.has(s)) missing.push(s);
+    assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acknowledged records missing`);
+  });
+});
