@@ -40,6 +40,35 @@ async function readTrends(kafka: Kafka, topic: string): Promise<TrendPoint[]> {
   return got.flatMap((m) => readBatchMessage(m.value, m.headers).records as TrendPoint[]);
 }
 
+interface ChildReport {
+  acked: number;
+  rss: number;
+  spool: number;
+  mode: string;
+}
+
+/** Runs test/support/writer-child.ts; kills it with -9 after `killAfterAcks` flushes. */
+function runChild(env: Record<string, string | undefined>, killAfterAcks?: number) {
+  return new Promise<{ acked: number; code: number | null; reports: ChildReport[] }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/writer-child.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const reports: ChildReport[] = [];
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        reports.push(JSON.parse(buffer.slice(0, nl)) as ChildReport);
+        buffer = buffer.slice(nl + 1);
+        if (reports.length === killAfterAcks) child.kill('SIGKILL');
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ acked: reports.at(-1)?.acked ?? -1, code, reports }));
+  });
+}
+
 describe('Writer when Kafka goes away (real broker)', () => {
   let stack: PrivateStack;
   let kafka: Kafka;
@@ -163,5 +192,29 @@ describe('Writer when Kafka goes away (real broker)', () => {
     for (let s = 0; s <= first.acked; s++) if (!seen.has(s)) missing.push(s);
     for (let s = 1_000_000; s <= second.acked; s++) if (!seen.has(s)) missing.push(s);
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acknowledged records missing`);
+  });
+
+  it('keeps its memory flat while a long outage fills the spool', async () => {
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    cleanup.push(spoolDir);
+    const { code, reports } = await runChild({
+      ...stack.env,
+      STAAS_TOPIC_PREFIX: 'memory',
+      STAAS_WRITER_SPOOL_DIR: spoolDir,
+      STAAS_WRITER_SEND_TIMEOUT_MS: '3000',
+      CHILD_START: '0',
+      CHILD_COUNT: '2000000',
+      CHILD_CHUNK: '100000',
+    });
+    assert.equal(code, 0);
+    const early = reports[4]!; // after 500k records: warmed up
+    const last = reports.at(-2)!;
+    assert.ok(last.spool - early.spool > 30 * 1024 * 1024, `the spool grew by ${last.spool - early.spool} bytes`);
+    const growth = Math.max(...reports.slice(4).map((r) => r.rss)) - early.rss;
+    assert.ok(
+      growth < 40 * 1024 * 1024,
+      `RSS grew by ${(growth / 1048576).toFixed(1)} MiB while the spool grew by ${((last.spool - early.spool) / 1048576).toFixed(1)} MiB`,
+    );
   });
 });
