@@ -56,13 +56,20 @@ function checkJava(cfg: StackConfig): void {
 }
 
 function serverProperties(cfg: StackConfig, dataDir: string): string {
-  const { host, port, controllerPort } = cfg.kafka;
+  const { host, port, controllerPort, tls } = cfg.kafka;
+  const tlsListener = tls === undefined ? '' : `,SSL://${host}:${tls.port}`;
+  // PEM keystore: the file holds the private key and the certificate chain (no JKS step).
+  const tlsSettings =
+    tls === undefined
+      ? ''
+      : `ssl.keystore.type=PEM\nssl.keystore.location=${tls.keystorePem}\nssl.client.auth=none\nssl.endpoint.identification.algorithm=\n`;
   return `# Written by ops/kafka.ts on every start; edit that file, not this one.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@${host}:${controllerPort}
-listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}
-advertised.listeners=PLAINTEXT://${host}:${port}
+listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}${tlsListener}
+advertised.listeners=PLAINTEXT://${host}:${port}${tlsListener}
+${tlsSettings}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
@@ -137,6 +144,7 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
   await assertPortsFree('kafka', [
     [cfg.kafka.host, cfg.kafka.port, 'STAAS_KAFKA_PORT'],
     [cfg.kafka.host, cfg.kafka.controllerPort, 'STAAS_KAFKA_CONTROLLER_PORT'],
+    ...(cfg.kafka.tls === undefined ? [] : [[cfg.kafka.host, cfg.kafka.tls.port, 'STAAS_KAFKA_TLS_PORT'] as [string, number, string]]),
   ]);
 
   // KRaft storage is formatted once; the cluster id is kept so data survives down/up.

@@ -17,6 +17,8 @@ export interface StackConfig {
     heap: string;
     javaHome: string | undefined;
     partitions: number;
+    /** An extra TLS listener: its port and a PEM file with the private key (PKCS#8) and certificate chain. */
+    tls: { port: number; keystorePem: string } | undefined;
   };
   clickhouse: {
     host: string;
@@ -39,6 +41,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
       heap: r.string('STAAS_KAFKA_HEAP', '768m'),
       javaHome: r.optionalString('JAVA_HOME'),
       partitions: r.int('STAAS_KAFKA_PARTITIONS', 4, { min: 1, max: 256 }),
+      tls: undefined,
     },
     clickhouse: {
       host: r.string('STAAS_CLICKHOUSE_HOST', '127.0.0.1'),
@@ -46,6 +49,12 @@ export function readStackConfig(env: Env = process.env): StackConfig {
       tcpPort: r.port('STAAS_CLICKHOUSE_TCP_PORT', 9000),
     },
   };
+  const tlsPort = r.optionalString('STAAS_KAFKA_TLS_PORT');
+  const keystorePem = r.optionalString('STAAS_KAFKA_TLS_KEYSTORE_PEM');
+  if (tlsPort !== undefined || keystorePem !== undefined) {
+    if (tlsPort === undefined || keystorePem === undefined) r.problem('STAAS_KAFKA_TLS_PORT and STAAS_KAFKA_TLS_KEYSTORE_PEM go together');
+    else config.kafka.tls = { port: r.port('STAAS_KAFKA_TLS_PORT', 9094), keystorePem: abs(keystorePem) };
+  }
   if (!/^\d+[mMgG]$/.test(config.kafka.heap)) r.problem(`STAAS_KAFKA_HEAP=${config.kafka.heap} must look like 512m or 1g`);
   const ports = [config.kafka.port, config.kafka.controllerPort, config.clickhouse.httpPort, config.clickhouse.tcpPort];
   if (new Set(ports).size !== ports.length) {

@@ -10,14 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { logLevel, type Kafka } from 'kafkajs';
 import { createKafka } from '../../ingest/kafka/client.ts';
-import { readBatchMessage } from '../../ingest/kafka/message.ts';
 import { ensureTopics, topicsFor } from '../../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { kafkaFiles, startKafka } from '../../ops/kafka.ts';
 import { stopService } from '../../ops/process.ts';
 import type { TrendPoint } from '../../schemas/records.ts';
-import { consumeMessages, withAdmin } from '../support/services.ts';
+import { readAllRecords, withAdmin } from '../support/services.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
 
 const BASE_TS = Date.UTC(2026, 0, 1);
@@ -29,15 +28,6 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs = 60_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** All trend points on the topic, in partition/offset order. */
-async function readTrends(kafka: Kafka, topic: string): Promise<TrendPoint[]> {
-  const offsets = await withAdmin(kafka, (a) => a.fetchTopicOffsets(topic));
-  const messages = offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const got = await consumeMessages(kafka, [topic], messages, 60_000);
-  got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
-  return got.flatMap((m) => readBatchMessage(m.value, m.headers).records as TrendPoint[]);
 }
 
 interface ChildReport {
@@ -127,7 +117,7 @@ describe('Writer when Kafka goes away (real broker)', () => {
     await write(2000);
     await writer.close();
 
-    const points = await readTrends(kafka, topicsFor(prefix).trend);
+    const points = await readAllRecords<TrendPoint>(kafka, topicsFor(prefix).trend);
     assert.equal(points.length, 30_000, 'every record once: none lost, none doubled');
     assert.equal(new Set(points.map((p) => p.timestamp)).size, 30_000);
     const lastByElement = new Map<number, number>();
@@ -187,7 +177,7 @@ describe('Writer when Kafka goes away (real broker)', () => {
     const third = await run({ CHILD_START: '0', CHILD_COUNT: '0', CHILD_DRAIN: '1' });
     assert.equal(third.code, 0);
 
-    const seen = new Set((await readTrends(kafka, topicsFor(prefix).trend)).map((p) => p.timestamp - BASE_TS));
+    const seen = new Set((await readAllRecords<TrendPoint>(kafka, topicsFor(prefix).trend)).map((p) => p.timestamp - BASE_TS));
     const missing: number[] = [];
     for (let s = 0; s <= first.acked; s++) if (!seen.has(s)) missing.push(s);
     for (let s = 1_000_000; s <= second.acked; s++) if (!seen.has(s)) missing.push(s);

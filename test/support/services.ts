@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { logLevel, type Admin, type IHeaders, type Kafka } from 'kafkajs';
 import { readConnections, type Connections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
+import { readBatchMessage } from '../../ingest/kafka/message.ts';
 import { ensureTopics, topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { ensureSchema } from '../../storage/schema.ts';
@@ -110,4 +111,13 @@ export async function consumeMessages(kafka: Kafka, topicNames: string[], count:
     await consumer.disconnect();
   }
   return out;
+}
+
+/** Every record on a topic, decoded, in partition/offset order. */
+export async function readAllRecords<T>(kafka: Kafka, topic: string): Promise<T[]> {
+  const offsets = await withAdmin(kafka, (a) => a.fetchTopicOffsets(topic));
+  const count = offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  const got = await consumeMessages(kafka, [topic], count, 60_000);
+  got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  return got.flatMap((m) => readBatchMessage(m.value, m.headers).records as T[]);
 }
