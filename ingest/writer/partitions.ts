@@ -12,32 +12,68 @@ export class PartitionMap {
   private readonly cache = new Map<string, number>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly metadata = new Map<string, PartitionMetadata[]>();
+  private readonly counts = new Map<string, number>();
+  /** Whether the counts were read from Kafka (not assumed). */
+  confirmed = false;
 
-  private constructor(private readonly counts: Map<string, number>) {
-    for (const [topic, n] of counts) this.metadata.set(topic, fakeMetadata(n));
+  private constructor(
+    private readonly kafka: Kafka,
+    private readonly topics: string[],
+    private readonly file: string,
+    counts: Map<string, number>,
+  ) {
+    this.setCounts(counts);
   }
 
   /** Reads partition counts from Kafka (bounded wait), else from the saved file, else the default. */
   static async load(kafka: Kafka, topics: string[], dir: string, fallback: number, timeoutMs: number): Promise<PartitionMap> {
     const file = join(dir, 'partitions.json');
     const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>) : {};
-    const counts = new Map<string, number>(topics.map((t) => [t, saved[t] ?? fallback]));
-    const admin = kafka.admin();
+    const map = new PartitionMap(kafka, topics, file, new Map(topics.map((t) => [t, saved[t] ?? fallback])));
+    await map.refresh(timeoutMs);
+    return map;
+  }
+
+  /** Re-reads the partition counts from Kafka; keeps the current ones if Kafka does not answer in time. */
+  async refresh(timeoutMs: number): Promise<boolean> {
+    const admin = this.kafka.admin();
     try {
       const fetched = await Promise.race([
-        admin.connect().then(() => admin.fetchTopicMetadata({ topics })),
+        admin.connect().then(() => admin.fetchTopicMetadata({ topics: this.topics })),
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs)),
       ]);
-      if (fetched !== undefined) {
-        for (const t of fetched.topics) counts.set(t.name, t.partitions.length);
-        writeFileSync(file, JSON.stringify(Object.fromEntries(counts)));
-      }
+      if (fetched === undefined) return false;
+      const counts = new Map(this.counts);
+      for (const t of fetched.topics) counts.set(t.name, t.partitions.length);
+      this.setCounts(counts);
+      this.confirmed = true;
+      writeFileSync(this.file, JSON.stringify(Object.fromEntries(counts)));
+      return true;
     } catch {
-      /* Kafka unreachable: the saved or default counts stand */
+      return false; // Kafka unreachable: the saved or assumed counts stand
     } finally {
       void admin.disconnect().catch(() => undefined);
     }
-    return new PartitionMap(counts);
+  }
+
+  /**
+   * A partition that exists now. Batches sealed under an assumed count (Kafka was down at start)
+   * may name a partition the topic does not have; they go to one that exists rather than wait
+   * forever. Only the elements of such batches can see their order change, once.
+   */
+  existing(topic: string, partition: number): number {
+    const n = this.count(topic);
+    return partition < n ? partition : partition % n;
+  }
+
+  private setCounts(counts: Map<string, number>): void {
+    let changed = false;
+    for (const [topic, n] of counts) {
+      if (this.counts.get(topic) !== n) changed = true;
+      this.counts.set(topic, n);
+      this.metadata.set(topic, fakeMetadata(n));
+    }
+    if (changed) this.cache.clear();
   }
 
   partitionOf(topic: string, key: string): number {

@@ -9,6 +9,7 @@ import { HEADER_COUNT, HEADER_TYPE } from '../kafka/message.ts';
 import type { SealedBatch } from './sealed-batch.ts';
 
 export class SendTimeoutError extends Error {}
+export class PartitionNotAcknowledgedError extends Error {}
 
 export class KafkaSender {
   private producer: Promise<Producer> | undefined;
@@ -18,14 +19,15 @@ export class KafkaSender {
     private readonly timeoutMs: number,
   ) {}
 
-  async send(batch: SealedBatch): Promise<void> {
+  /** Sends one batch to `partition` (the batch's own, or where it must go now). */
+  async send(batch: SealedBatch, partition = batch.partition): Promise<void> {
     const producerPromise = (this.producer ??= this.connect());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SendTimeoutError(`Kafka did not acknowledge within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
     try {
-      await Promise.race([
+      const acks = await Promise.race([
         producerPromise.then((producer) =>
           producer.send({
             topic: batch.topic,
@@ -33,7 +35,7 @@ export class KafkaSender {
             timeout: this.timeoutMs,
             messages: [
               {
-                partition: batch.partition,
+                partition,
                 key: batch.key,
                 value: batch.value,
                 headers: { [HEADER_TYPE]: batch.type, [HEADER_COUNT]: String(batch.count) },
@@ -43,6 +45,11 @@ export class KafkaSender {
         ),
         timeout,
       ]);
+      // kafkajs silently skips messages for a partition its metadata does not know (and resolves):
+      // only an acknowledgement that names our partition counts.
+      if (!acks.some((a) => a.topicName === batch.topic && a.partition === partition && a.errorCode === 0)) {
+        throw new PartitionNotAcknowledgedError(`Kafka did not acknowledge ${batch.topic}[${partition}] (answer: ${JSON.stringify(acks)})`);
+      }
     } catch (err) {
       this.discard(producerPromise);
       throw err;

@@ -79,6 +79,8 @@ export class Writer {
   private blockedSince: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private drainCredit = 0;
+  /** Ends the drain loop's back-off sleep early (close() must not wait out a 10 s back-off). */
+  private wakeDrain: (() => void) | undefined;
   private drainCreditAt = Date.now();
 
   private constructor(
@@ -93,6 +95,8 @@ export class Writer {
     this.queue = new PQueue({ concurrency: config.maxInFlight });
     this.batcher = new Batcher({ records: config.batchRecords, bytes: config.batchBytes, lingerMs: config.lingerMs }, (b) => this.seal(b));
     this.timers.push(setInterval(() => this.batcher.sealExpired(), Math.max(1, Math.floor(config.lingerMs / 2))));
+    // Partitions added to a topic are picked up within five minutes.
+    this.timers.push(setInterval(() => void this.partitions.refresh(5000), 300_000));
     this.timers.push(
       setInterval(
         () => void this.spool.sync().catch((err: Error) => this.log.warn(`spool fsync failed: ${err.message}`)),
@@ -150,12 +154,27 @@ export class Writer {
     await this.spool.sync();
   }
 
+  /**
+   * Flushes, then waits until the spool is empty too (everything accepted is in Kafka), for at
+   * most `timeoutMs`. Resolves false if Kafka did not take it all in time.
+   */
+  async delivered(timeoutMs: number): Promise<boolean> {
+    await this.flush();
+    const deadline = Date.now() + timeoutMs;
+    while (this.mode !== 'live' || !this.spool.isEmpty) {
+      if (Date.now() > deadline || this.closed) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return true;
+  }
+
   /** Flushes, then stops. What is still in the spool is sent by the next Writer on this spool. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    this.wakeDrain?.();
     await this.draining;
     await this.sender.close();
     await this.spool.close();
@@ -231,7 +250,7 @@ export class Writer {
       }
       const started = process.hrtime.bigint();
       try {
-        await this.sender.send(batch);
+        await this.sender.send(batch, this.partitions.existing(batch.topic, batch.partition));
         this.metrics.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.sent.inc({ type: batch.type }, batch.count);
       } catch (err) {
@@ -275,9 +294,11 @@ export class Writer {
         return;
       }
       await this.paceDrain(entry.value.length);
+      // Started while Kafka was down: learn the real partition counts as soon as it answers.
+      if (!this.partitions.confirmed) await this.partitions.refresh(2000);
       try {
         const started = process.hrtime.bigint();
-        await this.sender.send(entry);
+        await this.sender.send(entry, this.partitions.existing(entry.topic, entry.partition));
         this.metrics.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.sent.inc({ type: entry.type }, entry.count);
         this.spool.advance();
@@ -287,7 +308,15 @@ export class Writer {
       } catch (err) {
         this.metrics.sendFailures.inc();
         if (backoff >= 4000) this.log.warn(`Kafka still unavailable (${(err as Error).message}); spool holds ${this.spool.bytes} bytes`);
-        await new Promise((resolve) => setTimeout(resolve, backoff).unref());
+        await new Promise<void>((resolve) => {
+          // Not unref'd: a writer with a backlog to deliver keeps the process alive until close().
+          const timer = setTimeout(resolve, backoff);
+          this.wakeDrain = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeDrain = undefined;
         backoff = Math.min(backoff * 2, 10_000);
       }
     }

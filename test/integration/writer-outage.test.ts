@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { logLevel, type Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
 import { createKafka } from '../../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
@@ -206,5 +207,74 @@ describe('Writer when Kafka goes away (real broker)', () => {
       growth < 40 * 1024 * 1024,
       `RSS grew by ${(growth / 1048576).toFixed(1)} MiB while the spool grew by ${((last.spool - early.spool) / 1048576).toFixed(1)} MiB`,
     );
+  });
+
+  it('makes writes wait when the spool is full, and lets them go once Kafka drains it', async () => {
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    const prefix = 'capped';
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    cleanup.push(spoolDir);
+    const registry = new Registry();
+    const config = {
+      ...writerConfig(spoolDir, prefix),
+      spoolMaxBytes: 1024 * 1024,
+      spoolSegmentBytes: 256 * 1024,
+      sendTimeoutMs: 2000,
+      maxMemoryBytes: 2 * 1024 * 1024,
+    };
+    const writer = await Writer.create(config, stack.conn.kafka, { log: quietLog, registry });
+    let seq = 0;
+    let pending: Promise<void> | undefined;
+    const deadline = Date.now() + 60_000;
+    while (pending === undefined && Date.now() < deadline) {
+      const p = writer.trend({ dmsId: 3, dmaId: 1, elementId: seq % 50, parameterId: 1, timestamp: BASE_TS + seq, value: seq });
+      seq++;
+      if (writer.state.blocked) pending = p;
+      else await p;
+    }
+    assert.ok(pending !== undefined, 'a write waited');
+    assert.ok(writer.state.blocked);
+    assert.ok(writer.state.spoolBytes >= config.spoolMaxBytes);
+    const stillWaiting = await Promise.race([pending.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 1000))]);
+    assert.ok(stillWaiting, 'the write keeps waiting while Kafka is down');
+
+    await startKafka(stack.cfg);
+    await withAdmin(kafka, (a) => ensureTopics(a, topicsFor(prefix), { partitions: 3, replicationFactor: 1 }));
+    await pending;
+    assert.ok(await writer.delivered(60_000), 'the spool drained');
+    await writer.close();
+    const points = await readAllRecords<TrendPoint>(kafka, topicsFor(prefix).trend);
+    assert.equal(new Set(points.map((p) => p.timestamp)).size, seq, 'every accepted record arrived');
+    const dropped = await registry.getSingleMetricAsString('staas_writer_records_dropped_total');
+    assert.doesNotMatch(dropped, /staas_writer_records_dropped_total\{[^}]*\} [1-9]/);
+  });
+
+  it('drops only when told to, and counts every dropped record', async () => {
+    await stopService(kafkaFiles(stack.cfg), 20_000);
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    cleanup.push(spoolDir);
+    const registry = new Registry();
+    const config = {
+      ...writerConfig(spoolDir, 'dropping'),
+      spoolMaxBytes: 1024 * 1024,
+      spoolSegmentBytes: 256 * 1024,
+      sendTimeoutMs: 2000,
+      onFull: 'drop' as const,
+    };
+    const writer = await Writer.create(config, stack.conn.kafka, { log: quietLog, registry });
+    const n = 100_000;
+    for (let i = 0; i < n; i++)
+      await writer.trend({ dmsId: 3, dmaId: 1, elementId: i % 50, parameterId: 1, timestamp: BASE_TS + i, value: i });
+    await writer.flush();
+    const total = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.reduce((s, v) => s + v.value, 0);
+    const [accepted, spooled, dropped, sent] = await Promise.all(
+      ['accepted', 'spooled', 'dropped', 'sent'].map((m) => total(`staas_writer_records_${m}_total`)),
+    );
+    assert.equal(accepted, n);
+    assert.ok(dropped! > 0, 'the spool filled and records were dropped');
+    assert.equal(spooled! + dropped! + sent!, n, 'every record is sent, spooled or counted as dropped');
+    assert.ok(writer.state.spoolBytes < config.spoolMaxBytes + config.batchBytes * 2);
+    await writer.close();
+    await startKafka(stack.cfg);
   });
 });

@@ -28,9 +28,7 @@ async function main(): Promise<void> {
       report(seq);
     }
   }
-  if (process.env.CHILD_DRAIN === '1') {
-    while (writer.state.spoolBytes > 0 || writer.state.mode !== 'live') await new Promise((r) => setTimeout(r, 100));
-  }
+  if (process.env.CHILD_DRAIN === '1' && !(await writer.delivered(120_000))) throw new Error('the spool did not drain in 120 s');
   await writer.close();
   report(start + count - 1);
 }
