@@ -13,7 +13,6 @@ export interface BatchLimits {
 export interface OpenBatch {
   type: RecordType;
   partition: number;
-  key: string;
   records: AnyRecord[];
   bytes: number;
   openedAt: number;
@@ -35,11 +34,11 @@ export class Batcher {
     return this.heldBytes;
   }
 
-  add(type: RecordType, partition: number, key: string, record: AnyRecord, bytes: number): void {
+  add(type: RecordType, partition: number, record: AnyRecord, bytes: number): void {
     const row = this.open[RECORD_TYPES.indexOf(type)]!;
     let batch = row[partition];
     if (batch === undefined) {
-      batch = { type, partition, key, records: [], bytes: 0, openedAt: this.now() };
+      batch = { type, partition, records: [], bytes: 0, openedAt: this.now() };
       row[partition] = batch;
     }
     batch.records.push(record);

@@ -7,9 +7,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Partitioners, type Kafka, type PartitionMetadata } from 'kafkajs';
+import { elementKey } from '../kafka/message.ts';
 
 export class PartitionMap {
-  private readonly cache = new Map<string, number>();
+  /** topic -> dmsId -> dmaId -> elementId -> partition: numeric lookups, no key string per record. */
+  private readonly cache = new Map<string, Map<number, Map<number, Map<number, number>>>>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly metadata = new Map<string, PartitionMetadata[]>();
   private readonly counts = new Map<string, number>();
@@ -76,13 +78,19 @@ export class PartitionMap {
     if (changed) this.cache.clear();
   }
 
-  partitionOf(topic: string, key: string): number {
-    const cacheKey = `${topic}\u0000${key}`;
-    let p = this.cache.get(cacheKey);
+  /** The partition of an element's records: murmur2 of its key `dmsId:dmaId/elementId`. */
+  partitionOf(topic: string, dmsId: number, dmaId: number, elementId: number): number {
+    let byDms = this.cache.get(topic);
+    if (byDms === undefined) this.cache.set(topic, (byDms = new Map()));
+    let byDma = byDms.get(dmsId);
+    if (byDma === undefined) byDms.set(dmsId, (byDma = new Map()));
+    let byElement = byDma.get(dmaId);
+    if (byElement === undefined) byDma.set(dmaId, (byElement = new Map()));
+    let p = byElement.get(elementId);
     if (p === undefined) {
+      const key = elementKey({ dmsId, dmaId, elementId });
       p = this.partitioner({ topic, partitionMetadata: this.metadata.get(topic) ?? fakeMetadata(1), message: { key, value: null } });
-      if (this.cache.size > 1_000_000) this.cache.clear();
-      this.cache.set(cacheKey, p);
+      byElement.set(elementId, p);
     }
     return p;
   }

@@ -192,10 +192,8 @@ export class Writer {
 
   private accept(type: RecordType, record: AnyRecord): Promise<void> {
     if (this.closed) throw new Error('the writer is closed');
-    const key = elementKey(record);
-    const topic = this.topics[type];
-    this.batcher.add(type, this.partitions.partitionOf(topic, key), key, record, estimateBytes(type, record));
-    this.metrics.accepted.inc({ type });
+    const partition = this.partitions.partitionOf(this.topics[type], record.dmsId, record.dmaId, record.elementId);
+    this.batcher.add(type, partition, record, estimateBytes(type, record));
     if (this.config.onFull === 'block' && this.spool.bytes >= this.config.spoolMaxBytes) return this.waitForRoom();
     return ACCEPTED;
   }
@@ -218,10 +216,12 @@ export class Writer {
       type: open.type,
       topic: this.topics[open.type],
       partition: open.partition,
-      key: open.key,
+      key: elementKey(open.records[0]!),
       count: open.records.length,
       value,
     };
+    // Counted per batch, not per record: a labelled counter increment per record costs ~3% of throughput.
+    this.metrics.accepted.inc({ type: open.type }, batch.count);
     this.metrics.batchRecords.observe(batch.count);
     this.metrics.batchBytes.observe(value.length);
     if (this.mode === 'live' && this.inFlightBytes + value.length > this.config.maxMemoryBytes) {

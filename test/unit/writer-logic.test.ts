@@ -116,13 +116,13 @@ describe('batcher', () => {
 
   it('seals a partition batch at its record count, keeping partitions and types apart', () => {
     const { b, sealed } = setup();
-    for (let i = 0; i < 7; i++) b.add('trend', i % 2, `k${i}`, trendPoint(i), 10);
-    b.add('alarm', 0, 'a', trendPoint(99), 10);
+    for (let i = 0; i < 7; i++) b.add('trend', i % 2, trendPoint(i), 10);
+    b.add('alarm', 0, trendPoint(99), 10);
     assert.deepEqual(
-      sealed.map((s) => [s.type, s.partition, s.records.length, s.key]),
+      sealed.map((s) => [s.type, s.partition, s.records.length, s.records[0]!.timestamp]),
       [
-        ['trend', 0, 3, 'k0'],
-        ['trend', 1, 3, 'k1'],
+        ['trend', 0, 3, trendPoint(0).timestamp],
+        ['trend', 1, 3, trendPoint(1).timestamp],
       ],
     );
     assert.equal(b.bytes, 20);
@@ -130,18 +130,18 @@ describe('batcher', () => {
 
   it('seals at the byte limit', () => {
     const { b, sealed } = setup({ records: 100, bytes: 100, lingerMs: 50 });
-    b.add('trend', 0, 'k', trendPoint(1), 60);
+    b.add('trend', 0, trendPoint(1), 60);
     assert.equal(sealed.length, 0);
-    b.add('trend', 0, 'k', trendPoint(2), 60);
+    b.add('trend', 0, trendPoint(2), 60);
     assert.equal(sealed[0]?.records.length, 2);
     assert.equal(b.bytes, 0);
   });
 
   it('seals batches older than the linger time, and everything on sealAll', () => {
     const { b, sealed, tick } = setup();
-    b.add('trend', 0, 'k', trendPoint(1), 10);
+    b.add('trend', 0, trendPoint(1), 10);
     tick(30);
-    b.add('element', 2, 'e', trendPoint(2), 10);
+    b.add('element', 2, trendPoint(2), 10);
     tick(25);
     b.sealExpired();
     assert.deepEqual(
