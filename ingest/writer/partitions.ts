@@ -81,11 +81,11 @@ export class PartitionMap {
   /** The partition of an element's records: murmur2 of its key `dmsId:dmaId/elementId`. */
   partitionOf(topic: string, dmsId: number, dmaId: number, elementId: number): number {
     let byDms = this.cache.get(topic);
-    if (byDms === undefined) this.cache.set(topic, (byDms = new Map()));
+    if (byDms === undefined) this.cache.set(topic, (byDms = new Map<number, Map<number, Map<number, number>>>()));
     let byDma = byDms.get(dmsId);
-    if (byDma === undefined) byDms.set(dmsId, (byDma = new Map()));
+    if (byDma === undefined) byDms.set(dmsId, (byDma = new Map<number, Map<number, number>>()));
     let byElement = byDma.get(dmaId);
-    if (byElement === undefined) byDma.set(dmaId, (byElement = new Map()));
+    if (byElement === undefined) byDma.set(dmaId, (byElement = new Map<number, number>()));
     let p = byElement.get(elementId);
     if (p === undefined) {
       const key = elementKey({ dmsId, dmaId, elementId });
