@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts Kafka and ClickHouse, creates topics and
-# tables, and round-trips one record of each type through the pipeline. Safe to run again.
+# tables, round-trips one record of each type through the pipeline, then runs a simulated fleet
+# of agents writing through the Writer. Safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash ops/bootstrap.sh
 npx tsx ops/stack.ts up
 npx tsx ops/stack.ts smoke
+echo
+echo "A simulated fleet (4 agents x 250 elements x 20 parameters) writes through the Writer for 15 s:"
+STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \
+  npx tsx ingest/writer/cli.ts --agents 4 --elements 250 --parameters 20 --rate 50000 --duration 15
 cat <<'TXT'
 
 Where to look:
