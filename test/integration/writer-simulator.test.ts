@@ -49,7 +49,7 @@ describe('fleet simulator (ingest/writer/cli.ts)', () => {
         stdout,
       );
     assert.ok(m, stdout);
-    const [, total, rate, trends, alarms, rows] = m.map(Number) as number[];
+    const [, total, rate, trends, alarms, rows] = m.map<number>(Number);
     assert.ok(total! >= 7000 && total! <= 8100, `about 8000 records, got ${total}`);
     assert.ok(rate! > 3000, `rate ${rate}`);
     assert.equal((await readAllRecords(kafka, topics.trend)).length, trends);
