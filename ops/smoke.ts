@@ -8,8 +8,7 @@ import type { Kafka } from 'kafkajs';
 import { batchMessage, elementKey, readBatchMessage } from '../ingest/kafka/message.ts';
 import type { Topics } from '../ingest/kafka/topics.ts';
 import type { AlarmEvent, ElementRow, RecordType, TrendPoint } from '../schemas/records.ts';
-import { insertRows } from '../storage/insert.ts';
-import { toRows } from '../storage/rows.ts';
+import { storeBatch } from '../ingest/sink/store.ts';
 
 export interface SmokeResult {
   type: RecordType;
@@ -128,8 +127,7 @@ export async function smokeRoundTrip(
             const want = produced.get(topic);
             if (want === undefined || want.partition !== partition || message.offset !== want.offset) return;
             const batch = readBatchMessage(message.value, message.headers);
-            for (const [table, rows] of toRows(batch.type, batch.records)) {
-              await insertRows(ch, db, table, rows);
+            for (const table of await storeBatch(ch, db, batch.type, batch.records)) {
               const rs = await ch.query({ query: SELECT[batch.type](now).replace('{db}', db), format: 'JSONEachRow' });
               const [row] = await rs.json<Record<string, unknown>>();
               if (row === undefined) throw new Error(`smoke: the ${batch.type} record is not in ${table}`);

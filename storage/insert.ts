@@ -1,14 +1,28 @@
-/** Inserts rows into one table. */
+/** Bulk inserts in RowBinary, the one way rows reach ClickHouse. */
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './identifier.ts';
-import type { Row } from './rows.ts';
 import type { TableName } from './schema.ts';
 
 /**
- * JSONEachRow: the simple path (the client's default JSONCompactEachRow does not exist on 18.16).
- * Non-finite doubles do not survive JSON; the sink's bulk path uses RowBinary instead.
+ * Sends one RowBinary body (`INSERT ... FORMAT RowBinary` through `exec`: the client's own
+ * `insert` refuses RowBinary) and waits for the server's answer. One request is one insert
+ * block, so a batch is stored whole or not at all.
  */
-export async function insertRows(client: ClickHouseClient, db: string, table: TableName, rows: Row[]): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({ table: `${assertIdentifier(db)}.${table}`, values: rows, format: 'JSONEachRow' });
+export async function insertRowBinary(
+  client: ClickHouseClient,
+  db: string,
+  table: TableName,
+  columns: readonly string[],
+  body: Buffer,
+  opts: { queryId?: string } = {},
+): Promise<void> {
+  const result = await client.exec({
+    query: `INSERT INTO ${assertIdentifier(db)}.${table} (${columns.join(', ')}) FORMAT RowBinary`,
+    values: Readable.from([body]),
+    ...(opts.queryId === undefined ? {} : { query_id: opts.queryId }),
+  });
+  result.stream.resume();
+  await finished(result.stream);
 }

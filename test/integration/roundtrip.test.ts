@@ -9,8 +9,7 @@ import { batchMessage, elementKey, readBatchMessage } from '../../ingest/kafka/m
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import { AvroDecodeError } from '../../schemas/errors.ts';
 import type { RecordOf, RecordType } from '../../schemas/records.ts';
-import { insertRows } from '../../storage/insert.ts';
-import { toRows } from '../../storage/rows.ts';
+import { storeBatch } from '../../ingest/sink/store.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
 import {
   consumeMessages,
@@ -102,7 +101,7 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
   it('stores what was consumed in ClickHouse and selects it back exactly', async () => {
     for (const m of messages) {
       const batch = readBatchMessage(m.value, m.headers);
-      for (const [table, rows] of toRows(batch.type, batch.records)) await insertRows(database.client, database.db, table, rows);
+      await storeBatch(database.client, database.db, batch.type, batch.records);
     }
     const db = database.db;
     const realtime = await queryRows<{ ts: string; value: number | null; value_discrete: string; idx: string }>(
@@ -175,7 +174,7 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
     const before = (await snapshot()).sort((a, b) => String(a.t).localeCompare(String(b.t)));
     for (const m of messages.slice(0, Math.ceil(messages.length / 2))) {
       const batch = readBatchMessage(m.value, m.headers);
-      for (const [table, rows] of toRows(batch.type, batch.records)) await insertRows(database.client, database.db, table, rows);
+      await storeBatch(database.client, database.db, batch.type, batch.records);
     }
     const afterRedelivery = (await snapshot()).sort((a, b) => String(a.t).localeCompare(String(b.t)));
     assert.deepEqual(afterRedelivery, before);

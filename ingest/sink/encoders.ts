@@ -1,0 +1,188 @@
+/**
+ * Records -> RowBinary rows per ClickHouse table. The column lists match storage/schema.ts, in
+ * order; test/integration/sink-encoders.test.ts inserts and selects every column back.
+ */
+import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
+import type { TableName } from '../../storage/schema.ts';
+import { RowBinaryWriter } from './rowbinary.ts';
+
+export interface TableEncoder<T> {
+  table: TableName;
+  columns: readonly string[];
+  write(w: RowBinaryWriter, r: T): void;
+}
+
+export const realtimeEncoder: TableEncoder<TrendPoint> = {
+  table: 'trend_realtime',
+  columns: ['dms_id', 'dma_id', 'element_id', 'parameter_id', 'idx', 'ts', 'value', 'value_discrete', 'status'],
+  write(w, p) {
+    w.int32(p.dmsId);
+    w.int32(p.dmaId);
+    w.int32(p.elementId);
+    w.int32(p.parameterId);
+    w.string(p.index);
+    w.uint64(p.timestamp);
+    w.nullableFloat64(p.value);
+    w.string(p.discreteValue ?? '');
+    w.int16(p.status);
+  },
+};
+
+export const averageEncoder: TableEncoder<TrendPoint> = {
+  table: 'trend_average',
+  columns: [
+    'dms_id',
+    'dma_id',
+    'element_id',
+    'parameter_id',
+    'idx',
+    'window_minutes',
+    'ts',
+    'value',
+    'min',
+    'max',
+    'value_discrete',
+    'max_discrete',
+    'samples',
+    'status',
+  ],
+  write(w, p) {
+    w.int32(p.dmsId);
+    w.int32(p.dmaId);
+    w.int32(p.elementId);
+    w.int32(p.parameterId);
+    w.string(p.index);
+    w.uint16(p.windowMinutes);
+    w.uint64(p.timestamp);
+    w.nullableFloat64(p.value);
+    w.nullableFloat64(p.min);
+    w.nullableFloat64(p.max);
+    w.string(p.discreteValue ?? '');
+    w.string(p.discreteMax ?? '');
+    w.uint32(p.samples);
+    w.int16(p.status);
+  },
+};
+
+export const alarmEncoder: TableEncoder<AlarmEvent> = {
+  table: 'alarm_events',
+  columns: [
+    'dms_id',
+    'dma_id',
+    'element_id',
+    'parameter_id',
+    'idx',
+    'display_key',
+    'alarm_id',
+    'root_alarm_id',
+    'previous_alarm_id',
+    'severity',
+    'severity_range',
+    'alarm_type',
+    'status',
+    'user_status',
+    'value',
+    'display_value',
+    'ts',
+    'created_at',
+    'root_created_at',
+    'owner',
+    'comment',
+    'element_name',
+    'parameter_name',
+  ],
+  write(w, a) {
+    w.int32(a.dmsId);
+    w.int32(a.dmaId);
+    w.int32(a.elementId);
+    w.int32(a.parameterId);
+    w.string(a.index);
+    w.string(a.displayKey);
+    w.int64(a.alarmId);
+    w.int64(a.rootAlarmId);
+    w.int64(a.previousAlarmId);
+    w.int16(a.severity);
+    w.int16(a.severityRange);
+    w.int16(a.alarmType);
+    w.int16(a.status);
+    w.int16(a.userStatus);
+    w.string(a.value);
+    w.string(a.displayValue);
+    w.uint64(a.timestamp);
+    w.uint64(a.createdAt);
+    w.uint64(a.rootCreatedAt);
+    w.nullableString(a.owner);
+    w.nullableString(a.comment);
+    w.string(a.elementName);
+    w.string(a.parameterName);
+  },
+};
+
+export const elementRowEncoder: TableEncoder<ElementRow> = {
+  table: 'element_rows',
+  columns: [
+    'dms_id',
+    'dma_id',
+    'element_id',
+    'table_parameter_id',
+    'primary_key',
+    'display_key',
+    'cell_ids',
+    'cell_numbers',
+    'cell_texts',
+    'ts',
+    'version',
+    'deleted',
+  ],
+  write(w, e) {
+    w.int32(e.dmsId);
+    w.int32(e.dmaId);
+    w.int32(e.elementId);
+    w.int32(e.tableParameterId);
+    w.string(e.primaryKey);
+    w.string(e.displayKey);
+    w.leb128(e.columns.length);
+    for (const c of e.columns) w.int32(c.columnId);
+    w.leb128(e.columns.length);
+    for (const c of e.columns) w.nullableFloat64(typeof c.value === 'number' ? c.value : null);
+    w.leb128(e.columns.length);
+    for (const c of e.columns) w.nullableString(typeof c.value === 'string' ? c.value : null);
+    w.uint64(e.timestamp);
+    // 0 means "use the timestamp": an agent without its own counter still gets last-write-wins.
+    w.uint64(e.version === 0 ? e.timestamp : e.version);
+    w.uint8(e.deleted ? 1 : 0);
+  },
+};
+
+export interface TableRows {
+  encoder: TableEncoder<never>;
+  body: Buffer;
+  rows: number;
+}
+
+/** Encodes the records of one decoded batch, per target table (trend points split by tier). */
+export function encodeForTables(type: 'trend' | 'alarm' | 'element', records: readonly unknown[]): TableRows[] {
+  if (type === 'trend') {
+    const rt = new RowBinaryWriter();
+    const avg = new RowBinaryWriter(1024);
+    let nRt = 0;
+    let nAvg = 0;
+    for (const p of records as TrendPoint[]) {
+      if (p.windowMinutes === 0) {
+        realtimeEncoder.write(rt, p);
+        nRt++;
+      } else {
+        averageEncoder.write(avg, p);
+        nAvg++;
+      }
+    }
+    const out: TableRows[] = [];
+    if (nRt > 0) out.push({ encoder: realtimeEncoder, body: rt.result(), rows: nRt });
+    if (nAvg > 0) out.push({ encoder: averageEncoder, body: avg.result(), rows: nAvg });
+    return out;
+  }
+  const encoder = (type === 'alarm' ? alarmEncoder : elementRowEncoder) as TableEncoder<unknown>;
+  const w = new RowBinaryWriter();
+  for (const r of records) encoder.write(w, r);
+  return records.length === 0 ? [] : [{ encoder: encoder, body: w.result(), rows: records.length }];
+}
