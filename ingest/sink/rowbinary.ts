@@ -90,8 +90,7 @@ export class RowBinaryWriter {
   }
 
   string(s: string): void {
-    // ASCII fast path: one byte per char; otherwise measure first.
-    const bytes = s.length < 64 && /^[\x00-\x7f]*$/.test(s) ? s.length : Buffer.byteLength(s);
+    const bytes = isShortAscii(s) ? s.length : Buffer.byteLength(s);
     this.leb128(bytes);
     this.ensure(bytes);
     this.pos += this.buf.write(s, this.pos, 'utf8');
@@ -102,4 +101,11 @@ export class RowBinaryWriter {
     this.uint8(0);
     this.string(s);
   }
+}
+
+/** Short ASCII strings (most keys and ids) are one byte per char: no need to measure. */
+function isShortAscii(s: string): boolean {
+  if (s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
