@@ -1,0 +1,42 @@
+/** Sink settings from environment variables (validated at start-up). */
+import { EnvReader, type Env } from '../../config/env.ts';
+
+export interface SinkConfig {
+  topicPrefix: string;
+  groupId: string;
+  /** Flush a table's batch at this many rows, bytes or milliseconds of age. */
+  batchRows: number;
+  batchBytes: number;
+  batchAgeMs: number;
+  /** Inserts running or waiting; at the limit the partitions are paused. */
+  maxInFlightInserts: number;
+  insertTimeoutMs: number;
+  commitIntervalMs: number;
+  /** DLQ guard: over this share of invalid messages (with at least `dlqMinInvalid`) in a window, stop. */
+  dlqMaxRatio: number;
+  dlqMinInvalid: number;
+  dlqWindowMessages: number;
+  metricsPort: number;
+}
+
+export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
+  const r = new EnvReader(env);
+  const ratioPercent = r.int('STAAS_SINK_DLQ_MAX_PERCENT', 50, { min: 0, max: 100 });
+  const config: SinkConfig = {
+    topicPrefix: r.string('STAAS_TOPIC_PREFIX', 'staas'),
+    groupId: r.string('STAAS_SINK_GROUP', 'staas-sink'),
+    batchRows: r.int('STAAS_SINK_BATCH_ROWS', 200_000, { min: 1 }),
+    batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
+    batchAgeMs: r.int('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
+    maxInFlightInserts: r.int('STAAS_SINK_MAX_INFLIGHT_INSERTS', 2, { min: 1, max: 64 }),
+    insertTimeoutMs: r.int('STAAS_SINK_INSERT_TIMEOUT_MS', 60_000, { min: 1000 }),
+    commitIntervalMs: r.int('STAAS_SINK_COMMIT_INTERVAL_MS', 1000, { min: 10 }),
+    dlqMaxRatio: ratioPercent / 100,
+    dlqMinInvalid: r.int('STAAS_SINK_DLQ_MIN_INVALID', 100, { min: 1 }),
+    dlqWindowMessages: r.int('STAAS_SINK_DLQ_WINDOW', 1000, { min: 10 }),
+    metricsPort: r.int('STAAS_SINK_METRICS_PORT', 9464, { min: 0, max: 65535 }),
+    ...overrides,
+  };
+  r.done();
+  return config;
+}

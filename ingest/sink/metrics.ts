@@ -1,0 +1,78 @@
+/** The Sink's Prometheus metrics. */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type SinkMetrics = ReturnType<typeof createSinkMetrics>;
+
+export function createSinkMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    messages: new Counter({
+      name: 'staas_sink_messages_total',
+      help: 'Kafka messages consumed',
+      labelNames: ['topic'] as const,
+      registers,
+    }),
+    records: new Counter({
+      name: 'staas_sink_records_total',
+      help: 'Records decoded from valid messages',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    rowsInserted: new Counter({
+      name: 'staas_sink_rows_inserted_total',
+      help: 'Rows acknowledged by ClickHouse',
+      labelNames: ['table'] as const,
+      registers,
+    }),
+    batchRows: new Histogram({
+      name: 'staas_sink_batch_rows',
+      help: 'Rows per insert',
+      labelNames: ['table'] as const,
+      buckets: [100, 1000, 10_000, 50_000, 100_000, 200_000, 500_000],
+      registers,
+    }),
+    batchBytes: new Histogram({
+      name: 'staas_sink_batch_bytes',
+      help: 'RowBinary bytes per insert',
+      labelNames: ['table'] as const,
+      buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 32e6],
+      registers,
+    }),
+    insertSeconds: new Histogram({
+      name: 'staas_sink_insert_seconds',
+      help: 'Time for ClickHouse to acknowledge one insert',
+      labelNames: ['table'] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    insertRetries: new Counter({
+      name: 'staas_sink_insert_retries_total',
+      help: 'Inserts retried after a transient failure',
+      labelNames: ['table'] as const,
+      registers,
+    }),
+    dlq: new Counter({
+      name: 'staas_sink_dlq_messages_total',
+      help: 'Messages sent to the dead-letter topic',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    pausedPartitions: new Gauge({
+      name: 'staas_sink_paused_partitions',
+      help: 'Partitions paused because inserts are backlogged',
+      registers,
+    }),
+    lag: new Gauge({
+      name: 'staas_sink_consumer_lag',
+      help: 'Messages behind the high watermark, per partition',
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+    }),
+    commits: new Counter({ name: 'staas_sink_commits_total', help: 'Offset commits', registers }),
+    bufferedBytes: new Gauge({
+      name: 'staas_sink_buffered_bytes',
+      help: 'RowBinary bytes in open table batches and in-flight inserts',
+      registers,
+    }),
+  };
+}

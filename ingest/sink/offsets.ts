@@ -1,0 +1,35 @@
+/**
+ * Which offset of a partition may be committed: the messages of a partition finish out of order
+ * (a trend message and an alarm message sit in different table batches), but the committed
+ * offset only moves past a message once it and every message before it are stored (or
+ * dead-lettered). Kafka's committed offset is the next one to read: last done + 1.
+ */
+export class PartitionProgress {
+  /** Offsets begun, oldest first, and whether each is done. */
+  private readonly inFlight: { offset: number; done: boolean }[] = [];
+  private committable: number | undefined;
+
+  begin(offset: number): void {
+    const last = this.inFlight.at(-1);
+    if (last !== undefined && offset <= last.offset) throw new Error(`offset ${offset} begun after ${last.offset}`);
+    this.inFlight.push({ offset, done: false });
+  }
+
+  done(offset: number): void {
+    const entry = this.inFlight.find((e) => e.offset === offset);
+    if (entry === undefined) return; // forgotten by a reset: a late completion changes nothing
+    entry.done = true;
+    while (this.inFlight[0]?.done === true) this.committable = this.inFlight.shift()!.offset + 1;
+  }
+
+  /** The offset to commit (next to read), if it moved since the last `take`. */
+  take(): number | undefined {
+    const c = this.committable;
+    this.committable = undefined;
+    return c;
+  }
+
+  get pending(): number {
+    return this.inFlight.length;
+  }
+}

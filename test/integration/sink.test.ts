@@ -1,0 +1,164 @@
+/**
+ * The Sink against the real broker and database: exact counts for every record type, garbage
+ * to the dead-letter topic with its reason while the messages around it are stored, and
+ * committed offsets at the end of what was stored.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import avro from 'avsc';
+import type { Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { batchMessage } from '../../ingest/kafka/message.ts';
+import type { Topics } from '../../ingest/kafka/topics.ts';
+import { readSinkConfig } from '../../ingest/sink/config.ts';
+import { Sink } from '../../ingest/sink/sink.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
+import { Writer } from '../../ingest/writer/writer.ts';
+import { encodeBatch } from '../../schemas/container.ts';
+import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
+import {
+  connections,
+  consumeMessages,
+  createTestDatabase,
+  createTestTopics,
+  deleteTestTopics,
+  queryRows,
+  testKafka,
+  uniqueName,
+  withAdmin,
+  type TestDatabase,
+} from '../support/services.ts';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
+const N = { realtime: 30_000, average: 2000, alarm: 3000, element: 2500 };
+
+async function count(database: TestDatabase, table: string, final = true): Promise<number> {
+  const [row] = await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.${table}${final ? ' FINAL' : ''}`);
+  return Number(row!.n);
+}
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('Sink (real broker, real database)', () => {
+  let kafka: Kafka;
+  let topics: Topics;
+  let database: TestDatabase;
+  let sink: Sink;
+  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-sink-test-spool-'));
+  const groupId = uniqueName('sink-test');
+
+  before(async () => {
+    kafka = testKafka();
+    topics = await createTestTopics(kafka, 3);
+    database = await createTestDatabase();
+    const prefix = topics.trend.replace(/\.trend$/, '');
+    const writer = await Writer.create(
+      readWriterConfig(process.env, { topicPrefix: prefix, spoolDir, batchRecords: 1000 }),
+      connections.kafka,
+      {
+        registry: new Registry(),
+        log: quiet,
+      },
+    );
+    for (let i = 0; i < N.realtime; i++) await writer.trend(trendPoint(i, { elementId: i % 40, timestamp: Date.UTC(2026, 0, 1) + i }));
+    for (let i = 0; i < N.average; i++) await writer.trend(averagePoint(i, i % 2 === 0 ? 5 : 60));
+    for (let i = 0; i < N.alarm; i++) await writer.alarm(alarmEvent(i));
+    for (let i = 0; i < N.element; i++) await writer.elementRow(elementRow(i));
+    await writer.close();
+
+    // Garbage between valid messages on the trend topic, all on partition 0.
+    const foreign = avro.Type.forSchema({ type: 'record', name: 'acme.Thing', fields: [{ name: 'x', type: 'int' }] });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: topics.trend,
+      acks: -1,
+      messages: [
+        { partition: 0, ...batchMessage('trend', [trendPoint(0, { elementId: 900, timestamp: Date.UTC(2026, 1, 1) })], 'ok-1') },
+        { partition: 0, key: 'junk', value: Buffer.from('random bytes, not avro') },
+        { partition: 0, key: 'foreign', value: encodeBatch('trend', [{ x: 1 }] as never, { writerType: foreign }) },
+        { partition: 0, ...batchMessage('trend', [trendPoint(1, { value: Number.NaN, timestamp: 5 })], 'out-of-range') },
+        { partition: 0, ...batchMessage('trend', [trendPoint(2, { elementId: 901, timestamp: Date.UTC(2026, 1, 2) })], 'ok-2') },
+      ],
+    });
+    await producer.disconnect();
+
+    const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
+    sink = await Sink.create(readSinkConfig(process.env, { topicPrefix: prefix, groupId, batchAgeMs: 200 }), conn, {
+      registry: new Registry(),
+      log: quiet,
+    });
+    await sink.start();
+  });
+
+  after(async () => {
+    await sink?.stop();
+    await deleteTestTopics(kafka, topics);
+    await database?.drop();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('stores N records of each type as exactly N distinct rows', async () => {
+    await until(
+      'all rows stored',
+      async () =>
+        (await count(database, 'trend_realtime', false)) >= N.realtime + 2 &&
+        (await count(database, 'element_rows', false)) >= N.element &&
+        (await count(database, 'alarm_events', false)) >= N.alarm &&
+        (await count(database, 'trend_average', false)) >= N.average,
+    );
+    assert.equal(
+      await count(database, 'trend_realtime'),
+      N.realtime + 2,
+      'real-time points, plus the two valid messages around the garbage',
+    );
+    assert.equal(await count(database, 'trend_average'), N.average);
+    assert.equal(await count(database, 'alarm_events'), N.alarm);
+    assert.equal(await count(database, 'element_rows'), N.element);
+    assert.equal(await count(database, 'trend_realtime', false), N.realtime + 2, 'no duplicate was even written');
+  });
+
+  it('sends garbage to the DLQ with where it came from and why', async () => {
+    const dlq = (await consumeMessages(kafka, [topics.dlq], 3)).map((m) => ({
+      reason: m.headers?.['dlq-reason']?.toString(),
+      source: `${m.headers?.['dlq-source-topic']?.toString()}[${m.headers?.['dlq-source-partition']?.toString()}]`,
+      key: m.key,
+      detail: m.headers?.['dlq-detail']?.toString() ?? '',
+    }));
+    dlq.sort((a, b) => String(a.key).localeCompare(String(b.key)));
+    assert.deepEqual(
+      dlq.map((d) => [d.key, d.reason, d.source]),
+      [
+        ['foreign', 'unknown-schema', `${topics.trend}[0]`],
+        ['junk', 'not-avro', `${topics.trend}[0]`],
+        ['out-of-range', 'invalid-record', `${topics.trend}[0]`],
+      ],
+    );
+    assert.match(dlq[2]!.detail, /timestamp must be epoch milliseconds.*value must be a finite number/);
+  });
+
+  it('commits the offsets of everything it stored', async () => {
+    await until(
+      'offsets committed',
+      async () => {
+        const committed = await withAdmin(kafka, (a) => a.fetchOffsets({ groupId, topics: [topics.trend, topics.alarm, topics.element] }));
+        const ends = await withAdmin(kafka, async (a) =>
+          Promise.all([topics.trend, topics.alarm, topics.element].map((t) => a.fetchTopicOffsets(t))),
+        );
+        const want = ends.flat().map((p) => p.high);
+        const got = committed.flatMap((t) => t.partitions.map((p) => p.offset));
+        return JSON.stringify([...want].sort()) === JSON.stringify([...got].sort());
+      },
+      20_000,
+    );
+  });
+});

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Producer } from 'kafkajs';
+import { classifyInsertError } from '../../ingest/sink/clickhouse-errors.ts';
+import { DeadLetters, DlqRateExceeded } from '../../ingest/sink/dlq.ts';
+import { PartitionProgress } from '../../ingest/sink/offsets.ts';
+
+describe('partition progress (what may be committed)', () => {
+  it('commits only past messages that are done, in offset order', () => {
+    const p = new PartitionProgress();
+    for (const o of [10, 11, 12, 13]) p.begin(o);
+    p.done(12);
+    assert.equal(p.take(), undefined, '10 and 11 are not stored yet');
+    p.done(10);
+    assert.equal(p.take(), 11, 'next to read after 10');
+    assert.equal(p.take(), undefined, 'nothing new');
+    p.done(11);
+    assert.equal(p.take(), 13, '11 and 12 done: next is 13');
+    p.done(13);
+    assert.equal(p.take(), 14);
+    assert.equal(p.pending, 0);
+  });
+
+  it('refuses offsets that go backwards and ignores completions it forgot', () => {
+    const p = new PartitionProgress();
+    p.begin(5);
+    assert.throws(() => p.begin(5), /offset 5 begun after 5/);
+    p.done(99);
+    assert.equal(p.take(), undefined);
+  });
+});
+
+describe('DLQ guard', () => {
+  const noProducer = {} as Producer;
+
+  it('stops when the share of invalid messages in the window passes the limit', () => {
+    const d = new DeadLetters(noProducer, 'dlq', { maxRatio: 0.5, minInvalid: 10, windowMessages: 100 });
+    for (let i = 0; i < 90; i++) d.observe(false);
+    for (let i = 0; i < 10; i++) d.observe(true); // 10% invalid: fine
+    assert.throws(() => {
+      for (let i = 0; i < 200; i++) d.observe(true);
+    }, DlqRateExceeded);
+  });
+
+  it('tolerates a few invalid messages in a healthy stream', () => {
+    const d = new DeadLetters(noProducer, 'dlq', { maxRatio: 0.5, minInvalid: 10, windowMessages: 100 });
+    for (let i = 0; i < 100; i++) d.observe(false);
+    for (let i = 0; i < 9; i++) d.observe(true); // a burst below the minimum count
+    for (let i = 0; i < 1000; i++) d.observe(i % 20 === 0); // 5% invalid
+  });
+});
+
+describe('ClickHouse error classification', () => {
+  it('retries what may pass, dead-letters bad data, stops on the rest', () => {
+    assert.equal(
+      classifyInsertError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' })),
+      'transient',
+    );
+    assert.equal(classifyInsertError(new Error('Code: 252, e.displayText() = DB::Exception: Too many parts')), 'transient');
+    assert.equal(classifyInsertError(new Error('Code: 33, e.displayText() = DB::Exception: Cannot read all data')), 'data');
+    assert.equal(classifyInsertError(new Error('Code: 60, e.displayText() = DB::Exception: Table staas.x does not exist')), 'fatal');
+  });
+});
