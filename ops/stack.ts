@@ -1,5 +1,6 @@
 /**
- * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `logs [kafka|clickhouse]`, `reset --yes`.
+ * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` (start it), `report`,
+ * `logs [kafka|clickhouse|sink]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
  */
@@ -10,9 +11,10 @@ import { ConfigError } from '../config/env.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
-import { ensureSchema } from '../storage/schema.ts';
+import { TABLES, ensureSchema } from '../storage/schema.ts';
 import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
 import { smokeRoundTrip } from './smoke.ts';
+import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
@@ -54,7 +56,8 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
 }
 
 export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
-  // Kafka first: it flushes its log segments on a clean shutdown.
+  // The sink first (it stores and commits what it consumed), then Kafka, which flushes its log.
+  log(await stopService(sinkFiles(cfg), 60_000));
   log(await stopService(kafkaFiles(cfg), 30_000));
   log(await stopService(clickhouseFiles(cfg), 30_000));
 }
@@ -90,8 +93,36 @@ export async function smoke(log: (line: string) => void = console.log): Promise<
   }
 }
 
+/** Rows per table (collapsed and raw) and the sink's lag: what the pipeline stored. */
+async function report(): Promise<void> {
+  const conn = readConnections();
+  const ch = createClickHouse(conn.clickhouse);
+  try {
+    const db = conn.clickhouse.database;
+    for (const table of TABLES) {
+      const rs = await ch.query({
+        query: `SELECT (SELECT count() FROM ${db}.${table} FINAL) AS rows, (SELECT count() FROM ${db}.${table}) AS raw`,
+        format: 'JSONEachRow',
+      });
+      const [r] = await rs.json<{ rows: string; raw: string }>();
+      console.log(`  ${`${db}.${table}`.padEnd(22)} ${String(r?.rows).padStart(12)} rows   (${r?.raw} before duplicates collapse)`);
+    }
+  } finally {
+    await ch.close();
+  }
+  try {
+    const res = await fetch(`http://127.0.0.1:${sinkMetricsPort()}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text();
+    const lag = [...text.matchAll(/^staas_sink_consumer_lag\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+    const dlq = [...text.matchAll(/^staas_sink_dlq_messages_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+    console.log(`  sink: lag ${lag} messages, ${dlq} dead-lettered`);
+  } catch {
+    console.log('  sink: not running');
+  }
+}
+
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
-  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg) };
+  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
     if (which !== undefined && which !== name) continue;
     console.log(`==> ${files.logFile} <==`);
@@ -120,6 +151,14 @@ async function main(argv: string[]): Promise<number> {
       // Services run elsewhere (docker-compose, a cluster): only topics and tables.
       await provision(cfg, readConnections(), console.log);
       return 0;
+    case 'sink':
+      console.log(
+        `sink: ${await startSink(cfg)}; metrics and health on http://127.0.0.1:${sinkMetricsPort()}/metrics, /health; log ${sinkFiles(cfg).logFile}`,
+      );
+      return 0;
+    case 'report':
+      await report();
+      return 0;
     case 'smoke':
       await smoke();
       return 0;
@@ -142,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(`removed ${cfg.stateDir}`);
       return 0;
     default:
-      console.error('usage: tsx ops/stack.ts up|down|status|provision|smoke|logs [kafka|clickhouse]|reset --yes');
+      console.error('usage: tsx ops/stack.ts up|down|status|provision|smoke|sink|report|logs [kafka|clickhouse|sink]|reset --yes');
       return 2;
   }
 }
