@@ -1,0 +1,197 @@
+/**
+ * The Sink when things fail, with the real services: ClickHouse stopped for 30 s mid-stream,
+ * the sink killed with -9 and restarted, and two sink instances sharing one group.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
+import type { Connections } from '../../config/connections.ts';
+import type { Topics } from '../../ingest/kafka/topics.ts';
+import { readSinkConfig } from '../../ingest/sink/config.ts';
+import { Sink } from '../../ingest/sink/sink.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
+import { Writer } from '../../ingest/writer/writer.ts';
+import { clickhouseFiles, startClickHouse } from '../../ops/clickhouse.ts';
+import { stopService } from '../../ops/process.ts';
+import { createClickHouse } from '../../storage/client.ts';
+import { ensureSchema } from '../../storage/schema.ts';
+import {
+  connections,
+  createTestDatabase,
+  createTestTopics,
+  deleteTestTopics,
+  queryRows,
+  testKafka,
+  uniqueName,
+  type TestDatabase,
+} from '../support/services.ts';
+import { privateStack, type PrivateStack } from '../support/stack.ts';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const BASE = Date.UTC(2026, 3, 1);
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Writes trend points [from, to) with value = seq through a Writer on `topics`. */
+async function writePoints(topics: Topics, from: number, to: number): Promise<void> {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+  const writer = await Writer.create(
+    readWriterConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), spoolDir, batchRecords: 500 }),
+    connections.kafka,
+    {
+      registry: new Registry(),
+      log: quiet,
+    },
+  );
+  for (let i = from; i < to; i++)
+    await writer.trend({ dmsId: 4, dmaId: 1, elementId: i % 30, parameterId: 1, timestamp: BASE + i, value: i });
+  await writer.close();
+  rmSync(spoolDir, { recursive: true, force: true });
+}
+
+async function stats(client: ReturnType<typeof createClickHouse>, db: string) {
+  const [r] = await queryRows<{ n: string; raw: string; total: number }>(
+    client,
+    `SELECT (SELECT count() FROM ${db}.trend_realtime FINAL) AS n, (SELECT count() FROM ${db}.trend_realtime) AS raw, (SELECT sum(value) FROM ${db}.trend_realtime FINAL) AS total`,
+  );
+  return { n: Number(r!.n), raw: Number(r!.raw), total: r!.total };
+}
+
+const sumTo = (n: number) => (n * (n - 1)) / 2;
+
+describe('Sink under failure (real broker, real database)', () => {
+  let kafka: Kafka;
+  const cleanup: (() => Promise<void>)[] = [];
+  before(() => {
+    kafka = testKafka();
+  });
+  after(async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  });
+
+  it('pauses while ClickHouse is down for 30 s, keeps memory bounded, and stores everything after', async () => {
+    const stack: PrivateStack = await privateStack();
+    await startClickHouse(stack.cfg);
+    cleanup.push(async () => {
+      await stopService(clickhouseFiles(stack.cfg), 20_000);
+      rmSync(stack.cfg.stateDir, { recursive: true, force: true });
+    });
+    const topics = await createTestTopics(kafka, 3);
+    cleanup.push(() => deleteTestTopics(kafka, topics));
+    const conn: Connections = { kafka: connections.kafka, clickhouse: { ...stack.conn.clickhouse, database: 'staas' } };
+    const ch = createClickHouse(conn.clickhouse);
+    cleanup.push(() => ch.close());
+    await ensureSchema(ch, 'staas');
+    const sink = await Sink.create(
+      readSinkConfig(process.env, {
+        topicPrefix: topics.trend.replace(/\.trend$/, ''),
+        groupId: uniqueName('sink-ch-down'),
+        batchRows: 5000,
+        batchAgeMs: 100,
+      }),
+      conn,
+      { registry: new Registry(), log: quiet },
+    );
+    await sink.start();
+    cleanup.push(() => sink.stop());
+
+    await writePoints(topics, 0, 20_000);
+    await until('the first points stored', async () => (await stats(ch, 'staas')).n === 20_000);
+
+    await stopService(clickhouseFiles(stack.cfg), 20_000);
+    const downAt = Date.now();
+    await writePoints(topics, 20_000, 120_000);
+    await until('the partitions paused', () => Promise.resolve(sink.state.paused > 0), 20_000);
+    let maxBuffered = 0;
+    while (Date.now() - downAt < 30_000) {
+      maxBuffered = Math.max(maxBuffered, sink.state.buffered);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(maxBuffered < 16 * 1024 * 1024, `buffered ${maxBuffered} bytes while ClickHouse was down`);
+    await startClickHouse(stack.cfg);
+    await until('everything stored', async () => (await stats(ch, 'staas')).n === 120_000);
+    const s = await stats(ch, 'staas');
+    assert.equal(s.total, sumTo(120_000), 'every value once');
+    assert.equal(sink.state.paused, 0, 'resumed');
+  });
+
+  it('loses nothing and shows no duplicate when killed with -9 mid-stream and restarted', async () => {
+    const topics = await createTestTopics(kafka, 3);
+    cleanup.push(() => deleteTestTopics(kafka, topics));
+    const database: TestDatabase = await createTestDatabase();
+    cleanup.push(() => database.drop());
+    const env = {
+      ...process.env,
+      STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
+      STAAS_SINK_GROUP: uniqueName('sink-killed'),
+      STAAS_CLICKHOUSE_DATABASE: database.db,
+      STAAS_SINK_METRICS_PORT: '0',
+      STAAS_SINK_BATCH_ROWS: '2000',
+      STAAS_SINK_COMMIT_INTERVAL_MS: '700',
+    };
+    const N = 200_000;
+    await writePoints(topics, 0, N);
+    const run = () => spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], { env, stdio: 'ignore' });
+    const exited = (c: ChildProcess) => new Promise((resolve) => c.once('exit', resolve));
+
+    const first = run();
+    await until('part of the stream stored', async () => (await stats(database.client, database.db)).raw > N / 4);
+    first.kill('SIGKILL');
+    await exited(first);
+    const mid = await stats(database.client, database.db);
+    assert.ok(mid.raw < N, 'killed mid-stream');
+
+    const second = run();
+    cleanup.push(async () => {
+      second.kill('SIGTERM');
+      await exited(second);
+    });
+    await until('everything stored', async () => (await stats(database.client, database.db)).n === N);
+    const s = await stats(database.client, database.db);
+    assert.equal(s.n, N, 'no record lost, none shown twice');
+    assert.equal(s.total, sumTo(N), 'sums unchanged by the redelivery');
+  });
+
+  it('shares the partitions between two sinks in one group, storing every record once', async () => {
+    const topics = await createTestTopics(kafka, 4);
+    cleanup.push(() => deleteTestTopics(kafka, topics));
+    const database = await createTestDatabase();
+    cleanup.push(() => database.drop());
+    const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
+    const groupId = uniqueName('sink-pair');
+    const registries = [new Registry(), new Registry()];
+    const sinks = await Promise.all(
+      registries.map((registry) =>
+        Sink.create(readSinkConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), groupId, batchAgeMs: 100 }), conn, {
+          registry,
+          log: quiet,
+        }),
+      ),
+    );
+    for (const s of sinks) {
+      await s.start();
+      cleanup.push(() => s.stop());
+    }
+    await writePoints(topics, 0, 60_000);
+    await until('everything stored', async () => (await stats(database.client, database.db)).n === 60_000);
+    assert.equal((await stats(database.client, database.db)).total, sumTo(60_000));
+    const consumed = await Promise.all(
+      registries.map(async (r) => (await r.getSingleMetric('staas_sink_messages_total')!.get()).values.reduce((s, v) => s + v.value, 0)),
+    );
+    assert.ok(
+      consumed.every((n) => n > 0),
+      `both sinks consumed: ${consumed.join(', ')}`,
+    );
+  });
+});
