@@ -165,7 +165,8 @@ export class Sink {
   async stop(): Promise<void> {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
-    await this.consumer?.stop();
+    // Pause rather than stop: kafkajs cannot commit once the consumer is stopped.
+    this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
       for (const table of [...this.batches.keys()]) this.flushTable(table);
@@ -193,7 +194,7 @@ export class Sink {
       Math.max(0, Number(batch.highWatermark) - 1 - Number(batch.lastOffset())),
     );
     for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale() || this.fatal !== undefined) return;
+      if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
       if (this.backlogged()) {
         // Leave the rest to Kafka: it is fetched again from the last resolved offset after resume.
         this.pause(topic, partition);
