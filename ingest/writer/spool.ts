@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import type { RecordType } from '../../schemas/records.ts';
+import type { SealedBatch } from './sealed-batch.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -41,14 +42,8 @@ const TYPE_CODES: RecordType[] = ['trend', 'alarm', 'element'];
 /** An entry larger than this is damage, not data (Kafka messages here are at most 16 MiB). */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
-export interface SpoolEntry {
-  type: RecordType;
-  topic: string;
-  partition: number;
-  key: string;
-  count: number;
-  value: Buffer;
-}
+/** A spooled entry is a sealed batch: one future Kafka message. */
+export type SpoolEntry = SealedBatch;
 
 export interface SpoolDamage {
   segment: string;

@@ -30,18 +30,11 @@ import {
   uniqueName,
   type TestDatabase,
 } from '../support/services.ts';
+import { until } from '../support/wait.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const BASE = Date.UTC(2026, 3, 1);
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Writes trend points [from, to) with value = seq through a Writer on `topics`. */
 async function writePoints(topics: Topics, from: number, to: number): Promise<void> {

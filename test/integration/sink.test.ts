@@ -31,6 +31,7 @@ import {
   withAdmin,
   type TestDatabase,
 } from '../support/services.ts';
+import { until } from '../support/wait.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
 const N = { realtime: 30_000, average: 2000, alarm: 3000, element: 2500 };
@@ -38,14 +39,6 @@ const N = { realtime: 30_000, average: 2000, alarm: 3000, element: 2500 };
 async function count(database: TestDatabase, table: string, final = true): Promise<number> {
   const [row] = await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.${table}${final ? ' FINAL' : ''}`);
   return Number(row!.n);
-}
-
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('Sink (real broker, real database)', () => {

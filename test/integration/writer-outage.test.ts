@@ -19,17 +19,10 @@ import { stopService } from '../../ops/process.ts';
 import type { TrendPoint } from '../../schemas/records.ts';
 import { readAllRecords, withAdmin } from '../support/services.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
+import { until } from '../support/wait.ts';
 
 const BASE_TS = Date.UTC(2026, 0, 1);
 const quietLog = { info: () => undefined, warn: () => undefined };
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface ChildReport {
   acked: number;
@@ -114,7 +107,7 @@ describe('Writer when Kafka goes away (real broker)', () => {
 
     await startKafka(stack.cfg);
     await write(3000); // written while the backlog drains: queued behind it, in order
-    await waitFor('the spool to drain', () => writer.state.mode === 'live' && writer.state.spoolBytes === 0);
+    await until('the spool to drain', () => writer.state.mode === 'live' && writer.state.spoolBytes === 0, 60_000, 100);
     await write(2000);
     await writer.close();
 
