@@ -13,10 +13,13 @@ import { assertIdentifier } from './identifier.ts';
 const DAY = 'toYYYYMMDD(toDateTime(intDiv(ts, 1000)))';
 const MONTH = 'toYYYYMM(toDateTime(intDiv(ts, 1000)))';
 
-export const TABLES = ['trend_realtime', 'trend_average', 'alarm_events', 'element_rows'] as const;
+export const TABLES = ['trend_realtime', 'trend_average', 'alarm_events', 'alarm_active', 'element_rows'] as const;
 export type TableName = (typeof TABLES)[number];
 
-export function ddl(db: string): Record<TableName, string> {
+/** Cleared in DataMiner's alarm type ids: the event that ends a tree. */
+export const ALARM_TYPE_CLEARED = 11;
+
+export function ddl(db: string): Record<TableName | 'alarm_active_mv', string> {
   assertIdentifier(db);
   return {
     // One row per real-time change of one parameter (or table cell).
@@ -59,6 +62,29 @@ export function ddl(db: string): Record<TableName, string> {
     ) ENGINE = ReplacingMergeTree()
     PARTITION BY ${MONTH}
     ORDER BY (dms_id, dma_id, element_id, root_alarm_id, alarm_id)`,
+
+    // The current state of every alarm tree: its latest event (DataMiner event ids grow within a
+    // tree). Active alarms are the trees whose latest event is not a clear: FINAL ... cleared = 0.
+    alarm_active: `CREATE TABLE IF NOT EXISTS ${db}.alarm_active (
+      dms_id Int32, dma_id Int32, element_id Int32, root_alarm_id Int64,
+      alarm_id Int64, version UInt64, parameter_id Int32, idx String, display_key String,
+      severity Int16, alarm_type Int16, status Int16, user_status Int16,
+      value String, display_value String,
+      ts UInt64, root_created_at UInt64,
+      owner Nullable(String), comment Nullable(String),
+      element_name String, parameter_name String,
+      cleared UInt8
+    ) ENGINE = ReplacingMergeTree(version)
+    ORDER BY (dms_id, dma_id, element_id, root_alarm_id)`,
+
+    // Fed by every alarm event insert (alarms are low-volume: the view's cost does not matter).
+    // Every column is cast to the target's exact type: 18.16 refuses any mismatch.
+    alarm_active_mv: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.alarm_active_mv TO ${db}.alarm_active AS
+    SELECT dms_id, dma_id, element_id, root_alarm_id, alarm_id, toUInt64(alarm_id) AS version,
+      parameter_id, idx, display_key, severity, alarm_type, status, user_status, value, display_value,
+      ts, root_created_at, owner, comment, element_name, parameter_name,
+      toUInt8(alarm_type = ${ALARM_TYPE_CLEARED}) AS cleared
+    FROM ${db}.alarm_events`,
 
     // Current table rows: last write wins by version; element data never expires, so no partitions.
     element_rows: `CREATE TABLE IF NOT EXISTS ${db}.element_rows (

@@ -35,6 +35,7 @@ import { until } from '../support/wait.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
 const N = { realtime: 30_000, average: 2000, alarm: 3000, element: 2500 };
+const CLEARED = 100;
 
 async function count(database: TestDatabase, table: string, final = true): Promise<number> {
   const [row] = await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.${table}${final ? ' FINAL' : ''}`);
@@ -65,6 +66,9 @@ describe('Sink (real broker, real database)', () => {
     for (let i = 0; i < N.realtime; i++) await writer.trend(trendPoint(i, { elementId: i % 40, timestamp: Date.UTC(2026, 0, 1) + i }));
     for (let i = 0; i < N.average; i++) await writer.trend(averagePoint(i, i % 2 === 0 ? 5 : 60));
     for (let i = 0; i < N.alarm; i++) await writer.alarm(alarmEvent(i));
+    // Clear the first CLEARED trees (roots 5000, 5003, ...): a later event id of type Cleared (11).
+    for (let k = 0; k < CLEARED; k++)
+      await writer.alarm(alarmEvent(3 * k, { alarmId: 10_000_000 + k, previousAlarmId: 5000 + 3 * k + 2, alarmType: 11, severity: 5 }));
     for (let i = 0; i < N.element; i++) await writer.elementRow(elementRow(i));
     await writer.close();
 
@@ -106,7 +110,7 @@ describe('Sink (real broker, real database)', () => {
       async () =>
         (await count(database, 'trend_realtime', false)) >= N.realtime + 2 &&
         (await count(database, 'element_rows', false)) >= N.element &&
-        (await count(database, 'alarm_events', false)) >= N.alarm &&
+        (await count(database, 'alarm_events', false)) >= N.alarm + CLEARED &&
         (await count(database, 'trend_average', false)) >= N.average,
     );
     assert.equal(
@@ -115,9 +119,18 @@ describe('Sink (real broker, real database)', () => {
       'real-time points, plus the two valid messages around the garbage',
     );
     assert.equal(await count(database, 'trend_average'), N.average);
-    assert.equal(await count(database, 'alarm_events'), N.alarm);
+    assert.equal(await count(database, 'alarm_events'), N.alarm + CLEARED);
     assert.equal(await count(database, 'element_rows'), N.element);
     assert.equal(await count(database, 'trend_realtime', false), N.realtime + 2, 'no duplicate was even written');
+  });
+
+  it('keeps the current alarm view: one row per tree, cleared trees leave the active set', async () => {
+    // Aliases differ from column names: 18.16 would resolve `cleared` to the alias inside countIf.
+    const [r] = await queryRows<{ n_trees: string; n_active: string; n_cleared: string }>(
+      database.client,
+      `SELECT count() AS n_trees, countIf(cleared = 0) AS n_active, countIf(cleared = 1) AS n_cleared FROM ${database.db}.alarm_active FINAL`,
+    );
+    assert.deepEqual(r, { n_trees: String(N.alarm / 3), n_active: String(N.alarm / 3 - CLEARED), n_cleared: String(CLEARED) });
   });
 
   it('sends garbage to the DLQ with where it came from and why', async () => {
