@@ -17,6 +17,8 @@ export interface SinkConfig {
   dlqMinInvalid: number;
   dlqWindowMessages: number;
   metricsPort: number;
+  /** How often expired partitions are dropped (0: never, e.g. when another process does it). */
+  retentionIntervalMs: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -35,6 +37,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     dlqMinInvalid: r.int('STAAS_SINK_DLQ_MIN_INVALID', 100, { min: 1 }),
     dlqWindowMessages: r.int('STAAS_SINK_DLQ_WINDOW', 1000, { min: 10 }),
     metricsPort: r.int('STAAS_SINK_METRICS_PORT', 9464, { min: 0, max: 65535 }),
+    retentionIntervalMs: r.int('STAAS_SINK_RETENTION_INTERVAL_S', 3600, { min: 0 }) * 1000,
     ...overrides,
   };
   r.done();

@@ -21,6 +21,7 @@ import type { Connections } from '../../config/connections.ts';
 import { AvroDecodeError } from '../../schemas/errors.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { insertRowBinary } from '../../storage/insert.ts';
+import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema, type TableName } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
 import { readBatchMessage } from '../kafka/message.ts';
@@ -142,6 +143,16 @@ export class Sink {
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
     this.timers.push(setInterval(() => this.flushAged(), Math.max(10, Math.floor(this.config.batchAgeMs / 2))));
+    if (this.config.retentionIntervalMs > 0) {
+      const retention = () =>
+        void applyRetention(this.ch, this.db).then(
+          (dropped) =>
+            dropped.length > 0 && this.log.info(`retention dropped ${dropped.map((p) => `${p.table} ${p.partition}`).join(', ')}`),
+          (err: Error) => this.log.warn(`retention failed: ${err.message}`),
+        );
+      retention();
+      this.timers.push(setInterval(retention, this.config.retentionIntervalMs));
+    }
     this.timers.push(
       setInterval(
         () => void this.commit().catch((err: Error) => this.log.warn(`commit failed: ${err.message}`)),
