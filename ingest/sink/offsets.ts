@@ -29,6 +29,11 @@ export class PartitionProgress {
     return c;
   }
 
+  /** Gives back an offset whose commit failed, unless a later one is already waiting. */
+  restore(offset: number): void {
+    if (this.committable === undefined || this.committable < offset) this.committable = offset;
+  }
+
   get pending(): number {
     return this.inFlight.length;
   }

@@ -387,7 +387,13 @@ export class Sink {
       offsets.push({ topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset: String(next) });
     }
     if (offsets.length === 0) return;
-    await consumer.commitOffsets(offsets);
+    try {
+      await consumer.commitOffsets(offsets);
+    } catch (err) {
+      // Try again at the next commit (a later offset of the same partition supersedes it).
+      for (const o of offsets) this.progress.get(`${o.topic}:${o.partition}`)?.restore(Number(o.offset));
+      throw err;
+    }
     this.metrics.commits.inc();
   }
 

@@ -21,6 +21,18 @@ describe('partition progress (what may be committed)', () => {
     assert.equal(p.pending, 0);
   });
 
+  it('gives back an offset whose commit failed, unless a later one waits', () => {
+    const p = new PartitionProgress();
+    p.begin(1);
+    p.begin(2);
+    p.done(1);
+    assert.equal(p.take(), 2);
+    p.restore(2);
+    p.done(2);
+    p.restore(2);
+    assert.equal(p.take(), 3);
+  });
+
   it('refuses offsets that go backwards and ignores completions it forgot', () => {
     const p = new PartitionProgress();
     p.begin(5);
