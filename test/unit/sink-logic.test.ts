@@ -4,6 +4,9 @@ import type { Producer } from 'kafkajs';
 import { classifyInsertError } from '../../ingest/sink/clickhouse-errors.ts';
 import { DeadLetters, DlqRateExceeded } from '../../ingest/sink/dlq.ts';
 import { PartitionProgress } from '../../ingest/sink/offsets.ts';
+import { invalidRecords } from '../../ingest/sink/validate.ts';
+import { toTrendPoint } from '../../ingest/writer/validate.ts';
+import { trendPoint } from '../support/records.ts';
 
 describe('partition progress (what may be committed)', () => {
   it('commits only past messages that are done, in offset order', () => {
@@ -71,5 +74,36 @@ describe('ClickHouse error classification', () => {
     assert.equal(classifyInsertError(new Error('Code: 252, e.displayText() = DB::Exception: Too many parts')), 'transient');
     assert.equal(classifyInsertError(new Error('Code: 33, e.displayText() = DB::Exception: Cannot read all data')), 'data');
     assert.equal(classifyInsertError(new Error('Code: 60, e.displayText() = DB::Exception: Table staas.x does not exist')), 'fatal');
+  });
+});
+
+describe('sink record validation', () => {
+  it('never accepts on its fast path what the full check refuses', () => {
+    let seed = 11;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+    const ts = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 5000; i++) {
+      const p = {
+        ...trendPoint(i),
+        dmsId: pick([0, 1, -1, 2 ** 31 - 1]),
+        parameterId: pick([-2, -1, 0, 5]),
+        timestamp: pick([ts, ts + 0.5, 5, 4_102_444_800_000, 946_684_800_000]),
+        windowMinutes: pick([0, 5, 65_536]),
+        value: pick([null, 1.5, NaN, Infinity]),
+        min: pick([null, 0, -Infinity]),
+        samples: pick([0, 3, -1]),
+        status: pick([0, 5, 40_000]),
+        index: pick(['', 'x'.repeat(256), 'é'.repeat(300), 'x'.repeat(800)]),
+        discreteValue: pick([null, 'on']),
+      };
+      let fullOk = true;
+      try {
+        toTrendPoint(p);
+      } catch {
+        fullOk = false;
+      }
+      assert.equal(invalidRecords('trend', [p]) === undefined, fullOk, JSON.stringify(p).slice(0, 200));
+    }
   });
 });
