@@ -54,7 +54,7 @@ const ch = createClickHouse(conn.clickhouse);
 const baseRss = process.memoryUsage().rss;
 let peakRss = baseRss;
 const sink = await Sink.create(
-  readSinkConfig(process.env, { topicPrefix: prefix, groupId: `${prefix}-group`, metricsPort: 0 }),
+  readSinkConfig(process.env, { retentionIntervalMs: 0, topicPrefix: prefix, groupId: `${prefix}-group`, metricsPort: 0 }),
   { ...conn, clickhouse: { ...conn.clickhouse, database: db } },
   {
     registry: new Registry(),

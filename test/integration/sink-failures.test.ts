@@ -88,6 +88,7 @@ describe('Sink under failure (real broker, real database)', () => {
     await ensureSchema(ch, 'staas');
     const sink = await Sink.create(
       readSinkConfig(process.env, {
+        retentionIntervalMs: 0,
         topicPrefix: topics.trend.replace(/\.trend$/, ''),
         groupId: uniqueName('sink-ch-down'),
         batchRows: 5000,
@@ -132,6 +133,7 @@ describe('Sink under failure (real broker, real database)', () => {
       STAAS_SINK_METRICS_PORT: '0',
       STAAS_SINK_BATCH_ROWS: '2000',
       STAAS_SINK_COMMIT_INTERVAL_MS: '700',
+      STAAS_SINK_RETENTION_INTERVAL_S: '0', // the test data is older than the real-time retention
     };
     const N = 200_000;
     await writePoints(topics, 0, N);
@@ -156,7 +158,7 @@ describe('Sink under failure (real broker, real database)', () => {
     assert.equal(s.total, sumTo(N), 'sums unchanged by the redelivery');
   });
 
-  it('shares the partitions between two sinks in one group, storing every record once', async () => {
+  it('shares the partitions between two sinks in one group and survives members joining and leaving mid-stream', async () => {
     const topics = await createTestTopics(kafka, 4);
     cleanup.push(() => deleteTestTopics(kafka, topics));
     const database = await createTestDatabase();
@@ -164,21 +166,44 @@ describe('Sink under failure (real broker, real database)', () => {
     const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
     const groupId = uniqueName('sink-pair');
     const registries = [new Registry(), new Registry()];
-    const sinks = await Promise.all(
+    const [a, b] = await Promise.all(
       registries.map((registry) =>
-        Sink.create(readSinkConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), groupId, batchAgeMs: 100 }), conn, {
-          registry,
-          log: quiet,
-        }),
+        Sink.create(
+          readSinkConfig(process.env, {
+            retentionIntervalMs: 0,
+            topicPrefix: topics.trend.replace(/\.trend$/, ''),
+            groupId,
+            batchAgeMs: 100,
+            batchRows: 5000,
+          }),
+          conn,
+          {
+            registry,
+            log: quiet,
+          },
+        ),
       ),
     );
-    for (const s of sinks) {
-      await s.start();
-      cleanup.push(() => s.stop());
-    }
-    await writePoints(topics, 0, 60_000);
-    await until('everything stored', async () => (await stats(database.client, database.db)).n === 60_000);
-    assert.equal((await stats(database.client, database.db)).total, sumTo(60_000));
+    cleanup.push(
+      () => a!.stop(),
+      () => b!.stop(),
+    );
+    const N = 150_000;
+    await a!.start();
+    // Ten slices over several seconds, so that data keeps flowing while members join and leave.
+    const writing = (async () => {
+      for (let k = 0; k < 10; k++) {
+        await writePoints(topics, (k * N) / 10, ((k + 1) * N) / 10);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+    await until('a first part stored', async () => (await stats(database.client, database.db)).raw > N / 5);
+    await b!.start(); // rebalance while data flows
+    await until('more stored by both', async () => (await stats(database.client, database.db)).raw > N / 2);
+    await a!.stop(); // and another: b takes over a's partitions from their committed offsets
+    await writing;
+    await until('everything stored', async () => (await stats(database.client, database.db)).n === N);
+    assert.equal((await stats(database.client, database.db)).total, sumTo(N), 'every value once');
     const consumed = await Promise.all(
       registries.map(async (r) => (await r.getSingleMetric('staas_sink_messages_total')!.get()).values.reduce((s, v) => s + v.value, 0)),
     );

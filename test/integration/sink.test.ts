@@ -90,7 +90,7 @@ describe('Sink (real broker, real database)', () => {
     await producer.disconnect();
 
     const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
-    sink = await Sink.create(readSinkConfig(process.env, { topicPrefix: prefix, groupId, batchAgeMs: 200 }), conn, {
+    sink = await Sink.create(readSinkConfig(process.env, { retentionIntervalMs: 0, topicPrefix: prefix, groupId, batchAgeMs: 200 }), conn, {
       registry: new Registry(),
       log: quiet,
     });
