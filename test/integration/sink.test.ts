@@ -174,3 +174,46 @@ describe('Sink (real broker, real database)', () => {
     );
   });
 });
+
+describe('Sink DLQ guard (real broker, real database)', () => {
+  it('stops loudly instead of dead-lettering a stream of garbage, committing nothing past it', async () => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 1);
+    const database = await createTestDatabase();
+    const groupId = uniqueName('sink-guard');
+    try {
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: topics.alarm,
+        acks: -1,
+        messages: Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(`garbage ${i}`) })),
+      });
+      await producer.disconnect();
+      const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
+      const sink = await Sink.create(
+        readSinkConfig(process.env, {
+          retentionIntervalMs: 0,
+          topicPrefix: topics.trend.replace(/\.trend$/, ''),
+          groupId,
+          dlqMinInvalid: 50,
+          dlqMaxRatio: 0.5,
+        }),
+        conn,
+        { registry: new Registry(), log: quiet },
+      );
+      await sink.start();
+      await assert.rejects(sink.finished, /50 of the last 50 messages were invalid \(limit 50%\)/);
+      const dlq = await consumeMessages(kafka, [topics.dlq], 49);
+      assert.equal(dlq.length, 49, 'the messages before the limit went to the DLQ');
+      const committed = await withAdmin(kafka, (a) => a.fetchOffsets({ groupId, topics: [topics.alarm] }));
+      assert.ok(
+        Number(committed[0]!.partitions[0]!.offset) <= 49,
+        `committed ${committed[0]!.partitions[0]!.offset}: nothing past the guard`,
+      );
+    } finally {
+      await deleteTestTopics(kafka, topics);
+      await database.drop();
+    }
+  });
+});
