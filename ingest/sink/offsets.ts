@@ -6,13 +6,29 @@
  */
 export class PartitionProgress {
   /** Offsets begun, oldest first, and whether each is done. */
-  private readonly inFlight: { offset: number; done: boolean }[] = [];
+  private readonly inFlight: { offset: number; done: boolean; before: number | undefined }[] = [];
   private committable: number | undefined;
 
+  /** The highest offset begun so far (in flight or done), if any. */
+  private highest: number | undefined;
+
   begin(offset: number): void {
+    if (this.highest !== undefined && offset <= this.highest) throw new Error(`offset ${offset} begun after ${this.highest}`);
+    this.inFlight.push({ offset, done: false, before: this.highest });
+    this.highest = offset;
+  }
+
+  /** Whether this offset was begun already (a re-delivery of a message still being handled). */
+  seen(offset: number): boolean {
+    return this.highest !== undefined && offset <= this.highest;
+  }
+
+  /** Takes back the last begun offset: its message was rejected and will be read again. */
+  forget(offset: number): void {
     const last = this.inFlight.at(-1);
-    if (last !== undefined && offset <= last.offset) throw new Error(`offset ${offset} begun after ${last.offset}`);
-    this.inFlight.push({ offset, done: false });
+    if (last?.offset !== offset || last.done) throw new Error(`can only forget the last begun offset, not ${offset}`);
+    this.inFlight.pop();
+    this.highest = last.before;
   }
 
   done(offset: number): void {

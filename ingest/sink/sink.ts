@@ -1,38 +1,35 @@
 /**
- * The Sink: a consumer group that stores what the writers send.
+ * The Sink: a consumer group that stores what the writers send, as a chain of steps
+ * (ingest/sink/steps), each with one bound:
  *
- *   consume -> decode + validate (invalid -> DLQ) -> encode RowBinary -> batch per table
- *     -> insert (bounded, retried) -> mark messages done -> commit offsets in order
+ *   Decode ──▶ TableBatches ──▶ Insert ──▶ CommitOffsets
+ *     └──▶ DeadLetter ─────────────────────────┘
  *
- * Offsets travel with the data: a table batch remembers which messages fed it, a message is done
- * when every table it fed has been stored (or it went to the DLQ), and a partition's committed
- * offset only moves past messages that are done. When inserts back up, the partitions are paused
- * and the rest of the fetched batch is left to Kafka (re-read after resume): memory stays bounded
- * whatever the backlog. Storage is idempotent (ReplacingMergeTree on natural keys), so a message
- * stored again after a crash changes no query result.
+ * Offsets travel with the data (MessageRef): a message is done when every table it fed is
+ * stored, or it went to the DLQ, and a partition's committed offset only moves past messages
+ * that are done. When a step rejects a message, its partition is paused and the message stays
+ * in Kafka (re-read after resume), so memory stays bounded whatever the backlog. Storage is
+ * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
+ * no query result.
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
-import PQueue from 'p-queue';
-import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
-import { AvroDecodeError } from '../../schemas/errors.ts';
 import { createClickHouse } from '../../storage/client.ts';
-import { insertRowBinary } from '../../storage/insert.ts';
 import { applyRetention } from '../../storage/retention.ts';
-import { ensureSchema, type TableName } from '../../storage/schema.ts';
+import { ensureSchema } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
-import { readBatchMessage } from '../kafka/message.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
-import { classifyInsertError } from './clickhouse-errors.ts';
 import type { SinkConfig } from './config.ts';
-import { DeadLetters, DlqRateExceeded } from './dlq.ts';
-import { encodeForTables, type TableEncoder } from './encoders.ts';
+import { DeadLetters } from './dlq.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
-import { PartitionProgress } from './offsets.ts';
-import { invalidRecords } from './validate.ts';
+import { CommitOffsets } from './steps/commit.ts';
+import { DeadLetter } from './steps/dead-letter.ts';
+import { Decode } from './steps/decode.ts';
+import { Insert } from './steps/insert.ts';
+import { MessageRejected, type MessageRef } from './steps/step.ts';
+import { TableBatches } from './steps/table-batch.ts';
 
 export interface SinkLog {
   info(msg: string): void;
@@ -40,34 +37,15 @@ export interface SinkLog {
   error(msg: string): void;
 }
 
-interface MessageRef {
-  topic: string;
-  partition: number;
-  offset: string;
-  message: KafkaMessage;
-  /** Tables this message still waits for. */
-  tablesLeft: number;
-  generation: number;
-}
-
-interface TableBatch {
-  encoder: TableEncoder<never>;
-  bodies: Buffer[];
-  rows: number;
-  bytes: number;
-  openedAt: number;
-  refs: MessageRef[];
-}
-
 export class Sink {
   private consumer: Consumer | undefined;
-  private readonly progress = new Map<string, PartitionProgress>();
-  private readonly batches = new Map<TableName, TableBatch>();
-  private readonly inserts: PQueue;
+  private readonly commit: CommitOffsets;
+  private readonly batches: TableBatches;
+  private readonly insert: Insert;
+  private readonly head: Decode;
+  private readonly deadLetter: DeadLetter;
   private readonly paused = new Map<string, { topic: string; partition: number }>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private generation = 0;
-  private bufferedBytes = 0;
   private fatal: Error | undefined;
   private stopping = false;
   private readonly done: Promise<void>;
@@ -80,13 +58,28 @@ export class Sink {
     private readonly db: string,
     private readonly topics: Topics,
     private readonly dlqProducer: Producer,
-    private readonly deadLetters: DeadLetters,
+    deadLetters: DeadLetters,
     private readonly metrics: SinkMetrics,
     private readonly log: SinkLog,
   ) {
-    this.inserts = new PQueue({ concurrency: config.maxInFlightInserts });
     this.done = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
     void this.done.catch(() => undefined);
+    this.commit = new CommitOffsets(
+      async (offsets) => this.consumer?.commitOffsets(offsets),
+      config.commitIntervalMs,
+      metrics,
+      (err) => log.warn(`commit failed: ${err.message}`),
+    );
+    this.deadLetter = new DeadLetter(deadLetters, this.commit, metrics, (m) => log.warn(m));
+    this.insert = new Insert(this.ch, db, config.maxInFlightInserts, this.commit, this.deadLetter, metrics, log, () =>
+      this.resumeIfDrained(),
+    );
+    this.batches = new TableBatches(
+      { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs },
+      this.insert,
+      this.commit,
+    );
+    this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics);
   }
 
   static async create(config: SinkConfig, conn: Connections, deps: { registry?: Registry; log?: SinkLog } = {}): Promise<Sink> {
@@ -119,7 +112,7 @@ export class Sink {
     );
   }
 
-  /** Joins the group and consumes until stop(); resolves/rejects `finished` when it ends. */
+  /** Joins the group and consumes until stop(); `finished` tells how it ended. */
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
@@ -132,17 +125,16 @@ export class Sink {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      // A new assignment: progress of partitions we had is void (another member may own them now).
-      this.generation++;
-      this.progress.clear();
-      this.log.info(`joined group ${this.config.groupId} (generation ${this.generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
+      // A new assignment: what this member tracked may belong to another member now.
+      const generation = this.commit.newGeneration();
+      this.log.info(`joined group ${this.config.groupId} (generation ${generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.stopWith(new Error(`consumer crashed: ${e.payload.error.message}`));
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
-    this.timers.push(setInterval(() => this.flushAged(), Math.max(10, Math.floor(this.config.batchAgeMs / 2))));
+    this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
         void applyRetention(this.ch, this.db).then(
@@ -153,12 +145,6 @@ export class Sink {
       retention();
       this.timers.push(setInterval(retention, this.config.retentionIntervalMs));
     }
-    this.timers.push(
-      setInterval(
-        () => void this.commit().catch((err: Error) => this.log.warn(`commit failed: ${err.message}`)),
-        this.config.commitIntervalMs,
-      ),
-    );
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -172,19 +158,19 @@ export class Sink {
     return this.done;
   }
 
-  /** Graceful stop: stop fetching, store what was consumed, commit it, leave the group. */
+  /** Graceful stop: stop taking messages, store what was taken, commit it, leave the group. */
   async stop(): Promise<void> {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
+    this.insert.stopping = true;
     // Pause rather than stop: kafkajs cannot commit once the consumer is stopped.
     this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
-      for (const table of [...this.batches.keys()]) this.flushTable(table);
-      await this.inserts.onIdle();
-      await this.commit().catch((err: Error) => this.log.warn(`final commit failed: ${err.message}`));
+      await this.head.join().catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
     } else {
-      this.inserts.clear();
+      // Nothing more is stored or committed; let sends already under way end before disconnecting.
+      await this.deadLetter.join().catch(() => undefined);
     }
     await this.consumer?.disconnect();
     await this.dlqProducer.disconnect();
@@ -194,7 +180,17 @@ export class Sink {
   }
 
   get state(): { buffered: number; inFlightInserts: number; paused: number } {
-    return { buffered: this.bufferedBytes, inFlightInserts: this.inserts.size + this.inserts.pending, paused: this.paused.size };
+    return { buffered: this.batches.bytes + this.insert.bytes, inFlightInserts: this.insert.inFlight, paused: this.paused.size };
+  }
+
+  private poll(): void {
+    try {
+      this.head.poll();
+    } catch (err) {
+      this.stopWith(err as Error);
+    }
+    this.metrics.bufferedBytes.set(this.batches.bytes + this.insert.bytes);
+    this.resumeIfDrained();
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -206,19 +202,32 @@ export class Sink {
     );
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
-      if (this.backlogged()) {
-        // Leave the rest to Kafka: it is fetched again from the last resolved offset after resume.
-        this.pause(topic, partition);
-        return;
+      const ref: MessageRef = {
+        topic,
+        partition,
+        offset: message.offset,
+        message,
+        tablesLeft: 0,
+        generation: this.commit.currentGeneration,
+      };
+      if (this.commit.begin(ref)) {
+        this.metrics.messages.inc({ topic });
+        try {
+          this.head.submit(ref);
+        } catch (err) {
+          this.commit.forget(ref);
+          if (!(err instanceof MessageRejected)) {
+            this.stopWith(err as Error);
+            return;
+          }
+          // Backpressure: leave this message and the rest of the batch in Kafka until there is room.
+          this.pause(topic, partition);
+          return;
+        }
       }
-      await this.handle(topic, partition, message);
       payload.resolveOffset(message.offset);
       await payload.heartbeat();
     }
-  }
-
-  private backlogged(): boolean {
-    return this.inserts.size + this.inserts.pending >= this.config.maxInFlightInserts;
   }
 
   private pause(topic: string, partition: number): void {
@@ -230,171 +239,10 @@ export class Sink {
   }
 
   private resumeIfDrained(): void {
-    if (this.paused.size === 0 || this.backlogged() || this.stopping) return;
+    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.stopping) return;
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);
-  }
-
-  private progressOf(topic: string, partition: number): PartitionProgress {
-    const key = `${topic}:${partition}`;
-    let p = this.progress.get(key);
-    if (p === undefined) this.progress.set(key, (p = new PartitionProgress()));
-    return p;
-  }
-
-  private async handle(topic: string, partition: number, message: KafkaMessage): Promise<void> {
-    this.metrics.messages.inc({ topic });
-    const progress = this.progressOf(topic, partition);
-    const offset = Number(message.offset);
-    try {
-      progress.begin(offset);
-    } catch {
-      // Re-delivered after a seek or rebalance: start this partition's bookkeeping afresh.
-      this.progress.delete(`${topic}:${partition}`);
-      this.progressOf(topic, partition).begin(offset);
-    }
-    const ref: MessageRef = { topic, partition, offset: message.offset, message, tablesLeft: 0, generation: this.generation };
-
-    let tables: ReturnType<typeof encodeForTables>;
-    try {
-      const decoded = readBatchMessage(message.value, message.headers);
-      const expectedTopic = this.topics[decoded.type];
-      if (expectedTopic !== topic) throw new AvroDecodeError('corrupt', `${decoded.type} records on topic ${topic}`);
-      const invalid = invalidRecords(decoded.type, decoded.records);
-      if (invalid !== undefined) {
-        await this.deadLetter(ref, 'invalid-record', invalid);
-        return;
-      }
-      this.metrics.records.inc({ type: decoded.type }, decoded.records.length);
-      tables = encodeForTables(decoded.type, decoded.records);
-    } catch (err) {
-      if (!(err instanceof AvroDecodeError)) throw err;
-      await this.deadLetter(ref, err.failure, err.message);
-      return;
-    }
-    this.deadLetters.observe(false);
-    if (tables.length === 0) {
-      this.markDone(ref);
-      return;
-    }
-    ref.tablesLeft = tables.length;
-    for (const t of tables) {
-      const table = t.encoder.table;
-      let b = this.batches.get(table);
-      if (b === undefined)
-        this.batches.set(table, (b = { encoder: t.encoder, bodies: [], rows: 0, bytes: 0, openedAt: Date.now(), refs: [] }));
-      b.bodies.push(t.body);
-      b.rows += t.rows;
-      b.bytes += t.body.length;
-      b.refs.push(ref);
-      this.bufferedBytes += t.body.length;
-      if (b.rows >= this.config.batchRows || b.bytes >= this.config.batchBytes) this.flushTable(table);
-    }
-    this.metrics.bufferedBytes.set(this.bufferedBytes);
-  }
-
-  private async deadLetter(ref: MessageRef, reason: string, detail: string): Promise<void> {
-    try {
-      this.deadLetters.observe(true);
-    } catch (err) {
-      if (err instanceof DlqRateExceeded) this.stopWith(err);
-      throw err;
-    }
-    await this.deadLetters.send({ ...ref, key: ref.message.key, value: ref.message.value, headers: ref.message.headers, reason, detail });
-    this.metrics.dlq.inc({ reason });
-    this.log.warn(`${ref.topic}[${ref.partition}]@${ref.offset} -> DLQ (${reason}): ${detail.slice(0, 300)}`);
-    this.markDone(ref);
-  }
-
-  private markDone(ref: MessageRef): void {
-    if (ref.generation !== this.generation) return; // the partition was reassigned meanwhile
-    this.progress.get(`${ref.topic}:${ref.partition}`)?.done(Number(ref.offset));
-  }
-
-  private flushAged(): void {
-    const now = Date.now();
-    for (const [table, b] of this.batches) if (now - b.openedAt >= this.config.batchAgeMs) this.flushTable(table);
-  }
-
-  private flushTable(table: TableName): void {
-    const b = this.batches.get(table);
-    if (b === undefined) return;
-    this.batches.delete(table);
-    const body = b.bodies.length === 1 ? b.bodies[0]! : Buffer.concat(b.bodies, b.bytes);
-    void this.inserts
-      .add(() => this.insertWithRetry(b, body))
-      .then(
-        () => {
-          for (const ref of b.refs) if (--ref.tablesLeft === 0) this.markDone(ref);
-        },
-        (err: Error) => this.stopWith(err),
-      )
-      .finally(() => {
-        this.bufferedBytes -= b.bytes;
-        this.metrics.bufferedBytes.set(this.bufferedBytes);
-        this.resumeIfDrained();
-      });
-  }
-
-  /** Inserts one table batch; transient failures are retried until they pass (partitions stay paused meanwhile). */
-  private async insertWithRetry(b: TableBatch, body: Buffer): Promise<void> {
-    const table = b.encoder.table;
-    this.metrics.batchRows.observe({ table }, b.rows);
-    this.metrics.batchBytes.observe({ table }, b.bytes);
-    let backoff = 250;
-    for (let attempt = 1; ; attempt++) {
-      const started = process.hrtime.bigint();
-      try {
-        await insertRowBinary(this.ch, this.db, table, b.encoder.columns, body, { queryId: `staas-sink-${randomUUID()}` });
-        this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.rowsInserted.inc({ table }, b.rows);
-        if (attempt > 1) this.log.info(`insert into ${table} succeeded after ${attempt} attempts`);
-        return;
-      } catch (err) {
-        const kind = classifyInsertError(err);
-        if (kind === 'transient' && !this.stopping) {
-          this.metrics.insertRetries.inc({ table });
-          if (attempt === 1 || attempt % 10 === 0)
-            this.log.warn(`insert into ${table} failed (${(err as Error).message.split('\n')[0]}); retrying`);
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-          continue;
-        }
-        if (kind === 'data') {
-          // The rows are wrong for the table: dead-letter the messages that fed them.
-          const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
-          for (const ref of b.refs) {
-            ref.tablesLeft = 1; // the DLQ entry completes the message
-            await this.deadLetter(ref, 'insert-rejected', detail);
-          }
-          b.refs.length = 0;
-          return;
-        }
-        throw new Error(`insert into ${table} failed: ${(err as Error).message}`, { cause: err });
-      }
-    }
-  }
-
-  private async commit(): Promise<void> {
-    const consumer = this.consumer;
-    if (consumer === undefined) return;
-    const offsets: { topic: string; partition: number; offset: string }[] = [];
-    for (const [key, p] of this.progress) {
-      const next = p.take();
-      if (next === undefined) continue;
-      const cut = key.lastIndexOf(':');
-      offsets.push({ topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset: String(next) });
-    }
-    if (offsets.length === 0) return;
-    try {
-      await consumer.commitOffsets(offsets);
-    } catch (err) {
-      // Try again at the next commit (a later offset of the same partition supersedes it).
-      for (const o of offsets) this.progress.get(`${o.topic}:${o.partition}`)?.restore(Number(o.offset));
-      throw err;
-    }
-    this.metrics.commits.inc();
   }
 
   private stopWith(err: Error): void {

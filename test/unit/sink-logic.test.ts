@@ -107,3 +107,22 @@ describe('sink record validation', () => {
     }
   });
 });
+
+describe('partition progress with rejected and re-delivered messages', () => {
+  it('forgets a rejected message so it can be begun again, and recognises re-deliveries', () => {
+    const p = new PartitionProgress();
+    p.begin(1);
+    p.begin(2);
+    p.done(1);
+    assert.equal(p.take(), 2);
+    p.begin(3);
+    p.forget(3); // rejected: read again later
+    assert.equal(p.seen(3), false);
+    assert.equal(p.seen(2), true, '2 is still being handled');
+    p.begin(3);
+    p.done(2);
+    p.done(3);
+    assert.equal(p.take(), 4);
+    assert.throws(() => p.forget(3), /only forget the last begun offset/);
+  });
+});

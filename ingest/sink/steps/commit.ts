@@ -1,0 +1,90 @@
+/**
+ * Last step: marks messages done and commits, per partition, the offset after the last message
+ * that is done with every earlier one (PartitionProgress), at most every `intervalMs`.
+ */
+import type { SinkMetrics } from '../metrics.ts';
+import { PartitionProgress } from '../offsets.ts';
+import type { MessageRef, Step } from './step.ts';
+
+export type CommitFn = (offsets: { topic: string; partition: number; offset: string }[]) => Promise<void>;
+
+export class CommitOffsets implements Step<MessageRef> {
+  private readonly progress = new Map<string, PartitionProgress>();
+  private generation = 0;
+  private lastCommit = 0;
+  private committing: Promise<void> | undefined;
+
+  constructor(
+    private readonly commit: CommitFn,
+    private readonly intervalMs: number,
+    private readonly metrics: SinkMetrics,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** A new group assignment: what this member tracked may now belong to another. */
+  newGeneration(): number {
+    this.generation++;
+    this.progress.clear();
+    return this.generation;
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /**
+   * Registers a consumed message before it enters the chain. False for an offset this member is
+   * already handling (Kafka delivered it again): the caller skips it, it is not begun twice.
+   */
+  begin(ref: MessageRef): boolean {
+    const key = `${ref.topic}:${ref.partition}`;
+    let p = this.progress.get(key);
+    if (p === undefined) this.progress.set(key, (p = new PartitionProgress()));
+    if (p.seen(Number(ref.offset))) return false;
+    p.begin(Number(ref.offset));
+    return true;
+  }
+
+  /** Takes back a message the chain rejected: it will be read again. */
+  forget(ref: MessageRef): void {
+    this.progress.get(`${ref.topic}:${ref.partition}`)?.forget(Number(ref.offset));
+  }
+
+  /** A message is done: stored in every table it fed, or dead-lettered. */
+  submit(ref: MessageRef): void {
+    if (ref.generation !== this.generation) return;
+    this.progress.get(`${ref.topic}:${ref.partition}`)?.done(Number(ref.offset));
+  }
+
+  poll(): void {
+    if (this.committing !== undefined || Date.now() - this.lastCommit < this.intervalMs) return;
+    this.committing = this.commitNow()
+      .catch((err: Error) => this.onError(err))
+      .finally(() => (this.committing = undefined));
+  }
+
+  async join(): Promise<void> {
+    await this.committing;
+    await this.commitNow();
+  }
+
+  private async commitNow(): Promise<void> {
+    this.lastCommit = Date.now();
+    const offsets: { topic: string; partition: number; offset: string }[] = [];
+    for (const [key, p] of this.progress) {
+      const next = p.take();
+      if (next === undefined) continue;
+      const cut = key.lastIndexOf(':');
+      offsets.push({ topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset: String(next) });
+    }
+    if (offsets.length === 0) return;
+    try {
+      await this.commit(offsets);
+    } catch (err) {
+      // Try again next time (a later offset of the same partition supersedes it).
+      for (const o of offsets) this.progress.get(`${o.topic}:${o.partition}`)?.restore(Number(o.offset));
+      throw err;
+    }
+    this.metrics.commits.inc();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Side step for messages that cannot be stored: sends the original bytes with the reason to the
+ * DLQ (at most `maxPending` sends at a time), then hands the message to the commit step. The
+ * guard in DeadLetters stops the sink when too much of the stream is invalid.
+ */
+import type { DeadLetters } from '../dlq.ts';
+import type { SinkMetrics } from '../metrics.ts';
+import { MessageRejected, type MessageRef, type Step } from './step.ts';
+
+export interface Rejected {
+  ref: MessageRef;
+  reason: string;
+  detail: string;
+}
+
+export class DeadLetter implements Step<Rejected> {
+  private readonly pending = new Set<Promise<void>>();
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly deadLetters: DeadLetters,
+    private readonly next: Step<MessageRef>,
+    private readonly metrics: SinkMetrics,
+    private readonly log: (msg: string) => void,
+    private readonly maxPending = 100,
+  ) {}
+
+  /** Whether there is room: checked before the decode step commits to a message. */
+  get full(): boolean {
+    return this.pending.size >= this.maxPending;
+  }
+
+  submit({ ref, reason, detail }: Rejected): void {
+    if (this.full) throw new MessageRejected('dead-letter');
+    this.deadLetters.observe(true); // throws DlqRateExceeded: the sink stops
+    const send = this.deadLetters
+      .send({ ...ref, key: ref.message.key, value: ref.message.value, headers: ref.message.headers, reason, detail })
+      .then(() => {
+        this.metrics.dlq.inc({ reason });
+        this.log(`${ref.topic}[${ref.partition}]@${ref.offset} -> DLQ (${reason}): ${detail.slice(0, 300)}`);
+        this.next.submit(ref);
+      })
+      .catch((err: Error) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.pending.delete(send));
+    this.pending.add(send);
+  }
+
+  poll(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async join(): Promise<void> {
+    await Promise.all(this.pending);
+    this.poll();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Inserts table batches into ClickHouse, at most `maxInFlight` running or waiting; a full step
+ * rejects, which pauses the partitions. Transient failures are retried with backoff until they
+ * pass; data errors send the batch's messages to the DLQ; anything else stops the sink.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClickHouseClient } from '@clickhouse/client';
+import PQueue from 'p-queue';
+import { insertRowBinary } from '../../../storage/insert.ts';
+import { classifyInsertError } from '../clickhouse-errors.ts';
+import type { SinkMetrics } from '../metrics.ts';
+import type { DeadLetter } from './dead-letter.ts';
+import { MessageRejected, type MessageRef, type Step } from './step.ts';
+import type { TableBatch } from './table-batch.ts';
+
+export class Insert implements Step<TableBatch> {
+  private readonly queue: PQueue;
+  private failure: Error | undefined;
+  private heldBytes = 0;
+  stopping = false;
+
+  constructor(
+    private readonly ch: ClickHouseClient,
+    private readonly db: string,
+    maxInFlight: number,
+    private readonly next: Step<MessageRef>,
+    private readonly deadLetter: DeadLetter,
+    private readonly metrics: SinkMetrics,
+    private readonly log: { info(m: string): void; warn(m: string): void },
+    /** Called when an insert finishes: there may be room again. */
+    private readonly onDrain: () => void,
+  ) {
+    this.queue = new PQueue({ concurrency: maxInFlight });
+    this.maxInFlight = maxInFlight;
+  }
+
+  private readonly maxInFlight: number;
+
+  /** Inserts running or waiting. */
+  get inFlight(): number {
+    return this.queue.size + this.queue.pending;
+  }
+
+  get full(): boolean {
+    return this.inFlight >= this.maxInFlight;
+  }
+
+  /** Bytes of batches being inserted or waiting. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  submit(b: TableBatch): void {
+    if (this.full) throw new MessageRejected('insert');
+    const body = b.bodies.length === 1 ? b.bodies[0]! : Buffer.concat(b.bodies, b.bytes);
+    b.bodies = [];
+    this.heldBytes += b.bytes;
+    void this.queue
+      .add(() => this.insertWithRetry(b, body))
+      .then(
+        (stored) => {
+          if (stored) for (const ref of b.refs) if (--ref.tablesLeft === 0) this.next.submit(ref);
+        },
+        (err: Error) => (this.failure ??= err),
+      )
+      .finally(() => {
+        this.heldBytes -= b.bytes;
+        this.onDrain();
+      });
+  }
+
+  poll(): void {
+    if (this.failure !== undefined) throw this.failure;
+    this.next.poll();
+  }
+
+  async join(): Promise<void> {
+    await this.queue.onIdle();
+    this.poll();
+    await this.next.join();
+  }
+
+  /** True when stored; false when the batch went to the DLQ instead. */
+  private async insertWithRetry(b: TableBatch, body: Buffer): Promise<boolean> {
+    const table = b.encoder.table;
+    this.metrics.batchRows.observe({ table }, b.rows);
+    this.metrics.batchBytes.observe({ table }, b.bytes);
+    let backoff = 250;
+    for (let attempt = 1; ; attempt++) {
+      const started = process.hrtime.bigint();
+      try {
+        await insertRowBinary(this.ch, this.db, table, b.encoder.columns, body, { queryId: `staas-sink-${randomUUID()}` });
+        this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.rowsInserted.inc({ table }, b.rows);
+        if (attempt > 1) this.log.info(`insert into ${table} succeeded after ${attempt} attempts`);
+        return true;
+      } catch (err) {
+        const kind = classifyInsertError(err);
+        if (kind === 'transient' && !this.stopping) {
+          this.metrics.insertRetries.inc({ table });
+          if (attempt === 1 || attempt % 10 === 0)
+            this.log.warn(`insert into ${table} failed (${(err as Error).message.split('\n')[0]}); retrying`);
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 5000);
+          continue;
+        }
+        if (kind === 'data') {
+          // The rows are wrong for the table: dead-letter the messages that fed them.
+          const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
+          for (const ref of b.refs) {
+            ref.tablesLeft = 1; // the DLQ entry completes the message
+            while (this.deadLetter.full) await sleep(10);
+            this.deadLetter.submit({ ref, reason: 'insert-rejected', detail });
+          }
+          return false;
+        }
+        throw new Error(`insert into ${table} failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+}
