@@ -1,0 +1,73 @@
+/** Steps driven with a recording next step (as arroyo tests its strategies): exact hand-offs and rejections. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { KafkaMessage } from 'kafkajs';
+import { encodeForTables } from '../../ingest/sink/encoders.ts';
+import { MessageRejected, type MessageRef, type Step } from '../../ingest/sink/steps/step.ts';
+import { TableBatches, type TableBatch } from '../../ingest/sink/steps/table-batch.ts';
+import { alarmEvent, trendPoint } from '../support/records.ts';
+
+class Recorder<T> implements Step<T> {
+  items: T[] = [];
+  reject = false;
+  submit(item: T): void {
+    if (this.reject) throw new MessageRejected('recorder');
+    this.items.push(item);
+  }
+  poll(): void {}
+  join(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+let offset = 0;
+const ref = (): MessageRef => ({
+  topic: 't',
+  partition: 0,
+  offset: String(offset++),
+  message: {} as KafkaMessage,
+  tablesLeft: 0,
+  generation: 0,
+});
+
+describe('TableBatches step', () => {
+  it('hands a table batch on at its row limit, with the messages that fed it', () => {
+    const next = new Recorder<TableBatch>();
+    const done = new Recorder<MessageRef>();
+    const step = new TableBatches({ rows: 4, bytes: 1 << 20, ageMs: 60_000 }, next, done);
+    const refs = [ref(), ref(), ref()];
+    step.submit({ ref: refs[0]!, tables: encodeForTables('trend', [trendPoint(1), trendPoint(2)]) });
+    step.submit({ ref: refs[1]!, tables: encodeForTables('alarm', [alarmEvent(1)]) });
+    assert.equal(next.items.length, 0);
+    step.submit({ ref: refs[2]!, tables: encodeForTables('trend', [trendPoint(3), trendPoint(4)]) });
+    assert.deepEqual(
+      next.items.map((b) => [b.encoder.table, b.rows, b.refs.map((r) => r.offset)]),
+      [['trend_realtime', 4, [refs[0]!.offset, refs[2]!.offset]]],
+    );
+    assert.equal(refs[1]!.tablesLeft, 1, 'the alarm message waits for its table');
+  });
+
+  it('rejects a message without taking it when a full batch cannot be handed on', () => {
+    const next = new Recorder<TableBatch>();
+    const step = new TableBatches({ rows: 2, bytes: 1 << 20, ageMs: 60_000 }, next, new Recorder());
+    next.reject = true;
+    step.submit({ ref: ref(), tables: encodeForTables('trend', [trendPoint(1), trendPoint(2)]) }); // full, kept
+    const rejected = ref();
+    assert.throws(() => step.submit({ ref: rejected, tables: encodeForTables('trend', [trendPoint(3)]) }), MessageRejected);
+    assert.equal(rejected.tablesLeft, 0, 'not taken');
+    next.reject = false;
+    step.submit({ ref: rejected, tables: encodeForTables('trend', [trendPoint(3)]) });
+    assert.deepEqual(
+      next.items.map((b) => b.rows),
+      [2],
+    );
+  });
+
+  it('completes a message with no rows at once', () => {
+    const done = new Recorder<MessageRef>();
+    const step = new TableBatches({ rows: 10, bytes: 1 << 20, ageMs: 60_000 }, new Recorder(), done);
+    const empty = ref();
+    step.submit({ ref: empty, tables: [] });
+    assert.deepEqual(done.items, [empty]);
+  });
+});
