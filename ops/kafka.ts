@@ -110,6 +110,14 @@ logger.request.name = kafka.request.logger
 logger.request.level = WARN
 `;
 
+/** A KRaft cluster id: 16 random bytes, base64url; never starting with '-', which tools read as an option. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /** True when the broker on our port answers metadata requests (and, if given, is our cluster). */
 async function answersMetadata(cfg: StackConfig, clusterId?: string): Promise<boolean> {
   const kafka = createKafka(
@@ -149,7 +157,7 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
 
   // KRaft storage is formatted once; the cluster id is kept so data survives down/up.
   const idFile = join(files.dir, 'cluster.id');
-  if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(16).toString('base64url'));
+  if (!existsSync(idFile)) writeFileSync(idFile, newClusterId());
   const clusterId = readFileSync(idFile, 'utf8').trim();
   if (!existsSync(join(files.dataDir, 'meta.properties'))) {
     execFileSync(
@@ -161,8 +169,7 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
         'kafka.tools.StorageTool',
         'format',
         '--ignore-formatted',
-        '-t',
-        clusterId,
+        `--cluster-id=${clusterId}`,
         '-c',
         files.configFile,
       ],
