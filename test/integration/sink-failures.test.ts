@@ -20,14 +20,17 @@ import { clickhouseFiles, startClickHouse } from '../../ops/clickhouse.ts';
 import { stopService } from '../../ops/process.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { ensureSchema } from '../../storage/schema.ts';
+import { alarmEvent } from '../support/records.ts';
 import {
   connections,
+  consumeMessages,
   createTestDatabase,
   createTestTopics,
   deleteTestTopics,
   queryRows,
   testKafka,
   uniqueName,
+  withAdmin,
   type TestDatabase,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
@@ -211,5 +214,68 @@ describe('Sink under failure (real broker, real database)', () => {
       consumed.every((n) => n > 0),
       `both sinks consumed: ${consumed.join(', ')}`,
     );
+  });
+
+  it('dead-letters the messages of a batch ClickHouse rejects as bad data, and keeps storing the rest', async () => {
+    const topics = await createTestTopics(kafka, 2);
+    cleanup.push(() => deleteTestTopics(kafka, topics));
+    const database = await createTestDatabase();
+    cleanup.push(() => database.drop());
+    // A column the sink's rows no longer fit: every real-time insert fails with "Cannot read all data".
+    await database.client.command({ query: `ALTER TABLE ${database.db}.trend_realtime MODIFY COLUMN status UInt64` });
+    const conn = { ...connections, clickhouse: { ...connections.clickhouse, database: database.db } };
+    const groupId = uniqueName('sink-rejected');
+    const sink = await Sink.create(
+      readSinkConfig(process.env, {
+        retentionIntervalMs: 0,
+        topicPrefix: topics.trend.replace(/\.trend$/, ''),
+        groupId,
+        batchAgeMs: 100,
+        dlqMinInvalid: 1000,
+      }),
+      conn,
+      { registry: new Registry(), log: quiet },
+    );
+    await sink.start();
+    cleanup.push(() => sink.stop());
+    await writePoints(topics, 0, 2000);
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    const writer = await Writer.create(
+      readWriterConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), spoolDir }),
+      connections.kafka,
+      { registry: new Registry(), log: quiet },
+    );
+    for (let i = 0; i < 50; i++) await writer.alarm(alarmEvent(i));
+    await writer.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+
+    const trendMessages = await withAdmin(kafka, async (a) =>
+      (await a.fetchTopicOffsets(topics.trend)).reduce((n, p) => n + Number(p.high), 0),
+    );
+    const dlq = await consumeMessages(kafka, [topics.dlq], trendMessages);
+    assert.ok(
+      dlq.every(
+        (m) => m.headers?.['dlq-reason']?.toString() === 'insert-rejected' && m.headers['dlq-source-topic']?.toString() === topics.trend,
+      ),
+    );
+    assert.match(dlq[0]!.headers!['dlq-detail']!.toString(), /Code: 33/);
+    await until(
+      'the alarms stored',
+      async () =>
+        Number((await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.alarm_events FINAL`))[0]!.n) ===
+        50,
+    );
+    await until('every offset committed', async () => {
+      const committed = await withAdmin(kafka, (a) => a.fetchOffsets({ groupId, topics: [topics.trend, topics.alarm] }));
+      const ends = await withAdmin(kafka, async (a) => Promise.all([topics.trend, topics.alarm].map((t) => a.fetchTopicOffsets(t))));
+      return (
+        JSON.stringify(
+          ends
+            .flat()
+            .map((p) => p.high)
+            .sort(),
+        ) === JSON.stringify(committed.flatMap((t) => t.partitions.map((p) => p.offset)).sort())
+      );
+    });
   });
 });
