@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
+import { benchPoint } from './points.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readSinkConfig } from '../ingest/sink/config.ts';
@@ -34,17 +35,8 @@ const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: 
   registry: new Registry(),
   kafka,
 });
-const BASE = Date.UTC(2026, 0, 1);
 for (let i = 0; i < N; i++) {
-  await writer.trend({
-    dmsId: 1,
-    dmaId: 1 + (i % 4),
-    elementId: i % 1000,
-    parameterId: 1 + (i % 20),
-    index: i % 10 === 0 ? `row-${i % 64}` : '',
-    timestamp: BASE + i,
-    value: i * 0.5,
-  });
+  await writer.trend(benchPoint(i));
 }
 await writer.close();
 rmSync(spoolDir, { recursive: true, force: true });

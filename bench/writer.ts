@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
+import { benchPoint } from './points.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
@@ -24,7 +25,6 @@ const conn = readConnections();
 const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 await admin.connect();
-const BASE = Date.UTC(2026, 0, 1);
 
 async function freshPrefix(name: string): Promise<string> {
   const prefix = `bench-${name}-${Date.now().toString(36)}`;
@@ -58,15 +58,7 @@ async function writerRun(batchRecords: number): Promise<{ rate: number; bytesPer
   );
   const started = process.hrtime.bigint();
   for (let i = 0; i < N; i++) {
-    await writer.trend({
-      dmsId: 1,
-      dmaId: 1 + (i % 4),
-      elementId: i % 1000,
-      parameterId: 1 + (i % 20),
-      index: i % 10 === 0 ? `row-${i % 64}` : '',
-      timestamp: BASE + i,
-      value: i * 0.5,
-    });
+    await writer.trend(benchPoint(i));
   }
   await writer.flush();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -89,15 +81,7 @@ async function naiveRun(n: number): Promise<{ rate: number; bytesPerRecord: numb
   for (let i = 0; i < n; i += 1000) {
     const messages = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) {
-      const value = JSON.stringify({
-        dmsId: 1,
-        dmaId: 1 + (j % 4),
-        elementId: j % 1000,
-        parameterId: 1 + (j % 20),
-        index: j % 10 === 0 ? `row-${j % 64}` : '',
-        timestamp: BASE + j,
-        value: j * 0.5,
-      });
+      const value = JSON.stringify(benchPoint(j));
       bytes += value.length;
       messages.push({ key: `1:${1 + (j % 4)}/${j % 1000}`, value });
     }

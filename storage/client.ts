@@ -27,9 +27,3 @@ export function clickhouseErrorCode(err: unknown): number | undefined {
   const m = typeof message === 'string' ? /Code: (\d+)/.exec(message) : null;
   return m === null ? undefined : Number(m[1]);
 }
-
-export async function serverVersion(client: ClickHouseClient): Promise<string> {
-  const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
-  const rows = await rs.json<{ v: string }>();
-  return rows[0]?.v ?? 'unknown';
-}

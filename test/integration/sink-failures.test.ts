@@ -23,6 +23,7 @@ import { ensureSchema } from '../../storage/schema.ts';
 import { alarmEvent } from '../support/records.ts';
 import {
   connections,
+  committedToEnd,
   consumeMessages,
   createTestDatabase,
   createTestTopics,
@@ -265,17 +266,6 @@ describe('Sink under failure (real broker, real database)', () => {
         Number((await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.alarm_events FINAL`))[0]!.n) ===
         50,
     );
-    await until('every offset committed', async () => {
-      const committed = await withAdmin(kafka, (a) => a.fetchOffsets({ groupId, topics: [topics.trend, topics.alarm] }));
-      const ends = await withAdmin(kafka, async (a) => Promise.all([topics.trend, topics.alarm].map((t) => a.fetchTopicOffsets(t))));
-      return (
-        JSON.stringify(
-          ends
-            .flat()
-            .map((p) => p.high)
-            .sort(),
-        ) === JSON.stringify(committed.flatMap((t) => t.partitions.map((p) => p.offset)).sort())
-      );
-    });
+    await until('every offset committed', () => committedToEnd(kafka, groupId, [topics.trend, topics.alarm]));
   });
 });

@@ -21,6 +21,7 @@ import { encodeBatch } from '../../schemas/container.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
 import {
   connections,
+  committedToEnd,
   consumeMessages,
   createTestDatabase,
   createTestTopics,
@@ -159,19 +160,7 @@ describe('Sink (real broker, real database)', () => {
   });
 
   it('commits the offsets of everything it stored', async () => {
-    await until(
-      'offsets committed',
-      async () => {
-        const committed = await withAdmin(kafka, (a) => a.fetchOffsets({ groupId, topics: [topics.trend, topics.alarm, topics.element] }));
-        const ends = await withAdmin(kafka, async (a) =>
-          Promise.all([topics.trend, topics.alarm, topics.element].map((t) => a.fetchTopicOffsets(t))),
-        );
-        const want = ends.flat().map((p) => p.high);
-        const got = committed.flatMap((t) => t.partitions.map((p) => p.offset));
-        return JSON.stringify([...want].sort()) === JSON.stringify([...got].sort());
-      },
-      20_000,
-    );
+    await until('offsets committed', () => committedToEnd(kafka, groupId, [topics.trend, topics.alarm, topics.element]), 20_000);
   });
 });
 

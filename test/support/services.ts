@@ -121,3 +121,16 @@ export async function readAllRecords<T>(kafka: Kafka, topic: string): Promise<T[
   got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
   return got.flatMap((m) => readBatchMessage(m.value, m.headers).records as T[]);
 }
+
+/** Whether the group's committed offset of every partition of these topics is the partition's end. */
+export async function committedToEnd(kafka: Kafka, groupId: string, topicNames: string[]): Promise<boolean> {
+  return withAdmin(kafka, async (admin) => {
+    const committed = await admin.fetchOffsets({ groupId, topics: topicNames });
+    for (const name of topicNames) {
+      const ends = await admin.fetchTopicOffsets(name);
+      const got = committed.find((t) => t.topic === name)?.partitions ?? [];
+      for (const end of ends) if (got.find((p) => p.partition === end.partition)?.offset !== end.high) return false;
+    }
+    return true;
+  });
+}

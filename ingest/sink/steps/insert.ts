@@ -23,7 +23,7 @@ export class Insert implements Step<TableBatch> {
   constructor(
     private readonly ch: ClickHouseClient,
     private readonly db: string,
-    maxInFlight: number,
+    private readonly maxInFlight: number,
     private readonly next: Step<MessageRef>,
     private readonly deadLetter: DeadLetter,
     private readonly metrics: SinkMetrics,
@@ -32,10 +32,7 @@ export class Insert implements Step<TableBatch> {
     private readonly onDrain: () => void,
   ) {
     this.queue = new PQueue({ concurrency: maxInFlight });
-    this.maxInFlight = maxInFlight;
   }
-
-  private readonly maxInFlight: number;
 
   /** Inserts running or waiting. */
   get inFlight(): number {
