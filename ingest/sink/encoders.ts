@@ -12,15 +12,20 @@ export interface TableEncoder<T> {
   write(w: RowBinaryWriter, r: T): void;
 }
 
+/** The leading key columns both trend tables share: dms_id, dma_id, element_id, parameter_id, idx. */
+function writeSeries(w: RowBinaryWriter, p: TrendPoint): void {
+  w.int32(p.dmsId);
+  w.int32(p.dmaId);
+  w.int32(p.elementId);
+  w.int32(p.parameterId);
+  w.string(p.index);
+}
+
 export const realtimeEncoder: TableEncoder<TrendPoint> = {
   table: 'trend_realtime',
   columns: ['dms_id', 'dma_id', 'element_id', 'parameter_id', 'idx', 'ts', 'value', 'value_discrete', 'status'],
   write(w, p) {
-    w.int32(p.dmsId);
-    w.int32(p.dmaId);
-    w.int32(p.elementId);
-    w.int32(p.parameterId);
-    w.string(p.index);
+    writeSeries(w, p);
     w.uint64(p.timestamp);
     w.nullableFloat64(p.value);
     w.string(p.discreteValue ?? '');
@@ -47,11 +52,7 @@ export const averageEncoder: TableEncoder<TrendPoint> = {
     'status',
   ],
   write(w, p) {
-    w.int32(p.dmsId);
-    w.int32(p.dmaId);
-    w.int32(p.elementId);
-    w.int32(p.parameterId);
-    w.string(p.index);
+    writeSeries(w, p);
     w.uint16(p.windowMinutes);
     w.uint64(p.timestamp);
     w.nullableFloat64(p.value);
