@@ -186,6 +186,9 @@ export function toElementRow(input: ElementRowInput): ElementRow {
   };
   if (input.deleted !== undefined && typeof input.deleted !== 'boolean')
     c.problems.push(`deleted must be a boolean, got ${show(input.deleted)}`);
-  if (e.primaryKey === '') c.problems.push('primaryKey must not be empty');
+  // A standalone saved parameter (DataMiner's elementdata with key "") is a row with an empty
+  // primary key holding exactly one cell, whose column id is the parameter id itself.
+  if (e.primaryKey === '' && (columns.length !== 1 || columns[0]!.columnId !== e.tableParameterId))
+    c.problems.push('primaryKey is empty: a standalone parameter needs exactly one cell whose columnId equals tableParameterId');
   return c.done('element', e);
 }

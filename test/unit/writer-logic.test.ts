@@ -89,16 +89,19 @@ describe('record validation at the door', () => {
           tableParameterId: 1,
           primaryKey: '',
           timestamp: TS,
-          columns: [{ columnId: 1, value: Infinity }],
+          columns: [{ columnId: 2, value: Infinity }],
           deleted: 'yes',
         } as never),
       ),
       [
         'columns[0].value must be a finite number or null, got Infinity',
         'deleted must be a boolean, got "yes"',
-        'primaryKey must not be empty',
+        'primaryKey is empty: a standalone parameter needs exactly one cell whose columnId equals tableParameterId',
       ],
     );
+    // The standalone form itself is valid.
+    const standalone = toElementRow({ dmsId: 1, dmaId: 1, elementId: 1, tableParameterId: 7, primaryKey: '', timestamp: TS, columns: [{ columnId: 7, value: 'on' }] });
+    assert.deepEqual(standalone.columns, [{ columnId: 7, value: 'on' }]);
   });
 });
 
