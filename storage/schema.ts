@@ -19,7 +19,10 @@ export type TableName = (typeof TABLES)[number];
 /** Cleared in DataMiner's alarm type ids: the event that ends a tree. */
 export const ALARM_TYPE_CLEARED = 11;
 
-export function ddl(db: string): Record<TableName | 'alarm_active_mv', string> {
+/** Tables of the Query API's own state (not data the agents write). */
+export const API_TABLES = ['api_tokens'] as const;
+
+export function ddl(db: string): Record<TableName | 'alarm_active_mv' | (typeof API_TABLES)[number], string> {
   assertIdentifier(db);
   return {
     // One row per real-time change of one parameter (or table cell).
@@ -98,6 +101,16 @@ export function ddl(db: string): Record<TableName | 'alarm_active_mv', string> {
       deleted UInt8
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY (dms_id, dma_id, element_id, table_parameter_id, primary_key)`,
+
+    // Bearer tokens of the Query API, stored as SHA-256 hashes only; every API instance reads
+    // them per request, so a revocation (a newer version with revoked_at set) holds everywhere.
+    api_tokens: `CREATE TABLE IF NOT EXISTS ${db}.api_tokens (
+      token_hash String, token_id String, kind String, dms_id Int32, name String,
+      scopes Array(String), elements Array(String),
+      created_at UInt64, expires_at UInt64, revoked_at UInt64,
+      version UInt64
+    ) ENGINE = ReplacingMergeTree(version)
+    ORDER BY token_hash`,
   };
 }
 

@@ -129,7 +129,11 @@ export async function committedToEnd(kafka: Kafka, groupId: string, topicNames: 
     for (const name of topicNames) {
       const ends = await admin.fetchTopicOffsets(name);
       const got = committed.find((t) => t.topic === name)?.partitions ?? [];
-      for (const end of ends) if (got.find((p) => p.partition === end.partition)?.offset !== end.high) return false;
+      for (const end of ends) {
+        // A partition that never held a message has no committed offset (-1): it is at its end.
+        const offset = got.find((p) => p.partition === end.partition)?.offset;
+        if (offset !== end.high && !(end.high === '0' && offset === '-1')) return false;
+      }
     }
     return true;
   });

@@ -1,0 +1,48 @@
+/**
+ * Runs the Query API: `tsx query/cli.ts` (settings: STAAS_QUERY_*, STAAS_CLICKHOUSE_*; see the
+ * README). Creates missing tables (idempotent), listens, and closes cleanly on SIGTERM/SIGINT.
+ */
+import { readConnections } from '../config/connections.ts';
+import { ConfigError } from '../config/env.ts';
+import { createClickHouse } from '../storage/client.ts';
+import { ensureSchema } from '../storage/schema.ts';
+import { readQueryConfig } from './config.ts';
+import { createQueryMetrics } from './metrics.ts';
+import { buildQueryApi } from './server.ts';
+
+async function main(): Promise<void> {
+  let config, conn;
+  try {
+    config = readQueryConfig();
+    conn = readConnections(process.env, 'staas-query');
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`query: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const client = createClickHouse(conn.clickhouse, { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 });
+  await ensureSchema(client, conn.clickhouse.database);
+  const app = await buildQueryApi({
+    client,
+    database: conn.clickhouse.database,
+    config,
+    metrics: createQueryMetrics(undefined, true),
+    logger: { level: process.env.STAAS_QUERY_LOG_LEVEL ?? 'info' },
+  });
+  const address = await app.listen({ host: config.host, port: config.port });
+  app.log.info(`staas Query API on ${address} (docs: ${address}/docs)`);
+  const stop = async () => {
+    await app.close();
+    await client.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

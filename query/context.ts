@@ -1,0 +1,24 @@
+/** What every route module receives: settings and the shared read-side services. */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { ident, type Sql } from '../storage/sql.ts';
+import type { TokenStore } from './auth/tokens.ts';
+import type { QueryConfig } from './config.ts';
+import type { ElementDirectory } from './elements.ts';
+import type { QueryMetrics } from './metrics.ts';
+import type { ClickHouseReader } from './reader.ts';
+
+export interface QueryContext {
+  config: QueryConfig;
+  /** The staas database as an SQL identifier: `sql\`SELECT … FROM ${ctx.db}.trend_realtime\``. */
+  db: Sql;
+  reader: ClickHouseReader;
+  tokens: TokenStore;
+  elements: ElementDirectory;
+  metrics: QueryMetrics;
+  /** For writes of the API's own state (tokens); reads go through `reader`. */
+  client: ClickHouseClient;
+}
+
+export function databaseIdent(name: string): Sql {
+  return ident(name);
+}

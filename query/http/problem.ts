@@ -1,0 +1,140 @@
+/**
+ * Errors as RFC 9457 problem details (`application/problem+json`): every error the API answers
+ * has `type`, `title`, `status` and `detail`; validation errors also list each bad field.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SqlLiteralError } from '../../storage/sql.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** One bad input: `field` is `<part>.<name>`, e.g. `querystring.from`, `params.elementId`. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: FieldProblem[];
+}
+
+/** Thrown by handlers for an answer other than 200; the error handler turns it into a problem. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+    readonly errors?: FieldProblem[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = 'HttpProblem';
+  }
+}
+
+/** A 400 naming the field: for rules JSON schema cannot state (from <= to, range limits, …). */
+export function badField(field: string, message: string): HttpProblem {
+  return new HttpProblem(400, 'Bad Request', `${field} ${message}`, [{ field, message }]);
+}
+
+export function notFound(detail: string): HttpProblem {
+  return new HttpProblem(404, 'Not Found', detail);
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  406: 'Not Acceptable',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** The JSON schema of a problem body (for response schemas and the OpenAPI document). */
+export const problemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['field', 'message'],
+        properties: { field: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+/** Response schema entries for the given error statuses, as problem+json. */
+export function problemResponses(...statuses: number[]): Record<number, unknown> {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: TITLES[s] ?? 'Error', content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: 'Problem#' } } } }]),
+  );
+}
+
+/** The statuses any authenticated route can answer besides its own. */
+export const COMMON_PROBLEMS = [400, 401, 403, 404, 429, 500, 503] as const;
+
+function send(reply: FastifyReply, request: FastifyRequest, p: Omit<Problem, 'type' | 'instance'>): FastifyReply {
+  const body: Problem = { type: 'about:blank', instance: request.url.split('?')[0], ...p };
+  return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** The field a fastify/ajv validation error points at, as `<part>.<path>`. */
+function fieldOf(context: string | undefined, v: { instancePath?: string; params?: Record<string, unknown> }): string {
+  const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const missing = typeof v.params?.missingProperty === 'string' ? v.params.missingProperty : undefined;
+  const extra = typeof v.params?.additionalProperty === 'string' ? v.params.additionalProperty : undefined;
+  const name = [path, missing ?? extra].filter((s) => s !== undefined && s !== '').join('.');
+  return `${context ?? 'request'}${name === '' ? '' : `.${name}`}`;
+}
+
+/** Installs the problem+json error and not-found handlers. */
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, request, { title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+  app.setErrorHandler((err: FastifyError | HttpProblem | SqlLiteralError, request, reply) => {
+    if (err instanceof HttpProblem) {
+      reply.headers(err.headers);
+      return send(reply, request, {
+        title: err.title,
+        status: err.status,
+        detail: err.message,
+        ...(err.errors ? { errors: err.errors } : {}),
+      });
+    }
+    if (err instanceof SqlLiteralError) {
+      return send(reply, request, { title: 'Bad Request', status: 400, detail: `a value cannot be used: ${err.message}` });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation !== undefined) {
+      const errors = fe.validation.map((v) => ({ field: fieldOf(fe.validationContext, v), message: v.message ?? 'is invalid' }));
+      return send(reply, request, {
+        title: 'Bad Request',
+        status: 400,
+        detail: errors.map((e) => `${e.field} ${e.message}`).join('; '),
+        errors,
+      });
+    }
+    const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 600 ? fe.statusCode : 500;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    const detail = status >= 500 ? 'the request failed; the server log has the cause' : fe.message;
+    return send(reply, request, { title: TITLES[status] ?? 'Error', status, detail });
+  });
+}

@@ -1,0 +1,46 @@
+/** The Query API's Prometheus metrics (prom-client), one registry per app instance. */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface QueryMetrics {
+  registry: Registry;
+  /** Labels: route (the route's URL pattern), method, status. */
+  requestSeconds: Histogram<'route' | 'method' | 'status'>;
+  /** Labels: query (what the statement is for, e.g. `trend.data`). */
+  clickhouseSeconds: Histogram<'query'>;
+  clickhouseRowsRead: Counter<'query'>;
+  clickhouseErrors: Counter<'query' | 'code'>;
+}
+
+export function createQueryMetrics(registry = new Registry(), defaults = false): QueryMetrics {
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'staas_query_' });
+  const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  return {
+    registry,
+    requestSeconds: new Histogram({
+      name: 'staas_query_http_request_duration_seconds',
+      help: 'HTTP request duration per route',
+      labelNames: ['route', 'method', 'status'],
+      buckets,
+      registers: [registry],
+    }),
+    clickhouseSeconds: new Histogram({
+      name: 'staas_query_clickhouse_query_duration_seconds',
+      help: 'ClickHouse query duration (request to last byte) per kind of query',
+      labelNames: ['query'],
+      buckets,
+      registers: [registry],
+    }),
+    clickhouseRowsRead: new Counter({
+      name: 'staas_query_clickhouse_rows_read_total',
+      help: 'Rows ClickHouse read to answer queries (its own statistics)',
+      labelNames: ['query'],
+      registers: [registry],
+    }),
+    clickhouseErrors: new Counter({
+      name: 'staas_query_clickhouse_errors_total',
+      help: 'Failed ClickHouse queries by server error code (none: connection or client error)',
+      labelNames: ['query', 'code'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Runs the Query API's reads on ClickHouse: every statement comes from storage/sql.ts, runs with
+ * `max_execution_time`, a query id (so an abandoned query can be killed: 18.16 keeps running a
+ * query whose HTTP client went away) and 64-bit integers as JSON numbers (18.16 and servers
+ * before 25.8 quote them by default; ids and epoch-ms times here stay below 2^53).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { clickhouseErrorCode } from '../storage/client.ts';
+import { sql, type Sql } from '../storage/sql.ts';
+import { HttpProblem } from './http/problem.ts';
+import type { QueryMetrics } from './metrics.ts';
+
+/** ClickHouse's TIMEOUT_EXCEEDED and TOO_SLOW: the read hit max_execution_time. */
+const TIMEOUT_CODES = new Set([159, 160]);
+
+export interface ReadOptions {
+  /** Names the statement in metrics and logs, e.g. `trend.data`. */
+  label: string;
+  signal?: AbortSignal;
+}
+
+export class ClickHouseReader {
+  constructor(
+    private readonly client: ClickHouseClient,
+    /** The staas database: a plain identifier, checked when the connection settings were read. */
+    readonly database: string,
+    private readonly maxExecutionTimeS: number,
+    private readonly metrics: QueryMetrics,
+  ) {}
+
+  /**
+   * The rows of a SELECT, as objects keyed by column alias.
+   * Throws HttpProblem 503 when ClickHouse is unreachable or the query exceeded
+   * max_execution_time; rethrows other server errors (a bug: 500).
+   */
+  async rows<T>(statement: Sql, opts: ReadOptions): Promise<T[]> {
+    const queryId = randomUUID();
+    const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
+    try {
+      const rs = await this.client.query({
+        query: statement.text,
+        format: 'JSON',
+        query_id: queryId,
+        abort_signal: opts.signal,
+        clickhouse_settings: {
+          max_execution_time: this.maxExecutionTimeS,
+          output_format_json_quote_64bit_integers: 0,
+        },
+      });
+      const body = await rs.json<T>();
+      this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
+      return body.data;
+    } catch (err) {
+      const code = clickhouseErrorCode(err);
+      this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
+      if (opts.signal?.aborted) this.kill(queryId);
+      if (code !== undefined && TIMEOUT_CODES.has(code))
+        throw new HttpProblem(
+          503,
+          'Service Unavailable',
+          `the query took longer than ${this.maxExecutionTimeS} s; ask for a shorter range or fewer series`,
+          undefined,
+          {
+            'retry-after': '1',
+          },
+        );
+      if (code === undefined)
+        throw new HttpProblem(503, 'Service Unavailable', 'the database is unreachable; try again', undefined, { 'retry-after': '1' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  /** Whether ClickHouse answers a trivial query (readiness). */
+  async ready(): Promise<boolean> {
+    try {
+      await this.rows(sql`SELECT 1 AS ok`, { label: 'ready', signal: AbortSignal.timeout(2000) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private kill(queryId: string): void {
+    this.client.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`.text }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,5 @@
+/** Placeholder while this route module is being written in this session. */
+import type { FastifyInstance } from 'fastify';
+import type { QueryContext } from '../context.ts';
+
+export async function alarmRoutes(_app: FastifyInstance, _opts: { ctx: QueryContext }): Promise<void> {}

@@ -1,0 +1,106 @@
+/**
+ * The Query API: a fastify app whose plugins are, in order, problem+json errors, OpenAPI
+ * (@fastify/swagger, docs at /docs), compression, load shedding (@fastify/under-pressure),
+ * a rate limit per token (@fastify/rate-limit), request metrics, the public routes (/healthz,
+ * /readyz, /metrics, /openapi.json) and the /v1 routes behind bearer tokens.
+ */
+import compress from '@fastify/compress';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import type { ClickHouseClient } from '@clickhouse/client';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { authentication } from './auth/access.ts';
+import { TokenStore } from './auth/tokens.ts';
+import type { QueryConfig } from './config.ts';
+import { databaseIdent, type QueryContext } from './context.ts';
+import { ElementDirectory } from './elements.ts';
+import { COMMON_PROBLEMS, installProblemHandlers, problemResponses, problemSchema } from './http/problem.ts';
+import { createQueryMetrics, type QueryMetrics } from './metrics.ts';
+import { ClickHouseReader } from './reader.ts';
+import { V1_ROUTES } from './routes/index.ts';
+import { publicRoutes } from './routes/public.ts';
+
+export interface QueryApiOptions {
+  client: ClickHouseClient;
+  /** The staas database (a plain identifier). */
+  database: string;
+  config: QueryConfig;
+  metrics?: QueryMetrics;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export const API_VERSION = '1.0.0';
+
+/** Builds the app (not listening); `app.close()` releases it, not the ClickHouse client. */
+export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const metrics = opts.metrics ?? createQueryMetrics();
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 64 * 1024,
+    ajv: {
+      // Unknown query fields are errors, not silently dropped; every problem is listed at once.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true, useDefaults: true },
+    },
+  });
+  const reader = new ClickHouseReader(opts.client, opts.database, config.maxExecutionTimeS, metrics);
+  const ctx: QueryContext = {
+    config,
+    db: databaseIdent(opts.database),
+    reader,
+    tokens: new TokenStore(opts.client, reader),
+    elements: new ElementDirectory(reader),
+    metrics,
+    client: opts.client,
+  };
+
+  installProblemHandlers(app);
+  app.addSchema(problemSchema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'staas Query API',
+        version: API_VERSION,
+        description: "Trends, alarms and element data of one DataMiner System, read back from staas's ClickHouse.",
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
+  await app.register(underPressure, { maxEventLoopDelay: 2000, exposeStatusRoute: false });
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestSeconds.observe(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(publicRoutes, { ctx });
+  await app.register(
+    async (v1) => {
+      // Every authenticated route documents its bearer security and the problems it can answer.
+      v1.addHook('onRoute', (route) => {
+        if (route.config?.scope === undefined) return;
+        const schema = (route.schema ??= {});
+        schema.security = [{ bearerAuth: [] }];
+        schema.response = { ...problemResponses(...COMMON_PROBLEMS), ...(schema.response as object | undefined) };
+      });
+      await v1.register(authentication, { tokens: ctx.tokens });
+      for (const routes of V1_ROUTES) await v1.register(routes, { ctx });
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}

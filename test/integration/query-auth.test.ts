@@ -1,0 +1,151 @@
+/**
+ * Query API tokens against the real database: 401 / 403 as they should be, a revoked token and a
+ * deleted share refused on their very next request by every API instance, share tokens limited
+ * to their elements and read-only, expiry.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { trendPoint } from '../support/records.ts';
+import { startQueryFixture, type QueryFixture } from '../support/query.ts';
+import { connections } from '../support/services.ts';
+
+const TS = Date.UTC(2026, 10, 1);
+
+describe('Query API tokens and shares (real database)', () => {
+  let f: QueryFixture;
+
+  before(async () => {
+    f = await startQueryFixture();
+    for (const elementId of [1, 2]) await f.writer.trend(trendPoint(0, { dmsId: 7, dmaId: 1, elementId, parameterId: 10, timestamp: TS }));
+    await f.writer.trend(trendPoint(0, { dmsId: 8, dmaId: 1, elementId: 3, parameterId: 10, timestamp: TS }));
+    await f.stored();
+  });
+
+  after(async () => {
+    await f?.stop();
+  });
+
+  it('answers 401 with problem+json for no, malformed, unknown and expired tokens', async () => {
+    const expired = await f.tokens.create({ kind: 'api', dmsId: 7, name: 'old', scopes: ['shares:write'], expiresAt: Date.now() - 1 });
+    for (const token of [undefined, 'nonsense', `staas_${'A'.repeat(32)}`, expired.token]) {
+      const r = await f.get<{ status: number; title: string }>('/v1/shares', token);
+      assert.equal(r.status, 401, String(token));
+      assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(r.headers['www-authenticate'], 'Bearer realm="staas"');
+      assert.equal(r.body.status, 401);
+    }
+  });
+
+  it('answers 403 for a token without the route scope', async () => {
+    const token = await f.token(7, ['trends:read']);
+    const r = await f.get<{ detail: string }>('/v1/shares', token);
+    assert.equal(r.status, 403);
+    assert.match(r.body.detail, /shares:write/);
+  });
+
+  it('refuses a revoked token on its next request, on every instance', async () => {
+    const issued = await f.tokens.create({ kind: 'api', dmsId: 7, name: 'soon revoked', scopes: ['shares:write'] });
+    const second = await f.newApi();
+    assert.equal((await f.get('/v1/shares', issued.token)).status, 200);
+    assert.equal((await f.get('/v1/shares', issued.token, second)).status, 200);
+    // Revoked through the CLI, as an operator would.
+    const env = { ...process.env, STAAS_CLICKHOUSE_DATABASE: f.database.db, STAAS_CLICKHOUSE_URL: connections.clickhouse.url };
+    const cli = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'revoke', issued.info.tokenId], { env, encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`revoked ${issued.info.tokenId}`));
+    assert.equal((await f.get('/v1/shares', issued.token)).status, 401);
+    assert.equal((await f.get('/v1/shares', issued.token, second)).status, 401);
+  });
+
+  it('creates tokens with the CLI and lists them per DMS', async () => {
+    const env = { ...process.env, STAAS_CLICKHOUSE_DATABASE: f.database.db, STAAS_CLICKHOUSE_URL: connections.clickhouse.url };
+    const made = spawnSync(
+      'npx',
+      ['tsx', 'query/auth/cli.ts', 'create', '--dms', '7', '--name', 'cli made', '--scopes', 'shares:write', '--quiet'],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const token = made.stdout.trim();
+    assert.match(token, /^staas_[A-Za-z0-9_-]{32}$/);
+    assert.equal((await f.get('/v1/shares', token)).status, 200);
+    const listed = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'list', '--dms', '7', '--json'], { env, encoding: 'utf8' });
+    const list = JSON.parse(listed.stdout) as { name: string; dmsId: number }[];
+    assert.ok(list.some((t) => t.name === 'cli made' && t.dmsId === 7));
+    assert.ok(!list.some((t) => t.dmsId !== 7));
+    const bad = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'create', '--dms', 'seven'], { env, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--dms must be an integer/);
+  });
+
+  it('creates a read-only share for listed elements; deleting it stops the link at once', async () => {
+    const owner = await f.token(7);
+    const second = await f.newApi();
+    const created = await f.api.inject({
+      method: 'POST',
+      url: '/v1/shares',
+      headers: { authorization: `Bearer ${owner}` },
+      payload: { name: 'wall screen', elements: [{ dmaId: 1, elementId: 1 }], expiresInSeconds: 3600 },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const { token, share } = created.json<{
+      token: string;
+      share: { shareId: string; elements: unknown[]; scopes: string[]; expiresAt: number };
+    }>();
+    assert.deepEqual(share.elements, [{ dmaId: 1, elementId: 1 }]);
+    assert.deepEqual(share.scopes, ['trends:read', 'alarms:read', 'elements:read']);
+    assert.ok(Math.abs(share.expiresAt - (Date.now() + 3_600_000)) < 60_000);
+
+    // Read-only: a share cannot manage shares.
+    assert.equal((await f.get('/v1/shares', token)).status, 403);
+    const listed = await f.get<{ shares: { shareId: string }[] }>('/v1/shares', owner);
+    assert.ok(listed.body.shares.some((s) => s.shareId === share.shareId));
+
+    // Deleted: refused on the next request by both instances.
+    const del = await f.api.inject({ method: 'DELETE', url: `/v1/shares/${share.shareId}`, headers: { authorization: `Bearer ${owner}` } });
+    assert.equal(del.statusCode, 204);
+    assert.equal((await f.get('/v1/shares', token)).status, 401);
+    assert.equal((await f.get('/v1/shares', token, second)).status, 401);
+    const again = await f.api.inject({
+      method: 'DELETE',
+      url: `/v1/shares/${share.shareId}`,
+      headers: { authorization: `Bearer ${owner}` },
+    });
+    assert.equal(again.statusCode, 404);
+  });
+
+  it('refuses a share of an element outside the DMS, naming the field', async () => {
+    const owner = await f.token(7);
+    const r = await f.api.inject({
+      method: 'POST',
+      url: '/v1/shares',
+      headers: { authorization: `Bearer ${owner}` },
+      payload: {
+        name: 'x',
+        elements: [
+          { dmaId: 1, elementId: 1 },
+          { dmaId: 1, elementId: 3 },
+        ],
+        expiresInSeconds: 60,
+      },
+    });
+    assert.equal(r.statusCode, 400);
+    assert.deepEqual(r.json<{ errors: unknown }>().errors, [
+      { field: 'body.elements.1', message: 'element 1/3 is not an element of this DMS' },
+    ]);
+    // Another DMS cannot delete DMS 7's share.
+    const made = await f.api.inject({
+      method: 'POST',
+      url: '/v1/shares',
+      headers: { authorization: `Bearer ${owner}` },
+      payload: { name: 'y', elements: [{ dmaId: 1, elementId: 2 }], expiresInSeconds: 60 },
+    });
+    const id = made.json<{ share: { shareId: string } }>().share.shareId;
+    const foreign = await f.token(8);
+    const del = await f.api.inject({ method: 'DELETE', url: `/v1/shares/${id}`, headers: { authorization: `Bearer ${foreign}` } });
+    assert.equal(del.statusCode, 404);
+  });
+});
