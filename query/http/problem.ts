@@ -122,7 +122,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (err instanceof SqlLiteralError) {
       return send(reply, request, { title: 'Bad Request', status: 400, detail: `a value cannot be used: ${err.message}` });
     }
-    const fe = err as FastifyError;
+    const fe = err;
     if (fe.validation !== undefined) {
       const errors = fe.validation.map((v) => ({ field: fieldOf(fe.validationContext, v), message: v.message ?? 'is invalid' }));
       return send(reply, request, {
