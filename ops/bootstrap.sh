@@ -31,3 +31,13 @@ fi
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' ops/kafka/pom.xml)
 cache="${STAAS_CACHE_DIR:-$HOME/.cache/staas}"
 bash ops/kafka/fetch.sh "$cache/kafka-$kafka_version/libs"
+
+# schemathesis (PyPI) fuzzes the Query API against its OpenAPI document in the test suite;
+# a private venv in the cache, created once per pinned version.
+schemathesis_version=4.32.5
+venv="$cache/venv-schemathesis-$schemathesis_version"
+if [[ ! -x "$venv/bin/schemathesis" ]]; then
+  echo "staas bootstrap: installing schemathesis $schemathesis_version (pip, into $venv)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
