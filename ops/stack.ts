@@ -1,6 +1,6 @@
 /**
- * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` (start it), `report`,
- * `logs [kafka|clickhouse|sink]`, `reset --yes`.
+ * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` and `query` (start them),
+ * `stop sink|query` (only that service), `report`, `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
  */
@@ -14,6 +14,7 @@ import { createClickHouse } from '../storage/client.ts';
 import { TABLES, ensureSchema } from '../storage/schema.ts';
 import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
 import { smokeRoundTrip } from './smoke.ts';
+import { queryAddress, queryFiles, queryReady, startQuery } from './query-service.ts';
 import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
@@ -56,13 +57,20 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
 }
 
 export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
-  // The sink first (it stores and commits what it consumed), then Kafka, which flushes its log.
+  // The Query API first (it only reads), then the sink (it stores and commits what it consumed),
+  // then Kafka, which flushes its log.
+  log(await stopService(queryFiles(cfg), 15_000));
   log(await stopService(sinkFiles(cfg), 60_000));
   log(await stopService(kafkaFiles(cfg), 30_000));
   log(await stopService(clickhouseFiles(cfg), 30_000));
 }
 
-export async function status(cfg: StackConfig, log: (line: string) => void = console.log): Promise<boolean> {
+/** Prints each service's state; true when Kafka and ClickHouse are up (`env`: where the Query API listens). */
+export async function status(
+  cfg: StackConfig,
+  log: (line: string) => void = console.log,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<boolean> {
   const k = runningPid(kafkaFiles(cfg));
   const c = runningPid(clickhouseFiles(cfg));
   const kOk = k !== undefined && (await kafkaHealthy(cfg));
@@ -71,8 +79,37 @@ export async function status(cfg: StackConfig, log: (line: string) => void = con
     `${name.padEnd(11)} ${pid === undefined ? 'stopped' : ok ? `up (pid ${pid})` : `not answering (pid ${pid})`}  ${where}`;
   log(line('kafka', k, kOk, `${cfg.kafka.host}:${cfg.kafka.port}`));
   log(line('clickhouse', c, cOk, `http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`));
+  // The sink and the Query API are optional services: shown, but not part of the exit status.
+  const s = runningPid(sinkFiles(cfg));
+  log(line('sink', s, s !== undefined && (await sinkHealthy()), `http://127.0.0.1:${sinkMetricsPort()}/health`));
+  const q = runningPid(queryFiles(cfg));
+  const api = safeQueryUrl(env);
+  log(
+    line(
+      'query',
+      q,
+      q !== undefined && api !== undefined && (await queryReady(api)),
+      api === undefined ? '(invalid STAAS_QUERY_* settings)' : `${api}/docs`,
+    ),
+  );
   log(`state       ${cfg.stateDir}`);
   return kOk && cOk;
+}
+
+async function sinkHealthy(): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${sinkMetricsPort()}/health`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+function safeQueryUrl(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    return queryAddress(env).url;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Round-trips one record of each type through Kafka into ClickHouse and prints them. */
@@ -122,7 +159,7 @@ async function report(): Promise<void> {
 }
 
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
-  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg) };
+  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
     if (which !== undefined && which !== name) continue;
     console.log(`==> ${files.logFile} <==`);
@@ -156,6 +193,31 @@ async function main(argv: string[]): Promise<number> {
         `sink: ${await startSink(cfg)}; metrics and health on http://127.0.0.1:${sinkMetricsPort()}/metrics, /health; log ${sinkFiles(cfg).logFile}`,
       );
       return 0;
+    case 'query': {
+      // Validated here (not up front): the other commands do not need the Query API's settings.
+      let url: string;
+      try {
+        url = queryAddress().url;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(`staas stack: ${err.message}`);
+        return 2;
+      }
+      console.log(
+        `query: ${await startQuery(cfg)} on ${url} (docs ${url}/docs, health /healthz, /readyz, /metrics); log ${queryFiles(cfg).logFile}`,
+      );
+      return 0;
+    }
+    case 'stop': {
+      // The optional services one at a time (e.g. to restart the Query API after a code change).
+      const files = arg === 'query' ? queryFiles(cfg) : arg === 'sink' ? sinkFiles(cfg) : undefined;
+      if (files === undefined) {
+        console.error('usage: tsx ops/stack.ts stop sink|query');
+        return 2;
+      }
+      console.log(await stopService(files, arg === 'sink' ? 60_000 : 15_000));
+      return 0;
+    }
     case 'report':
       await report();
       return 0;
@@ -181,7 +243,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`removed ${cfg.stateDir}`);
       return 0;
     default:
-      console.error('usage: tsx ops/stack.ts up|down|status|provision|smoke|sink|report|logs [kafka|clickhouse|sink]|reset --yes');
+      console.error(
+        'usage: tsx ops/stack.ts up|down|status|provision|smoke|sink|query|stop sink|query|report|logs [kafka|clickhouse|sink|query]|reset --yes',
+      );
       return 2;
   }
 }
