@@ -26,3 +26,46 @@ Where to look:
   clickhouse-client -q 'SELECT count() FROM staas.trend_realtime FINAL'   (add --port if STAAS_CLICKHOUSE_TCP_PORT is set)
   npm run stack -- down         stop what `up` started (data stays in .state/)
 TXT
+
+# The Query API: started as a stack service, a token for the simulated DMS (1), and one example
+# request of each kind, run here with the first lines of what it answered.
+npx tsx ops/stack.ts query
+QUERY_URL="http://${STAAS_QUERY_HOST:-127.0.0.1}:${STAAS_QUERY_PORT:-8080}"
+TOKEN_FILE="${STAAS_STATE_DIR:-.state}/query/start-demo.token"
+# One demo token, kept across runs while it is still accepted (else a new one).
+TOKEN="$(cat "$TOKEN_FILE" 2>/dev/null || true)"
+if [[ -z "$TOKEN" || "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$QUERY_URL/v1/shares")" != 200 ]]; then
+  TOKEN="$(npx tsx query/auth/cli.ts create --dms 1 --name "ops/start.sh demo" --quiet)"
+  (umask 077 && printf '%s\n' "$TOKEN" >"$TOKEN_FILE")
+fi
+# Ids the simulator writes: agent (DMA) 1, element 1, parameter 1, table parameter 1000.
+DEMO_DMA=1 DEMO_ELEMENT=1 DEMO_PARAMETER=1 DEMO_TABLE=1000
+NOW_MS="$(date +%s%3N)"
+DAY_MS=86400000
+ELEMENT_URL="$QUERY_URL/v1/elements/$DEMO_DMA/$DEMO_ELEMENT"
+pretty() { node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{console.log(JSON.stringify(JSON.parse(s),null,2))}catch{console.log(s)}})'; }
+example() { # title, url: prints a ready-to-paste command, runs it, shows the status and the first lines
+  local body status
+  body="$(mktemp)"
+  echo
+  echo "# $1"
+  echo "curl -s --compressed -H \"Authorization: Bearer \$TOKEN\" '$2'"
+  status="$(curl -s --compressed -o "$body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$2" || echo 'no answer')"
+  echo "  -> HTTP $status, first lines:"
+  pretty <"$body" | head -n 14 | sed 's/^/     /'
+  rm -f "$body"
+}
+echo
+echo "Query API on $QUERY_URL (OpenAPI: $QUERY_URL/openapi.json, docs: $QUERY_URL/docs). A token for DMS 1:"
+echo "export TOKEN=$TOKEN"
+example "24-hour trend of parameter $DEMO_PARAMETER (most precise data: real-time)" \
+  "$ELEMENT_URL/trends?parameter=$DEMO_PARAMETER&from=$((NOW_MS - DAY_MS))&to=$NOW_MS"
+example "30-day trend, type and interval chosen by the range (auto)" \
+  "$ELEMENT_URL/trends?parameter=$DEMO_PARAMETER&from=$((NOW_MS - 30 * DAY_MS))&to=$NOW_MS&type=auto&interval=auto&maxPoints=1000"
+example "active alarms of the DMS, first page of 3" "$QUERY_URL/v1/alarms/active?limit=3"
+example "rows of table $DEMO_TABLE, first page of 3" "$ELEMENT_URL/tables/$DEMO_TABLE/rows?limit=3"
+cat <<TXT
+
+More: every route with examples in README.md ("The Query API"); npm run stack -- logs query;
+npx tsx query/auth/cli.ts list; npm run stack -- stop query (or down).
+TXT
