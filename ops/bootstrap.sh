@@ -41,3 +41,4 @@ if [[ ! -x "$venv/bin/schemathesis" ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
+ln -sfn "$venv" "$cache/venv-schemathesis" # the tests run $cache/venv-schemathesis/bin/schemathesis

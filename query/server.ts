@@ -16,7 +16,7 @@ import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import { databaseIdent, type QueryContext } from './context.ts';
 import { ElementDirectory } from './elements.ts';
-import { COMMON_PROBLEMS, installProblemHandlers, problemResponses, problemSchema } from './http/problem.ts';
+import { COMMON_PROBLEMS, clientErrorProblem, installProblemHandlers, problemResponses, problemSchema } from './http/problem.ts';
 import { createQueryMetrics, type QueryMetrics } from './metrics.ts';
 import { ClickHouseReader } from './reader.ts';
 import { V1_ROUTES } from './routes/index.ts';
@@ -40,6 +40,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 64 * 1024,
+    clientErrorHandler: clientErrorProblem,
     ajv: {
       // Unknown query fields are errors, not silently dropped; every problem is listed at once.
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true, useDefaults: true },

@@ -54,6 +54,7 @@ const TITLES: Record<number, string> = {
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -87,8 +88,27 @@ export function problemResponses(...statuses: number[]): Record<number, unknown>
   );
 }
 
-/** The statuses any authenticated route can answer besides its own. */
-export const COMMON_PROBLEMS = [400, 401, 403, 404, 429, 500, 503] as const;
+/**
+ * The statuses any authenticated route can answer besides its own. 431: Node refuses a request
+ * line plus headers over its 16 KiB limit before routing (a URL with thousands of repeated
+ * query values), answered by `clientErrorProblem`.
+ */
+export const COMMON_PROBLEMS = [400, 401, 403, 404, 429, 431, 500, 503] as const;
+
+/**
+ * fastify's `clientErrorHandler`: errors Node's HTTP parser raises before a request reaches
+ * fastify (headers or URL too large, malformed request line) answered as problem+json too.
+ */
+export function clientErrorProblem(err: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (!socket.writable) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const detail =
+    status === 431 ? 'the request line and headers exceed 16 KiB; send fewer or shorter query values' : 'malformed HTTP request';
+  const body = JSON.stringify({ type: 'about:blank', title: TITLES[status], status, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${TITLES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 function send(reply: FastifyReply, request: FastifyRequest, p: Omit<Problem, 'type' | 'instance'>): FastifyReply {
   const body: Problem = { type: 'about:blank', instance: request.url.split('?')[0], ...p };
