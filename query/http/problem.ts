@@ -2,6 +2,7 @@
  * Errors as RFC 9457 problem details (`application/problem+json`): every error the API answers
  * has `type`, `title`, `status` and `detail`; validation errors also list each bad field.
  */
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SqlLiteralError } from '../../storage/sql.ts';
 
@@ -99,7 +100,7 @@ export const COMMON_PROBLEMS = [400, 401, 403, 404, 429, 431, 500, 503] as const
  * fastify's `clientErrorHandler`: errors Node's HTTP parser raises before a request reaches
  * fastify (headers or URL too large, malformed request line) answered as problem+json too.
  */
-export function clientErrorProblem(err: Error & { code?: string }, socket: import('node:net').Socket): void {
+export function clientErrorProblem(err: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) return;
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const detail =
