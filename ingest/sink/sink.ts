@@ -17,6 +17,7 @@ import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type Produc
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
+import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -142,8 +143,21 @@ export class Sink {
             dropped.length > 0 && this.log.info(`retention dropped ${dropped.map((p) => `${p.table} ${p.partition}`).join(', ')}`),
           (err: Error) => this.log.warn(`retention failed: ${err.message}`),
         );
+      // Cleared alarm trees leave alarm_active for good (one mutation at a time; see storage/alarm-active.ts).
+      let pruning = false;
+      const prune = () => {
+        if (pruning) return;
+        pruning = true;
+        void pruneClearedAlarmTrees(this.ch, this.db)
+          .then(
+            (r) => r.trees > 0 && this.log.info(`pruned ${r.trees} cleared alarm trees in ${r.mutations} mutations`),
+            (err: Error) => this.log.warn(`alarm pruning failed: ${err.message}`),
+          )
+          .finally(() => (pruning = false));
+      };
       retention();
-      this.timers.push(setInterval(retention, this.config.retentionIntervalMs));
+      prune();
+      this.timers.push(setInterval(retention, this.config.retentionIntervalMs), setInterval(prune, this.config.retentionIntervalMs));
     }
     await consumer.run({
       autoCommit: false,
