@@ -1,5 +1,199 @@
-/** Placeholder while this route module is being written in this session. */
+/**
+ * Trend graphs of one element (DataMiner's GetTrendDataMessage): per parameter (or table cell)
+ * the most precise stored tier that fits the point budget, falling back past tiers with no data,
+ * aggregated on the fly into time buckets when nothing fits; element-level status rows beside.
+ * Two reads per request: the tier counts of every series, then every series' points.
+ */
 import type { FastifyInstance } from 'fastify';
+import { principalOf, tenantFilter } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
+import { badField } from '../http/problem.ts';
+import { planSeries } from '../trends/plan.ts';
+import { toPoints } from '../trends/points.ts';
+import { parseSeriesSpecs } from '../trends/series.ts';
+import {
+  ELEMENT_STATUS_PARAMETER,
+  tierCountsQuery,
+  trendDataQuery,
+  type TierCountRow,
+  type TrendDataRow,
+  type TrendScope,
+} from '../trends/sql.ts';
+import { bucketMsFor, type IntervalChoice, type TrendTypeChoice } from '../trends/tiers.ts';
 
-export async function trendRoutes(_app: FastifyInstance, _opts: { ctx: QueryContext }): Promise<void> {}
+const id = { type: 'integer', minimum: 0, maximum: 2147483647 } as const;
+const epochMs = { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000, description: 'epoch ms (UTC)' } as const;
+const nullableNumber = { type: ['number', 'null'] } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+
+const point = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['time', 'status', 'value', 'min', 'max', 'samples', 'discreteValue', 'discreteMax'],
+  properties: {
+    time: { ...epochMs, description: 'epoch ms (UTC); for an aggregated series the start of the bucket' },
+    status: {
+      type: 'integer',
+      description: '0 = real-time value, 5/60/120… = average window, negative = DataMiner status row (-1..-18)',
+    },
+    value: { ...nullableNumber, description: 'numeric value or average; null for discrete parameters and status rows' },
+    min: { ...nullableNumber, description: 'averages: minimum of the window (or bucket); null for real-time' },
+    max: { ...nullableNumber, description: 'averages: maximum of the window (or bucket); null for real-time' },
+    samples: {
+      type: ['integer', 'null'],
+      description: 'averages: samples of the window; buckets: points (real-time) or samples aggregated',
+    },
+    discreteValue: { ...nullableString, description: 'discrete (string) value, or the most frequent one in a bucket' },
+    discreteMax: { ...nullableString, description: 'averages of discrete parameters: the most frequent value' },
+  },
+} as const;
+
+const series = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['parameterId', 'index', 'type', 'windowMinutes', 'aggregated', 'bucketMs', 'points'],
+  properties: {
+    parameterId: id,
+    index: { type: 'string', description: "table index; '' for a standalone parameter" },
+    type: { type: 'string', enum: ['realtime', 'average'] },
+    windowMinutes: { type: 'integer', minimum: 0, description: 'average window; 0 for real-time' },
+    aggregated: { type: 'boolean', description: 'true when the tier held more than maxPoints points and was read in time buckets' },
+    bucketMs: { type: ['integer', 'null'], description: 'bucket width of an aggregated series (buckets start at from + k·bucketMs)' },
+    points: { type: 'array', items: point },
+  },
+} as const;
+
+const response = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dmaId', 'elementId', 'from', 'to', 'order', 'series', 'statusRows'],
+  properties: {
+    dmaId: id,
+    elementId: id,
+    from: epochMs,
+    to: epochMs,
+    order: { type: 'string', enum: ['asc', 'desc'] },
+    series: { type: 'array', items: series },
+    statusRows: {
+      type: 'array',
+      description: 'element-level status rows (parameter -1: element start, pause, timeout, stop …) in the range',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['time', 'status'],
+        properties: { time: epochMs, status: { type: 'integer' } },
+      },
+    },
+  },
+} as const;
+
+interface TrendQuery {
+  parameter: string[];
+  from: number;
+  to: number;
+  type: TrendTypeChoice;
+  interval: IntervalChoice;
+  maxPoints?: number;
+  order: 'asc' | 'desc';
+}
+
+export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryContext }): Promise<void> {
+  const { config } = ctx;
+
+  app.get<{ Params: { dmaId: number; elementId: number }; Querystring: TrendQuery }>(
+    '/elements/:dmaId/:elementId/trends',
+    {
+      config: { scope: 'trends:read' },
+      schema: {
+        tags: ['trends'],
+        summary: "Trend graph data of an element's parameters (GetTrendDataMessage)",
+        description:
+          'Per series, `type=auto` answers the most precise tier (real-time, then 5-minute, 1-hour, long averages) whose ' +
+          'point count in [from, to) fits maxPoints, skipping tiers without data; when none fits, the most precise tier ' +
+          'with data is aggregated into buckets of ceil((to-from)/maxPoints) rounded up to a second. Element status rows ' +
+          '(parameter -1) are always returned beside the series.',
+        params: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dmaId', 'elementId'],
+          properties: { dmaId: id, elementId: id },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['parameter', 'from', 'to'],
+          properties: {
+            parameter: {
+              type: 'array',
+              minItems: 1,
+              maxItems: config.maxSeries,
+              items: { type: 'string', minLength: 1, maxLength: 1024 },
+              description: '`<parameterId>` or `<parameterId>:<table index>`; `*` and `?` in the index are wildcards (repeatable)',
+            },
+            from: { ...epochMs, description: 'start of the range, epoch ms (inclusive)' },
+            to: { ...epochMs, description: 'end of the range, epoch ms (exclusive)' },
+            type: { type: 'string', enum: ['auto', 'realtime', 'average'], default: 'auto' },
+            interval: { type: 'string', enum: ['auto', '5m', '1h', 'long'], default: 'auto' },
+            maxPoints: {
+              type: 'integer',
+              minimum: 1,
+              maximum: config.maxPointsLimit,
+              description: `points per series (default ${config.defaultMaxPoints})`,
+            },
+            order: { type: 'string', enum: ['desc', 'asc'], default: 'desc', description: 'desc = newest first, as DataMiner answers' },
+          },
+        },
+        response: { 200: response },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      const { dmaId, elementId } = request.params;
+      const q = request.query;
+      await ctx.elements.require(p, dmaId, elementId);
+      if (q.from >= q.to) throw badField('querystring.from', 'must be before to');
+      if (q.to - q.from > config.maxRangeMs) throw badField('querystring.to', `must be at most ${config.maxRangeMs} ms after from`);
+      if (q.type === 'realtime' && q.interval !== 'auto') throw badField('querystring.interval', 'must be auto when type is realtime');
+      const specs = parseSeriesSpecs(q.parameter);
+      const maxPoints = q.maxPoints ?? config.defaultMaxPoints;
+
+      const scope: TrendScope = { db: ctx.db, tenant: tenantFilter(p), dmaId, elementId, from: q.from, to: q.to };
+      const tables = { realtime: q.type !== 'average' && q.interval === 'auto', average: q.type !== 'realtime' };
+      const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
+      const reads = planSeries(specs, counts, { type: q.type, interval: q.interval, maxPoints, maxSeries: config.maxSeries });
+      const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
+      const rows = await ctx.reader.rows<TrendDataRow>(trendDataQuery(scope, reads, bucketMs), { label: 'trend.data' });
+
+      const bySeries = new Map<string, TrendDataRow[]>();
+      const statusRows: { time: number; status: number }[] = [];
+      for (const row of rows) {
+        if (row.parameter_id === ELEMENT_STATUS_PARAMETER) {
+          statusRows.push({ time: row.ts, status: row.status });
+          continue;
+        }
+        const key = `${row.parameter_id}:${row.window_minutes}:${row.idx}`;
+        let list = bySeries.get(key);
+        if (list === undefined) bySeries.set(key, (list = []));
+        list.push(row);
+      }
+      if (q.order === 'desc') statusRows.reverse();
+      return {
+        dmaId,
+        elementId,
+        from: q.from,
+        to: q.to,
+        order: q.order,
+        series: reads.map((r) => ({
+          parameterId: r.parameterId,
+          index: r.index,
+          type: r.windowMinutes === 0 ? 'realtime' : 'average',
+          windowMinutes: r.windowMinutes,
+          aggregated: r.aggregated,
+          bucketMs: r.aggregated ? bucketMs : null,
+          points: toPoints(bySeries.get(`${r.parameterId}:${r.windowMinutes}:${r.index}`) ?? [], q.order),
+        })),
+        statusRows,
+      };
+    },
+  );
+}

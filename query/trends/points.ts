@@ -1,0 +1,103 @@
+/**
+ * Turns rows of `trendDataQuery` into the points of the response: raw rows map one to one;
+ * bucket rows (one per bucket and discrete value) merge into one point per bucket with the mean,
+ * extremes, sample count and the most frequent discrete value (ties: the smallest string).
+ */
+import type { TrendDataRow } from './sql.ts';
+
+/** One point of a series (response shape). Times are epoch ms; absent values are null. */
+export interface TrendPointOut {
+  time: number;
+  status: number;
+  value: number | null;
+  min: number | null;
+  max: number | null;
+  samples: number | null;
+  discreteValue: string | null;
+  discreteMax: string | null;
+}
+
+const text = (s: string): string | null => (s === '' ? null : s);
+
+/** The point of a raw row: real-time rows have no min/max/samples. */
+export function rawPoint(row: TrendDataRow): TrendPointOut {
+  const average = row.window_minutes > 0;
+  return {
+    time: row.ts,
+    status: row.status,
+    value: row.value,
+    min: average ? row.min : null,
+    max: average ? row.max : null,
+    samples: average ? row.samples : null,
+    discreteValue: text(row.value_discrete),
+    discreteMax: average ? text(row.max_discrete) : null,
+  };
+}
+
+/** The most frequent non-empty string of (value, count) pairs; ties go to the smallest string. */
+export function mostFrequent(counts: ReadonlyMap<string, number>): string | null {
+  let best: string | null = null;
+  let bestCount = 0;
+  for (const [v, c] of counts) {
+    if (v === '') continue;
+    if (c > bestCount || (c === bestCount && best !== null && v < best)) {
+      best = v;
+      bestCount = c;
+    }
+  }
+  return best;
+}
+
+/** The point of one bucket from its group rows (same series and bucket start). */
+export function bucketPoint(groups: readonly TrendDataRow[]): TrendPointOut {
+  const first = groups[0]!;
+  let sum = 0;
+  let nv = 0;
+  let min: number | null = null;
+  let max: number | null = null;
+  let samples = 0;
+  const discrete = new Map<string, number>();
+  const discreteMax = new Map<string, number>();
+  for (const g of groups) {
+    if (g.value !== null && g.nv > 0) {
+      sum += g.value;
+      nv += g.nv;
+    }
+    if (g.min !== null) min = min === null ? g.min : Math.min(min, g.min);
+    if (g.max !== null) max = max === null ? g.max : Math.max(max, g.max);
+    samples += g.samples;
+    discrete.set(g.value_discrete, (discrete.get(g.value_discrete) ?? 0) + g.n);
+    discreteMax.set(g.max_discrete, (discreteMax.get(g.max_discrete) ?? 0) + g.n);
+  }
+  return {
+    time: first.ts,
+    status: first.status,
+    value: nv > 0 ? sum / nv : null,
+    min,
+    max,
+    samples,
+    discreteValue: mostFrequent(discrete),
+    discreteMax: first.window_minutes > 0 ? mostFrequent(discreteMax) : null,
+  };
+}
+
+/**
+ * The points of one series from its rows (ascending by time, bucket groups adjacent), in the
+ * requested order.
+ */
+export function toPoints(rows: readonly TrendDataRow[], order: 'asc' | 'desc'): TrendPointOut[] {
+  const points: TrendPointOut[] = [];
+  for (let i = 0; i < rows.length; ) {
+    const row = rows[i]!;
+    if (row.agg === 0) {
+      points.push(rawPoint(row));
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < rows.length && rows[j]!.agg === 1 && rows[j]!.ts === row.ts) j++;
+    points.push(bucketPoint(rows.slice(i, j)));
+    i = j;
+  }
+  return order === 'desc' ? points.reverse() : points;
+}

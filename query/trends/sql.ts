@@ -1,0 +1,198 @@
+/**
+ * The two statements of a trend request, built with storage/sql.ts only:
+ * - `tierCountsQuery`: distinct timestamps per (series, tier) in the range — this also expands
+ *   wildcard table indices to the series that have data;
+ * - `trendDataQuery`: the points of every series from its chosen tier (raw rows, or time buckets
+ *   for aggregated tiers) and the element-level status rows, in one UNION ALL.
+ * Rows are read with FINAL, with only sorting-key columns in the WHERE of the FINAL subquery
+ * (18.16 may move other conditions to PREWHERE, before rows collapse); non-key filters (status)
+ * are applied outside. Every branch casts its columns to one row shape (18.16 refuses UNION ALL
+ * branches of different types).
+ */
+import { join, likeWildcard, sql, type Sql } from '../../storage/sql.ts';
+import type { SeriesKey, SeriesSpec } from './series.ts';
+
+/** Element, tenant and time range shared by every branch. */
+export interface TrendScope {
+  db: Sql;
+  /** `tenantFilter(principal)`: dms_id (and a share token's elements). */
+  tenant: Sql;
+  dmaId: number;
+  elementId: number;
+  /** Range [from, to) in epoch ms. */
+  from: number;
+  to: number;
+}
+
+/** A row of `tierCountsQuery`. */
+export interface TierCountRow {
+  parameter_id: number;
+  idx: string;
+  /** 0 = real-time. */
+  window_minutes: number;
+  points: number;
+}
+
+/** One series read from one tier. */
+export interface SeriesRead extends SeriesKey {
+  windowMinutes: number;
+  aggregated: boolean;
+}
+
+/**
+ * A row of `trendDataQuery`. Raw rows have `agg` 0 and `n` 1; bucket rows (`agg` 1, time = bucket
+ * start) carry per (bucket, discrete value, discrete max) group: `value` = sum of values, `nv` =
+ * values counted, `min`/`max` = extremes, `samples` = real-time points or the windows' samples.
+ */
+export interface TrendDataRow {
+  parameter_id: number;
+  idx: string;
+  window_minutes: number;
+  ts: number;
+  status: number;
+  agg: number;
+  value: number | null;
+  min: number | null;
+  max: number | null;
+  value_discrete: string;
+  max_discrete: string;
+  samples: number;
+  n: number;
+  nv: number;
+}
+
+/** The parameter id of element-level status rows (element start, pause, timeout, …). */
+export const ELEMENT_STATUS_PARAMETER = -1;
+
+function specCondition(s: SeriesSpec): Sql {
+  return s.wildcard
+    ? sql`(parameter_id = ${s.parameterId} AND idx LIKE ${likeWildcard(s.index)})`
+    : sql`(parameter_id = ${s.parameterId} AND idx = ${s.index})`;
+}
+
+function keyCondition(s: SeriesKey): Sql {
+  return sql`(parameter_id = ${s.parameterId} AND idx = ${s.index})`;
+}
+
+function keyWindowCondition(s: SeriesRead): Sql {
+  return sql`(parameter_id = ${s.parameterId} AND idx = ${s.index} AND window_minutes = ${s.windowMinutes})`;
+}
+
+function elementRange(scope: TrendScope): Sql {
+  return sql`${scope.tenant} AND dma_id = ${scope.dmaId} AND element_id = ${scope.elementId} AND ts >= ${scope.from} AND ts < ${scope.to}`;
+}
+
+/**
+ * Distinct timestamps per (parameter_id, idx, window_minutes) in the range, for the given specs
+ * (wildcards as LIKE). Counting distinct key values needs no FINAL: repeats share a key.
+ * `tables` limits the read to the tiers the request can use.
+ */
+export function tierCountsQuery(scope: TrendScope, specs: readonly SeriesSpec[], tables: { realtime: boolean; average: boolean }): Sql {
+  const where = sql`${elementRange(scope)} AND (${join(specs.map(specCondition), ' OR ')})`;
+  const branches: Sql[] = [];
+  if (tables.realtime)
+    branches.push(sql`SELECT parameter_id, idx, toUInt16(0) AS window_minutes, uniqExact(ts) AS points
+      FROM ${scope.db}.trend_realtime WHERE ${where} GROUP BY parameter_id, idx`);
+  if (tables.average)
+    branches.push(sql`SELECT parameter_id, idx, window_minutes, uniqExact(ts) AS points
+      FROM ${scope.db}.trend_average WHERE ${where} GROUP BY parameter_id, idx, window_minutes`);
+  return join(branches, ' UNION ALL ');
+}
+
+const NULL_FLOAT = sql`CAST(NULL AS Nullable(Float64))`;
+
+/*
+ * The FINAL subqueries rename their columns (p, i, w, t, s, v, lo, hi, vd, md, sm) so that the
+ * outer SELECT's aliases (parameter_id, ts, status, value, …) never shadow a source column:
+ * ClickHouse resolves aliases in WHERE and in aggregate arguments too.
+ */
+
+/** Real-time rows of the element (FINAL), renamed; `keys` are sorting-key conditions only. */
+function realtimeRows(scope: TrendScope, keys: readonly Sql[]): Sql {
+  return sql`SELECT parameter_id AS p, idx AS i, ts AS t, status AS s, value AS v, value_discrete AS vd
+    FROM ${scope.db}.trend_realtime FINAL
+    WHERE ${elementRange(scope)} AND (${join(keys, ' OR ')})`;
+}
+
+/** Average rows of the element (FINAL), renamed. */
+function averageRows(scope: TrendScope, series: readonly SeriesRead[]): Sql {
+  return sql`SELECT parameter_id AS p, idx AS i, window_minutes AS w, ts AS t, status AS s, value AS v, min AS lo, max AS hi,
+      value_discrete AS vd, max_discrete AS md, samples AS sm
+    FROM ${scope.db}.trend_average FINAL
+    WHERE ${elementRange(scope)} AND (${join(series.map(keyWindowCondition), ' OR ')})`;
+}
+
+const REALTIME_RAW_COLUMNS = sql`p AS parameter_id, i AS idx, toUInt16(0) AS window_minutes, t AS ts, s AS status, toUInt8(0) AS agg,
+      v AS value, ${NULL_FLOAT} AS min, ${NULL_FLOAT} AS max, vd AS value_discrete, '' AS max_discrete,
+      toUInt64(0) AS samples, toUInt64(1) AS n, toUInt64(isNotNull(v)) AS nv`;
+
+const AVERAGE_RAW_COLUMNS = sql`p AS parameter_id, i AS idx, w AS window_minutes, t AS ts, s AS status, toUInt8(0) AS agg,
+      v AS value, lo AS min, hi AS max, vd AS value_discrete, md AS max_discrete,
+      toUInt64(sm) AS samples, toUInt64(1) AS n, toUInt64(isNotNull(v)) AS nv`;
+
+function bucketOf(scope: TrendScope, bucketMs: number): Sql {
+  return sql`toUInt64(${scope.from} + intDiv(t - ${scope.from}, ${bucketMs}) * ${bucketMs})`;
+}
+
+/** The raw rows of real-time series, plus the element-level status rows. */
+function realtimeRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
+  const keys = [sql`(parameter_id = ${ELEMENT_STATUS_PARAMETER})`, ...series.map(keyCondition)];
+  return sql`SELECT ${REALTIME_RAW_COLUMNS} FROM (${realtimeRows(scope, keys)}) AS rt`;
+}
+
+/** The raw rows of average series, each from its window. */
+function averageRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
+  return sql`SELECT ${AVERAGE_RAW_COLUMNS} FROM (${averageRows(scope, series)}) AS av`;
+}
+
+/**
+ * Real-time series in buckets of `bucketMs` aligned to `from`: rows with a status >= 0 are
+ * grouped per (bucket, discrete value); a series' own negative-status rows stay raw points.
+ */
+function realtimeBuckets(scope: TrendScope, series: readonly SeriesRead[], bucketMs: number): Sql {
+  const rows = realtimeRows(scope, series.map(keyCondition));
+  return sql`SELECT p AS parameter_id, i AS idx, toUInt16(0) AS window_minutes, ${bucketOf(scope, bucketMs)} AS bucket,
+      toInt16(0) AS status, toUInt8(1) AS agg,
+      CAST(sum(v) AS Nullable(Float64)) AS value, CAST(min(v) AS Nullable(Float64)) AS min, CAST(max(v) AS Nullable(Float64)) AS max,
+      vd AS value_discrete, '' AS max_discrete, toUInt64(count()) AS samples, toUInt64(count()) AS n, toUInt64(count(v)) AS nv
+    FROM (${rows}) AS rb WHERE s >= 0
+    GROUP BY p, i, bucket, vd
+    UNION ALL
+    SELECT ${REALTIME_RAW_COLUMNS} FROM (${rows}) AS rs WHERE s < 0`;
+}
+
+/**
+ * Average series in buckets: the mean of the windows' averages (equal windows weigh equally),
+ * min of minima, max of maxima, sum of samples, per (bucket, discrete value, discrete max).
+ * Negative-status rows stay raw points.
+ */
+function averageBuckets(scope: TrendScope, series: readonly SeriesRead[], bucketMs: number): Sql {
+  const rows = averageRows(scope, series);
+  return sql`SELECT p AS parameter_id, i AS idx, w AS window_minutes, ${bucketOf(scope, bucketMs)} AS bucket,
+      toInt16(w) AS status, toUInt8(1) AS agg,
+      CAST(sum(v) AS Nullable(Float64)) AS value, CAST(min(lo) AS Nullable(Float64)) AS min, CAST(max(hi) AS Nullable(Float64)) AS max,
+      vd AS value_discrete, md AS max_discrete, toUInt64(sum(sm)) AS samples, toUInt64(count()) AS n, toUInt64(count(v)) AS nv
+    FROM (${rows}) AS ab WHERE s >= 0
+    GROUP BY p, i, w, bucket, vd, md
+    UNION ALL
+    SELECT ${AVERAGE_RAW_COLUMNS} FROM (${rows}) AS an WHERE s < 0`;
+}
+
+/**
+ * Every point of the planned series and the element's status rows, ordered by series, window
+ * and time (ascending). `bucketMs` is used by aggregated series only.
+ */
+export function trendDataQuery(scope: TrendScope, reads: readonly SeriesRead[], bucketMs: number): Sql {
+  const pick = (realtime: boolean, aggregated: boolean) =>
+    reads.filter((r) => (r.windowMinutes === 0) === realtime && r.aggregated === aggregated);
+  const branches = [realtimeRaw(scope, pick(true, false))];
+  const avgRaw = pick(false, false);
+  if (avgRaw.length > 0) branches.push(averageRaw(scope, avgRaw));
+  const rtAgg = pick(true, true);
+  if (rtAgg.length > 0) branches.push(realtimeBuckets(scope, rtAgg, bucketMs));
+  const avgAgg = pick(false, true);
+  if (avgAgg.length > 0) branches.push(averageBuckets(scope, avgAgg, bucketMs));
+  return sql`SELECT parameter_id, idx, window_minutes, ts, status, agg, value, min, max, value_discrete, max_discrete, samples, n, nv
+    FROM (${join(branches, ' UNION ALL ')}) AS points
+    ORDER BY parameter_id, idx, window_minutes, ts, status`;
+}

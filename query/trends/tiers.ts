@@ -1,0 +1,87 @@
+/**
+ * Which stored tier answers one trend series, as pure logic (GetTrendDataMessage's Auto,
+ * domain.md §2). A tier is real-time (window 0, table trend_realtime) or one average window
+ * (trend_average.window_minutes). Windows fall into DataMiner's three interval classes:
+ * `5m` = window < 60 min, `1h` = 60 ≤ window < 120, `long` = window ≥ 120.
+ */
+
+/** The `type` a request asks for. */
+export type TrendTypeChoice = 'auto' | 'realtime' | 'average';
+/** The `interval` a request asks for. */
+export type IntervalChoice = 'auto' | '5m' | '1h' | 'long';
+export type IntervalClass = Exclude<IntervalChoice, 'auto'>;
+
+/** Points one series has in the requested range, per tier (windowMinutes 0 = real-time). */
+export interface TierCount {
+  windowMinutes: number;
+  /** Distinct timestamps in the range (repeats of at-least-once delivery do not count). */
+  points: number;
+}
+
+/** The tier chosen for one series. */
+export interface TierChoice {
+  /** 0 = real-time, otherwise the average window in minutes. */
+  windowMinutes: number;
+  /** True when the tier holds more points than the budget: it is read in time buckets. */
+  aggregated: boolean;
+}
+
+/** The nominal window of each interval class, reported when a class has no data at all. */
+const NOMINAL_WINDOW: Record<IntervalClass, number> = { '5m': 5, '1h': 60, long: 120 };
+
+/** The interval class of an average window (minutes > 0). */
+export function intervalClassOf(windowMinutes: number): IntervalClass {
+  if (windowMinutes < 60) return '5m';
+  if (windowMinutes < 120) return '1h';
+  return 'long';
+}
+
+/**
+ * Picks the tier of one series.
+ * - type `realtime`: the real-time tier; aggregated when it holds more than `maxPoints`.
+ * - an explicit interval (type `auto` or `average`): the most precise window of that class with
+ *   data (else the class's nominal window, empty); aggregated when over the budget.
+ * - otherwise (auto; `average` + interval auto considers averages only): the most precise tier
+ *   with data whose count fits `maxPoints`; tiers without data are skipped; when none fits, the
+ *   most precise tier with data, aggregated. No data anywhere: real-time (auto) or the 5-minute
+ *   class (average), empty.
+ */
+export function chooseTier(counts: readonly TierCount[], type: TrendTypeChoice, interval: IntervalChoice, maxPoints: number): TierChoice {
+  const withData = counts.filter((c) => c.points > 0).sort((a, b) => a.windowMinutes - b.windowMinutes);
+  const explicit = (candidates: TierCount[], emptyWindow: number): TierChoice => {
+    const first = candidates[0];
+    return first === undefined
+      ? { windowMinutes: emptyWindow, aggregated: false }
+      : { windowMinutes: first.windowMinutes, aggregated: first.points > maxPoints };
+  };
+  if (type === 'realtime')
+    return explicit(
+      withData.filter((c) => c.windowMinutes === 0),
+      0,
+    );
+  if (interval !== 'auto')
+    return explicit(
+      withData.filter((c) => c.windowMinutes > 0 && intervalClassOf(c.windowMinutes) === interval),
+      NOMINAL_WINDOW[interval],
+    );
+  const candidates = type === 'average' ? withData.filter((c) => c.windowMinutes > 0) : withData;
+  const fits = candidates.find((c) => c.points <= maxPoints);
+  if (fits !== undefined) return { windowMinutes: fits.windowMinutes, aggregated: false };
+  const precise = candidates[0];
+  if (precise !== undefined) return { windowMinutes: precise.windowMinutes, aggregated: true };
+  return { windowMinutes: type === 'average' ? NOMINAL_WINDOW['5m'] : 0, aggregated: false };
+}
+
+/**
+ * The bucket width (ms) for on-the-fly aggregation of [from, to) into at most `maxPoints`
+ * buckets: ceil(range / maxPoints), rounded up to a whole second.
+ */
+export function bucketMsFor(from: number, to: number, maxPoints: number): number {
+  const raw = Math.ceil((to - from) / maxPoints);
+  return Math.max(1000, Math.ceil(raw / 1000) * 1000);
+}
+
+/** The start (epoch ms) of the bucket holding `ts`; buckets are aligned to `from`. */
+export function bucketStart(ts: number, from: number, bucketMs: number): number {
+  return from + Math.floor((ts - from) / bucketMs) * bucketMs;
+}

@@ -1,0 +1,226 @@
+/** Trend tier choice, bucket arithmetic, series specs and point shaping (pure logic). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { planSeries } from '../../query/trends/plan.ts';
+import { bucketPoint, mostFrequent, toPoints } from '../../query/trends/points.ts';
+import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
+import type { TrendDataRow } from '../../query/trends/sql.ts';
+import { bucketMsFor, bucketStart, chooseTier, intervalClassOf } from '../../query/trends/tiers.ts';
+import { HttpProblem } from '../../query/http/problem.ts';
+
+const D = 86_400_000;
+
+describe('chooseTier', () => {
+  // A parameter trended in every tier at DataMiner's densities: one real-time point per 10 s.
+  const counts = (days: number) => [
+    { windowMinutes: 0, points: days * 8640 },
+    { windowMinutes: 5, points: days * 288 },
+    { windowMinutes: 60, points: days * 24 },
+    { windowMinutes: 120, points: days * 12 },
+  ];
+
+  it("falls into DataMiner's guideline with the default budget of 10,000", () => {
+    assert.deepEqual(chooseTier(counts(1), 'auto', 'auto', 10_000), { windowMinutes: 0, aggregated: false });
+    assert.deepEqual(chooseTier(counts(2), 'auto', 'auto', 10_000), { windowMinutes: 5, aggregated: false });
+    assert.deepEqual(chooseTier(counts(30), 'auto', 'auto', 10_000), { windowMinutes: 5, aggregated: false });
+    assert.deepEqual(chooseTier(counts(365), 'auto', 'auto', 10_000), { windowMinutes: 60, aggregated: false });
+    assert.deepEqual(chooseTier(counts(800), 'auto', 'auto', 10_000), { windowMinutes: 120, aggregated: false });
+    assert.deepEqual(chooseTier(counts(3000), 'auto', 'auto', 10_000), { windowMinutes: 0, aggregated: true });
+  });
+
+  it('takes a count equal to the budget', () => {
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 100 }], 'auto', 'auto', 100), { windowMinutes: 0, aggregated: false });
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 101 }], 'auto', 'auto', 100), { windowMinutes: 0, aggregated: true });
+  });
+
+  it('skips tiers without data and aggregates the most precise tier with data when none fits', () => {
+    const gappy = [
+      { windowMinutes: 0, points: 0 },
+      { windowMinutes: 60, points: 500 },
+      { windowMinutes: 120, points: 250 },
+    ];
+    assert.deepEqual(chooseTier(gappy, 'auto', 'auto', 1000), { windowMinutes: 60, aggregated: false });
+    assert.deepEqual(chooseTier(gappy, 'auto', 'auto', 300), { windowMinutes: 120, aggregated: false });
+    assert.deepEqual(chooseTier(gappy, 'auto', 'auto', 100), { windowMinutes: 60, aggregated: true });
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 43_200 }], 'auto', 'auto', 10_000), { windowMinutes: 0, aggregated: true });
+    assert.deepEqual(chooseTier([], 'auto', 'auto', 10), { windowMinutes: 0, aggregated: false });
+  });
+
+  it('type=average considers averages only', () => {
+    assert.deepEqual(chooseTier(counts(1), 'average', 'auto', 10_000), { windowMinutes: 5, aggregated: false });
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 5 }], 'average', 'auto', 10), { windowMinutes: 5, aggregated: false });
+  });
+
+  it('explicit type or interval uses exactly that tier, aggregated over the budget', () => {
+    assert.deepEqual(chooseTier(counts(30), 'realtime', 'auto', 10_000), { windowMinutes: 0, aggregated: true });
+    assert.deepEqual(chooseTier(counts(1), 'realtime', 'auto', 10_000), { windowMinutes: 0, aggregated: false });
+    assert.deepEqual(chooseTier(counts(365), 'auto', '5m', 10_000), { windowMinutes: 5, aggregated: true });
+    assert.deepEqual(chooseTier(counts(365), 'average', '1h', 10_000), { windowMinutes: 60, aggregated: false });
+    assert.deepEqual(chooseTier(counts(365), 'auto', 'long', 10_000), { windowMinutes: 120, aggregated: false });
+    // No data in the class: its nominal window, empty.
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 9 }], 'auto', '1h', 10), { windowMinutes: 60, aggregated: false });
+    // The most precise window of a class with data (a DMA configured with a 10-minute short window).
+    assert.deepEqual(
+      chooseTier(
+        [
+          { windowMinutes: 10, points: 4 },
+          { windowMinutes: 15, points: 3 },
+        ],
+        'auto',
+        '5m',
+        10,
+      ),
+      { windowMinutes: 10, aggregated: false },
+    );
+  });
+
+  it('classifies windows: 5m < 60 ≤ 1h < 120 ≤ long', () => {
+    assert.deepEqual([1, 5, 59, 60, 119, 120, 1440].map(intervalClassOf), ['5m', '5m', '5m', '1h', '1h', 'long', 'long']);
+  });
+});
+
+describe('bucket arithmetic', () => {
+  it('bucket = ceil(range / maxPoints) rounded up to a whole second', () => {
+    assert.equal(bucketMsFor(0, 30 * D, 10_000), 260_000); // 259,200 → 260,000
+    assert.equal(bucketMsFor(0, 2 * D, 10_000), 18_000); // 17,280 → 18,000
+    assert.equal(bucketMsFor(0, D, 10), 8_640_000);
+    assert.equal(bucketMsFor(0, 10, 10_000), 1000);
+    assert.equal(bucketMsFor(5, 5 + 1_000_001, 1000), 2000);
+  });
+
+  it('never yields more than maxPoints buckets for [from, to)', () => {
+    for (const [from, to, maxPoints] of [
+      [0, 30 * D, 10_000],
+      [1234, 1234 + 365 * D + 17, 8760],
+      [7, 7 + 999_999, 3],
+      [0, D, 86_400_000],
+    ] as const) {
+      const b = bucketMsFor(from, to, maxPoints);
+      const last = bucketStart(to - 1, from, b);
+      assert.ok((last - from) / b + 1 <= maxPoints, `${from} ${to} ${maxPoints}`);
+      assert.equal(bucketStart(from, from, b), from);
+      assert.equal(b % 1000, 0);
+    }
+  });
+
+  it('bucket starts are aligned to from', () => {
+    assert.equal(bucketStart(1_000_000 + 259_999, 1_000_000, 260_000), 1_000_000);
+    assert.equal(bucketStart(1_000_000 + 260_000, 1_000_000, 260_000), 1_260_000);
+  });
+});
+
+describe('series specs', () => {
+  it('parses standalone and table parameters; everything after the first colon is the index', () => {
+    assert.deepEqual(parseSeriesSpecs(['100', '200:eth0', '300:a:b:c', '400:', '500:eth*', '100']), [
+      { parameterId: 100, index: '', wildcard: false },
+      { parameterId: 200, index: 'eth0', wildcard: false },
+      { parameterId: 300, index: 'a:b:c', wildcard: false },
+      { parameterId: 400, index: '', wildcard: false },
+      { parameterId: 500, index: 'eth*', wildcard: true },
+    ]);
+  });
+
+  it('refuses malformed specs naming querystring.parameter', () => {
+    for (const bad of ['abc', '-1', '1.5', ':eth0', '2147483648', ' 1', '0x10']) {
+      assert.throws(
+        () => parseSeriesSpecs([bad]),
+        (e: unknown) => e instanceof HttpProblem && e.status === 400 && e.errors?.[0]?.field === 'querystring.parameter',
+        bad,
+      );
+    }
+    assert.deepEqual(parseSeriesSpecs(['2147483647']), [{ parameterId: 2147483647, index: '', wildcard: false }]);
+  });
+
+  it('matches DataMiner wildcards: * any run, ? one character, the rest literally', () => {
+    assert.ok(matchesWildcard('eth0', 'eth?'));
+    assert.ok(!matchesWildcard('eth10', 'eth?'));
+    assert.ok(matchesWildcard('eth10', 'eth*'));
+    assert.ok(matchesWildcard('', '*'));
+    assert.ok(matchesWildcard('a.b', 'a.b'));
+    assert.ok(!matchesWildcard('axb', 'a.b'));
+    assert.ok(matchesWildcard('a_b', 'a?b'));
+    assert.ok(matchesWildcard('x(1)', 'x(*)'));
+    assert.ok(matchesWildcard('slot/é', 'slot/?'));
+  });
+
+  it('plans series in request order, wildcards expanded in place by index, over the limit refused', () => {
+    const specs = parseSeriesSpecs(['7:b', '8:eth*', '7:a']);
+    const counts = [
+      { parameter_id: 8, idx: 'eth1', window_minutes: 0, points: 50 },
+      { parameter_id: 8, idx: 'eth0', window_minutes: 0, points: 500 },
+      { parameter_id: 8, idx: 'eth0', window_minutes: 5, points: 20 },
+      { parameter_id: 7, idx: 'a', window_minutes: 60, points: 3 },
+    ];
+    assert.deepEqual(planSeries(specs, counts, { type: 'auto', interval: 'auto', maxPoints: 100, maxSeries: 4 }), [
+      { parameterId: 7, index: 'b', windowMinutes: 0, aggregated: false },
+      { parameterId: 8, index: 'eth0', windowMinutes: 5, aggregated: false },
+      { parameterId: 8, index: 'eth1', windowMinutes: 0, aggregated: false },
+      { parameterId: 7, index: 'a', windowMinutes: 60, aggregated: false },
+    ]);
+    assert.throws(
+      () => planSeries(specs, counts, { type: 'auto', interval: 'auto', maxPoints: 100, maxSeries: 3 }),
+      (e: unknown) => e instanceof HttpProblem && e.errors?.[0]?.field === 'querystring.parameter',
+    );
+  });
+});
+
+describe('points', () => {
+  const row = (over: Partial<TrendDataRow>): TrendDataRow => ({
+    parameter_id: 1,
+    idx: '',
+    window_minutes: 0,
+    ts: 0,
+    status: 0,
+    agg: 0,
+    value: null,
+    min: null,
+    max: null,
+    value_discrete: '',
+    max_discrete: '',
+    samples: 0,
+    n: 1,
+    nv: 0,
+    ...over,
+  });
+
+  it('merges the groups of a bucket: mean, extremes, samples, most frequent discrete value', () => {
+    const p = bucketPoint([
+      row({ agg: 1, ts: 10, value: 6, nv: 3, n: 3, samples: 3, min: 1, max: 3 }),
+      row({ agg: 1, ts: 10, value: null, nv: 0, n: 2, samples: 2, value_discrete: 'down' }),
+      row({ agg: 1, ts: 10, value: null, nv: 0, n: 2, samples: 2, value_discrete: 'up' }),
+    ]);
+    assert.deepEqual(p, { time: 10, status: 0, value: 2, min: 1, max: 3, samples: 7, discreteValue: 'down', discreteMax: null });
+  });
+
+  it('most frequent: ties go to the smallest string, empty strings never win', () => {
+    assert.equal(
+      mostFrequent(
+        new Map([
+          ['', 10],
+          ['b', 2],
+          ['a', 2],
+        ]),
+      ),
+      'a',
+    );
+    assert.equal(mostFrequent(new Map([['', 3]])), null);
+  });
+
+  it('keeps raw rows, merges adjacent bucket rows and applies the order', () => {
+    const rows = [
+      row({ agg: 1, ts: 0, value: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
+      row({ ts: 5, status: -11 }),
+      row({ agg: 1, ts: 10, value: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
+    ];
+    assert.deepEqual(
+      toPoints(rows, 'desc').map((p) => [p.time, p.status, p.value]),
+      [
+        [10, 0, 5],
+        [5, -11, null],
+        [0, 0, 2],
+      ],
+    );
+    const avg = toPoints([row({ window_minutes: 5, ts: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, max_discrete: '' })], 'asc');
+    assert.deepEqual(avg, [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: null, discreteMax: null }]);
+  });
+});
