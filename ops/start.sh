@@ -38,7 +38,8 @@ if [[ -z "$TOKEN" || "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization
   TOKEN="$(npx tsx query/auth/cli.ts create --dms 1 --name "ops/start.sh demo" --quiet)"
   (umask 077 && printf '%s\n' "$TOKEN" >"$TOKEN_FILE")
 fi
-# Ids the simulator writes: agent (DMA) 1, element 1, parameter 1, table parameter 1000.
+# Ids the simulator writes (ingest/writer/simulator/fleet.ts): agent (DMA) 1, element 1 (srv-1-0001),
+# trended parameter 1 (CPU Load), interface table 1000 (rows eth0, eth1, …).
 DEMO_DMA=1 DEMO_ELEMENT=1 DEMO_PARAMETER=1 DEMO_TABLE=1000
 NOW_MS="$(date +%s%3N)"
 DAY_MS=86400000
