@@ -23,6 +23,8 @@ export interface QueryConfig {
   rateLimitPerMinute: number;
   /** Longest lifetime of a share token (ms). */
   maxShareLifetimeMs: number;
+  /** Appends every SQL statement (NDJSON: label, sql) to this file, for debugging and compatibility checks. */
+  sqlLogFile: string | undefined;
 }
 
 export function readQueryConfig(env: Env = process.env, overrides: Partial<QueryConfig> = {}): QueryConfig {
@@ -39,6 +41,7 @@ export function readQueryConfig(env: Env = process.env, overrides: Partial<Query
     maxExecutionTimeS: r.int('STAAS_QUERY_MAX_EXECUTION_TIME_S', 10, { min: 1, max: 3600 }),
     rateLimitPerMinute: r.int('STAAS_QUERY_RATE_LIMIT_PER_MINUTE', 6000, { min: 1 }),
     maxShareLifetimeMs: r.int('STAAS_QUERY_MAX_SHARE_DAYS', 90, { min: 1, max: 3660 }) * DAY_MS,
+    sqlLogFile: r.optionalString('STAAS_QUERY_SQL_LOG'),
     ...overrides,
   };
   if (config.defaultMaxPoints > config.maxPointsLimit)

@@ -27,6 +27,8 @@ export class ClickHouseReader {
     readonly database: string,
     private readonly maxExecutionTimeS: number,
     private readonly metrics: QueryMetrics,
+    /** Sees every statement before it runs (STAAS_QUERY_SQL_LOG; the current-ClickHouse check). */
+    private readonly onStatement?: (label: string, text: string) => void,
   ) {}
 
   /**
@@ -36,6 +38,7 @@ export class ClickHouseReader {
    */
   async rows<T>(statement: Sql, opts: ReadOptions): Promise<T[]> {
     const queryId = randomUUID();
+    this.onStatement?.(opts.label, statement.text);
     const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
     try {
       const rs = await this.client.query({

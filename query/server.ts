@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
+import { appendFileSync } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { authentication } from './auth/access.ts';
@@ -16,7 +17,14 @@ import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import { databaseIdent, type QueryContext } from './context.ts';
 import { ElementDirectory } from './elements.ts';
-import { COMMON_PROBLEMS, clientErrorProblem, installProblemHandlers, problemResponses, problemSchema } from './http/problem.ts';
+import {
+  COMMON_PROBLEMS,
+  clientErrorProblem,
+  frameworkErrorProblem,
+  installProblemHandlers,
+  problemResponses,
+  problemSchema,
+} from './http/problem.ts';
 import { createQueryMetrics, type QueryMetrics } from './metrics.ts';
 import { ClickHouseReader } from './reader.ts';
 import { V1_ROUTES } from './routes/index.ts';
@@ -41,12 +49,20 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     logger: opts.logger ?? false,
     bodyLimit: 64 * 1024,
     clientErrorHandler: clientErrorProblem,
+    frameworkErrors: frameworkErrorProblem,
     ajv: {
       // Unknown query fields are errors, not silently dropped; every problem is listed at once.
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true, useDefaults: true },
     },
   });
-  const reader = new ClickHouseReader(opts.client, opts.database, config.maxExecutionTimeS, metrics);
+  const sqlLog = config.sqlLogFile;
+  const reader = new ClickHouseReader(
+    opts.client,
+    opts.database,
+    config.maxExecutionTimeS,
+    metrics,
+    sqlLog === undefined ? undefined : (label, text) => appendFileSync(sqlLog, `${JSON.stringify({ label, sql: text })}\n`),
+  );
   const ctx: QueryContext = {
     config,
     db: databaseIdent(opts.database),

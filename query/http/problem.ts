@@ -125,6 +125,16 @@ function fieldOf(context: string | undefined, v: { instancePath?: string; params
   return `${context ?? 'request'}${name === '' ? '' : `.${name}`}`;
 }
 
+/**
+ * fastify's `frameworkErrors`: a URL that cannot be routed (a path segment over fastify's
+ * 100-character `maxParamLength`, bad percent-encoding) is a 400 problem like any bad input.
+ */
+export function frameworkErrorProblem(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const detail =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 100 characters' : `the URL cannot be routed (${err.code})`;
+  void send(reply, request, { title: 'Bad Request', status: 400, detail, errors: [{ field: 'params', message: detail }] });
+}
+
 /** Installs the problem+json error and not-found handlers. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>

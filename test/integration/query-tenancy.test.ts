@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
+import { authenticatedOperations, pathValue, requiredQuery, urlOf as openapiUrl, type Operation, type Target } from '../support/openapi.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
 import { queryRows } from '../support/services.ts';
 
@@ -20,12 +21,6 @@ const TS = Date.UTC(2026, 10, 1, 12, 0, 0);
 const DAY = 86_400_000;
 /** Strings and numbers that exist only in DMS B's data: none may ever reach A. */
 const B_MARKERS = ['B-SECRET', '8888.125'];
-
-interface Operation {
-  method: string;
-  path: string;
-  parameters: { name: string; in: 'path' | 'query'; required?: boolean; schema: { type?: string; items?: { type?: string } } }[];
-}
 
 /** Writes the same shapes for one DMS: real-time, averages, a status row, a table, alarms, standalone values. */
 async function writeTenant(f: QueryFixture, dmsId: number, marker: string, number: number): Promise<void> {
@@ -86,45 +81,21 @@ async function writeTenant(f: QueryFixture, dmsId: number, marker: string, numbe
   }
 }
 
-/** A value for a path parameter, aimed at `elementId` (other ids: ones that exist in both DMSs). */
-function pathValue(name: string, elementId: number): string {
-  switch (name) {
-    case 'dmaId':
-      return '1';
-    case 'elementId':
-      return String(elementId);
-    case 'tableParameterId':
-      return '1000';
-    case 'parameterId':
-      return '10';
-    case 'rootAlarmId':
-      return String(alarmEvent(0).rootAlarmId);
-    case 'shareId':
-      return '0123456789abcdef';
-    default:
-      return '1';
-  }
+function target(elementId: number): Target {
+  return {
+    dmaId: 1,
+    elementId,
+    tableParameterId: 1000,
+    parameterId: 10,
+    rootAlarmId: alarmEvent(0).rootAlarmId,
+    from: TS - DAY,
+    to: TS + DAY,
+    trendParameters: ['10', '11', '20:*'],
+  };
 }
 
-/** Values for required query parameters that select the data written above. */
-function requiredQuery(op: Operation): URLSearchParams {
-  const q = new URLSearchParams();
-  for (const p of op.parameters.filter((x) => x.in === 'query' && x.required === true)) {
-    if (p.name === 'from') q.set('from', String(TS - DAY));
-    else if (p.name === 'to') q.set('to', String(TS + DAY));
-    else if (p.name === 'parameter') {
-      q.append('parameter', '10');
-      q.append('parameter', '11');
-      q.append('parameter', '20:*');
-    } else throw new Error(`no value known for the required query parameter ${p.name} of ${op.method} ${op.path}: teach this test`);
-  }
-  return q;
-}
-
-function urlOf(op: Operation, elementId: number, query = requiredQuery(op)): string {
-  const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(pathValue(name, elementId)));
-  const qs = query.toString();
-  return qs === '' ? path : `${path}?${qs}`;
+function urlOf(op: Operation, elementId: number, query?: URLSearchParams): string {
+  return openapiUrl(op, target(elementId), query ?? requiredQuery(op, target(elementId)));
 }
 
 function assertNoB(text: string, what: string): void {
@@ -142,16 +113,7 @@ describe('Query API tenancy and hostile input (real pipeline)', () => {
     await writeTenant(f, B, 'B-SECRET', 8888.125);
     await f.stored();
     tokenA = await f.token(A);
-    const doc = (
-      await f.get<{ paths: Record<string, Record<string, { parameters?: Operation['parameters']; security?: unknown[] }>> }>(
-        '/openapi.json',
-      )
-    ).body;
-    operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.entries(methods)
-        .filter(([, op]) => Array.isArray(op.security) && op.security.length > 0)
-        .map(([method, op]) => ({ method: method.toUpperCase(), path, parameters: op.parameters ?? [] })),
-    );
+    operations = await authenticatedOperations(f.api);
   });
 
   after(async () => {
@@ -245,12 +207,12 @@ describe('Query API tenancy and hostile input (real pipeline)', () => {
         for (const bad of hostile) {
           let url: string;
           if (name.startsWith('q:')) {
-            const q = requiredQuery(op);
+            const q = requiredQuery(op, target(1));
             q.set(name.slice(2), bad);
             url = urlOf(op, 1, q);
           } else {
             const param = name.slice(2);
-            url = urlOf(op, 1).replace(`/${encodeURIComponent(pathValue(param, 1))}`, `/${encodeURIComponent(bad)}`);
+            url = urlOf(op, 1).replace(`/${encodeURIComponent(pathValue(param, target(1)))}`, `/${encodeURIComponent(bad)}`);
           }
           const r = await f.get(url, tokenA);
           assert.ok(
