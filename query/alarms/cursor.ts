@@ -1,0 +1,46 @@
+/**
+ * Cursors of alarm pages: the sort key of a page's last alarm, as opaque base64url of a small
+ * JSON document `{"c": <kind>, "k": [integers]}`. The kind keeps a cursor of one listing from
+ * being used on another (an active-alarms cursor on the history route is a 400, not a wrong page).
+ * - `active`: [dmaId, elementId, rootAlarmId] — pages go on with the next alarm tree;
+ * - `history`: [time, dmaId, elementId, rootAlarmId, alarmId] — newest first, pages go on with
+ *   the next older event.
+ */
+import { badField } from '../http/problem.ts';
+
+const FIELD = 'querystring.cursor';
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export const CURSOR_ARITY = { active: 3, history: 5 } as const;
+export type CursorKind = keyof typeof CURSOR_ARITY;
+
+/** The cursor that continues after the alarm whose sort key is `key` (non-negative safe integers). */
+export function encodeCursor(kind: CursorKind, key: readonly number[]): string {
+  if (key.length !== CURSOR_ARITY[kind] || !key.every((n) => Number.isSafeInteger(n) && n >= 0))
+    throw new Error(`a ${kind} cursor is ${CURSOR_ARITY[kind]} non-negative integers, not ${JSON.stringify(key)}`);
+  return Buffer.from(JSON.stringify({ c: kind, k: key }), 'utf8').toString('base64url');
+}
+
+/**
+ * The sort key a cursor continues after. Throws a 400 HttpProblem naming `querystring.cursor` for
+ * anything `encodeCursor` did not make for this kind (bad base64url or JSON, another kind or shape).
+ */
+export function decodeCursor(kind: CursorKind, cursor: string): number[] {
+  const bad = badField(FIELD, 'is not a cursor this listing returned');
+  if (!BASE64URL.test(cursor)) throw bad;
+  const bytes = Buffer.from(cursor, 'base64url');
+  // Node's decoder skips characters it cannot use; only a canonical encoding is ours.
+  if (bytes.toString('base64url') !== cursor) throw bad;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw bad;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad;
+  const { c, k } = doc as { c?: unknown; k?: unknown };
+  if (Object.keys(doc).length !== 2 || c !== kind || !Array.isArray(k) || k.length !== CURSOR_ARITY[kind]) throw bad;
+  if (!k.every((n): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw bad;
+  return k;
+}
