@@ -22,6 +22,7 @@ import {
   clientErrorProblem,
   frameworkErrorProblem,
   installProblemHandlers,
+  rejectNonFiniteNumbers,
   problemResponses,
   problemSchema,
 } from './http/problem.ts';
@@ -97,6 +98,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     timeWindow: 60_000,
     keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
   });
+  app.addHook('preHandler', async (request) => rejectNonFiniteNumbers(request));
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe(
       { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },

@@ -135,6 +135,26 @@ export function frameworkErrorProblem(err: FastifyError, request: FastifyRequest
   void send(reply, request, { title: 'Bad Request', status: 400, detail, errors: [{ field: 'params', message: detail }] });
 }
 
+/**
+ * ajv's type coercion turns a query value like `1e309` into Infinity and lets it through an
+ * `integer` schema with a `maximum` (seen with fastify 5's ajv 8): no number in params or query
+ * may be non-finite. A preHandler hook (after validation, before every handler) answers 400.
+ */
+export function rejectNonFiniteNumbers(request: FastifyRequest): void {
+  for (const [part, values] of [
+    ['params', request.params],
+    ['querystring', request.query],
+  ] as const) {
+    if (typeof values !== 'object' || values === null) continue;
+    for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
+      const bad = Array.isArray(value)
+        ? value.some((v) => typeof v === 'number' && !Number.isFinite(v))
+        : typeof value === 'number' && !Number.isFinite(value);
+      if (bad) throw badField(`${part}.${name}`, 'must be a finite number');
+    }
+  }
+}
+
 /** Installs the problem+json error and not-found handlers. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>

@@ -87,6 +87,19 @@ describe('Query API over HTTP (real database)', () => {
     assert.ok(Date.now() - started < 10_000, 'the server stopped the query');
   });
 
+  it('refuses numbers that overflow to Infinity (ajv coerces "1e309" and lets it through) in every query and path field', async () => {
+    const token = await f.token(7);
+    const q = await f.get<{ errors: unknown }>('/v1/alarms/active?limit=1e309', token);
+    assert.equal(q.status, 400);
+    assert.deepEqual(q.body.errors, [{ field: 'querystring.limit', message: 'must be a finite number' }]);
+    const p = await f.get<{ errors: { field: string }[] }>('/v1/elements/1e309/1/alarms/active', token);
+    assert.equal(p.status, 400);
+    assert.equal(p.body.errors[0]!.field, 'params.dmaId');
+    const long = await f.get<{ status: number }>(`/v1/elements/${'9'.repeat(200)}/1/alarms/active`, token);
+    assert.equal(long.status, 400, "a path segment over fastify's maxParamLength");
+    assert.match(String(long.headers['content-type']), /^application\/problem\+json/);
+  });
+
   it('answers unknown routes and methods with 404 problems', async () => {
     const r = await f.get<{ status: number; detail: string }>('/v2/nothing');
     assert.equal(r.status, 404);
