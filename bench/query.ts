@@ -366,14 +366,13 @@ async function main(): Promise<void> {
     STAAS_QUERY_RATE_LIMIT_PER_MINUTE: '1000000000',
     STAAS_QUERY_LOG_LEVEL: 'warn',
   };
-  await startQuery(apiCfg, apiEnv);
   const url = `http://127.0.0.1:${port}`;
-  console.log(`  query API on ${url} (log ${queryFiles(apiCfg).logFile})`);
-
   let sim: ReturnType<typeof startSimulator> | undefined;
   const results: Result[] = [];
   const wanted = scenarios(now).filter((s) => args.scenario === undefined || args.scenario.includes(s.id));
   try {
+    await startQuery(apiCfg, apiEnv);
+    console.log(`  query API on ${url} (log ${queryFiles(apiCfg).logFile})`);
     if (INGEST_RATE > 0) {
       sim = startSimulator(INGEST_RATE, wanted.length * (SECONDS + 5) + 10);
       await new Promise((r) => setTimeout(r, 3000)); // the fleet up to speed before the first scenario
