@@ -42,3 +42,13 @@ if [[ ! -x "$venv/bin/schemathesis" ]]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 ln -sfn "$venv" "$cache/venv-schemathesis" # the tests run $cache/venv-schemathesis/bin/schemathesis
+
+# chdb (PyPI) embeds a current ClickHouse engine: the suite checks our DDL and the Query API's SQL on it.
+chdb_version=4.4.0
+chdb_venv="$cache/venv-chdb-$chdb_version"
+if [[ ! -x "$chdb_venv/bin/python" ]] || ! "$chdb_venv/bin/python" -c 'import chdb' 2>/dev/null; then
+  echo "staas bootstrap: installing chdb $chdb_version (pip, into $chdb_venv)"
+  python3 -m venv "$chdb_venv"
+  "$chdb_venv/bin/pip" install -q --disable-pip-version-check "chdb==$chdb_version"
+fi
+ln -sfn "$chdb_venv" "$cache/venv-chdb"
