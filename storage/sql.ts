@@ -11,7 +11,15 @@
  * - safe integers and bigints in Int64/UInt64 range: decimal digits;
  * - any other number (fractions, ±0 sign, subnormals that 18.16's parser refuses, NaN, ±Infinity):
  *   `reinterpretAsFloat64(unhex('<8 bytes LE>'))`, exact to the bit on every version;
- * - booleans: 1 / 0; null: NULL; arrays: `[a, b]`.
+ * - booleans: 1 / 0; null: NULL; arrays: `[a, b]`. ClickHouse types `5000000000` as UInt64 and
+ *   finds no common type of it with Float64 or a signed integer, so `[0.5, 5000000000]` and
+ *   `[-1, 5000000000]` would be refused: an array holding a number that is no safe integer writes
+ *   its integers as `toFloat64(n)`, and one holding a negative integer writes integers of 2^32 and
+ *   more as `toInt64(n)` (both exact for safe integers). Bigints follow the integer rule (a bigint
+ *   above Int64 beside a negative integer is refused); beside a fraction they keep their digits.
+ *
+ * LIKE patterns: a NUL byte in a pattern that starts with `%` is mishandled by 18.16 (`'' LIKE
+ * '%\x00'` is 1), so `likeWildcard` refuses a filter holding NUL; `likePrefix` never starts with `%`.
  */
 import { assertIdentifier } from './identifier.ts';
 
@@ -37,6 +45,7 @@ export class SqlLiteralError extends Error {
 }
 
 const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 // Bytes ClickHouse would read as something other than themselves, or that break a log line.
 // eslint-disable-next-line no-control-regex
@@ -48,29 +57,68 @@ function stringLiteral(s: string): string {
   return `'${s.replace(NEEDS_ESCAPE, (c) => (c === '\\' ? '\\\\' : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}'`;
 }
 
-function numberLiteral(n: number): string {
-  if (Number.isSafeInteger(n) && !Object.is(n, -0)) return String(n);
+/** Whether a number is written as decimal digits (else as the bits of a Float64). */
+function isIntegerLiteral(n: number): boolean {
+  return Number.isSafeInteger(n) && !Object.is(n, -0);
+}
+
+/** How an array's numbers are written so they share a ClickHouse type (see the module comment). */
+type NumberMode = 'own' | 'float' | 'signed';
+
+function numberLiteral(n: number, mode: NumberMode): string {
+  if (isIntegerLiteral(n)) {
+    if (mode === 'float') return `toFloat64(${n})`;
+    if (mode === 'signed' && n > 0xffff_ffff) return `toInt64(${n})`;
+    return String(n);
+  }
   const bytes = Buffer.alloc(8);
   bytes.writeDoubleLE(n);
   return `reinterpretAsFloat64(unhex('${bytes.toString('hex')}'))`;
 }
 
+/** Whether an array (at any depth) holds a number or bigint for which `test` is true. */
+function holds(values: readonly SqlValue[], test: (n: number | bigint) => boolean): boolean {
+  return values.some((v) =>
+    typeof v === 'number' || typeof v === 'bigint' ? test(v) : Array.isArray(v) && holds(v as readonly SqlValue[], test),
+  );
+}
+
 /** The literal for one value; throws SqlLiteralError for a value with no exact literal. */
 export function literal(value: SqlValue): string {
+  return format(value, 'own');
+}
+
+/** `mode`: how numbers are written; 'own' outside arrays, chosen per outermost array. */
+function format(value: SqlValue, mode: NumberMode): string {
   if (value instanceof Sql) return value.text;
   if (value === null) return 'NULL';
   switch (typeof value) {
     case 'string':
       return stringLiteral(value);
     case 'number':
-      return numberLiteral(value);
+      return numberLiteral(value, mode);
     case 'bigint':
       if (value < INT64_MIN || value > UINT64_MAX) throw new SqlLiteralError(`integer ${value} is outside Int64/UInt64`);
+      if (mode === 'signed' && value > 0xffff_ffffn) {
+        if (value > INT64_MAX) throw new SqlLiteralError(`integer ${value} is above Int64 in an array with negative integers`);
+        return `toInt64(${value})`;
+      }
       return value.toString();
     case 'boolean':
       return value ? '1' : '0';
     default:
-      if (Array.isArray(value)) return `[${(value as readonly SqlValue[]).map(literal).join(', ')}]`;
+      if (Array.isArray(value)) {
+        const items = value as readonly SqlValue[];
+        const inner: NumberMode =
+          mode !== 'own'
+            ? mode
+            : holds(items, (n) => typeof n === 'number' && !isIntegerLiteral(n))
+              ? 'float'
+              : holds(items, (n) => n < 0)
+                ? 'signed'
+                : 'own';
+        return `[${items.map((v) => format(v, inner)).join(', ')}]`;
+      }
       throw new SqlLiteralError(`no SQL literal for a ${typeof value}`);
   }
 }
@@ -108,7 +156,9 @@ export function likePrefix(prefix: string): Sql {
 /**
  * A LIKE pattern from a DataMiner-style wildcard filter: `*` matches any run of characters and
  * `?` one character; everything else matches itself (trend templates' row filters).
+ * Throws SqlLiteralError for a filter holding NUL (see the module comment).
  */
 export function likeWildcard(filter: string): Sql {
+  if (filter.includes('\0')) throw new SqlLiteralError('a wildcard filter cannot hold a NUL character (ClickHouse 18.16 mismatches it)');
   return new Sql(stringLiteral(escapeLike(filter).replace(/\*/g, '%').replace(/\?/g, '_')));
 }
