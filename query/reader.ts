@@ -11,6 +11,12 @@ import { sql, type Sql } from '../storage/sql.ts';
 import { HttpProblem } from './http/problem.ts';
 import type { QueryMetrics } from './metrics.ts';
 
+/** Whether the error is a connection reset by the server (a stale keep-alive socket). */
+export function isSocketReset(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
 /** ClickHouse's TIMEOUT_EXCEEDED and TOO_SLOW: the read hit max_execution_time. */
 const TIMEOUT_CODES = new Set([159, 160]);
 
@@ -41,39 +47,55 @@ export class ClickHouseReader {
     this.onStatement?.(opts.label, statement.text);
     const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
     try {
-      const rs = await this.client.query({
-        query: statement.text,
-        format: 'JSON',
-        query_id: queryId,
-        abort_signal: opts.signal,
-        clickhouse_settings: {
-          max_execution_time: this.maxExecutionTimeS,
-          output_format_json_quote_64bit_integers: 0,
-        },
-      });
-      const body = await rs.json<T>();
-      this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
-      return body.data;
+      return await this.run<T>(statement, queryId, opts);
     } catch (err) {
-      const code = clickhouseErrorCode(err);
-      this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
-      if (opts.signal?.aborted) this.kill(queryId);
-      if (code !== undefined && TIMEOUT_CODES.has(code))
-        throw new HttpProblem(
-          503,
-          'Service Unavailable',
-          `the query took longer than ${this.maxExecutionTimeS} s; ask for a shorter range or fewer series`,
-          undefined,
-          {
-            'retry-after': '1',
-          },
-        );
-      if (code === undefined)
-        throw new HttpProblem(503, 'Service Unavailable', 'the database is unreachable; try again', undefined, { 'retry-after': '1' });
-      throw err;
+      // A keep-alive socket the server closed at the moment it was reused: reads are idempotent,
+      // so one more try on a fresh socket (with a fresh query id).
+      if (!isSocketReset(err) || opts.signal?.aborted) throw this.failure(err, queryId, opts);
+      try {
+        return await this.run<T>(statement, randomUUID(), opts);
+      } catch (again) {
+        throw this.failure(again, queryId, opts);
+      }
     } finally {
       end();
     }
+  }
+
+  private async run<T>(statement: Sql, queryId: string, opts: ReadOptions): Promise<T[]> {
+    const rs = await this.client.query({
+      query: statement.text,
+      format: 'JSON',
+      query_id: queryId,
+      abort_signal: opts.signal,
+      clickhouse_settings: {
+        max_execution_time: this.maxExecutionTimeS,
+        output_format_json_quote_64bit_integers: 0,
+      },
+    });
+    const body = await rs.json<T>();
+    this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
+    return body.data;
+  }
+
+  /** The error to throw for a failed read: 503 problems for timeouts and an unreachable server. */
+  private failure(err: unknown, queryId: string, opts: ReadOptions): unknown {
+    const code = clickhouseErrorCode(err);
+    this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
+    if (opts.signal?.aborted) this.kill(queryId);
+    if (code !== undefined && TIMEOUT_CODES.has(code))
+      return new HttpProblem(
+        503,
+        'Service Unavailable',
+        `the query took longer than ${this.maxExecutionTimeS} s; ask for a shorter range or fewer series`,
+        undefined,
+        {
+          'retry-after': '1',
+        },
+      );
+    if (code === undefined)
+      return new HttpProblem(503, 'Service Unavailable', 'the database is unreachable; try again', undefined, { 'retry-after': '1' });
+    return err;
   }
 
   /** Whether ClickHouse answers a trivial query (readiness). */

@@ -10,6 +10,10 @@ export function createClickHouse(conn: ClickHouseConnection, opts: { requestTime
     // No default database: the schema module creates it, and every statement names it.
     request_timeout: opts.requestTimeoutMs ?? 30_000,
     max_open_connections: 10,
+    // The server closes an idle keep-alive socket after 3 s (keep_alive_timeout, the default).
+    // The client's default 2.5 s leaves too little margin when the event loop is busy: a socket
+    // reused just as the server closes it fails with ECONNRESET ("socket hang up").
+    keep_alive: { enabled: true, idle_socket_ttl: 1000 },
     // The client logs every failed request at ERROR; callers handle and report failures themselves.
     log: { level: ClickHouseLogLevel.OFF },
   });

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ident, join, sql } from '../../storage/sql.ts';
-import type { ClickHouseReader } from '../reader.ts';
+import { isSocketReset, type ClickHouseReader } from '../reader.ts';
 
 export const SCOPES = ['trends:read', 'alarms:read', 'elements:read', 'shares:write'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -169,6 +169,12 @@ export class TokenStore {
   }
 
   private async write(row: TokenRow): Promise<void> {
-    await this.client.insert({ table: `${this.reader.database}.api_tokens`, values: [row], format: 'JSONEachRow' });
+    const insert = () => this.client.insert({ table: `${this.reader.database}.api_tokens`, values: [row], format: 'JSONEachRow' });
+    // Writing the same row twice changes nothing (ReplacingMergeTree by hash and version), so a
+    // stale keep-alive socket gets one more try, as reads do.
+    await insert().catch((err: unknown) => {
+      if (!isSocketReset(err)) throw err;
+      return insert();
+    });
   }
 }
