@@ -1,14 +1,23 @@
 /**
- * Simulates a fleet of DataMiner agents writing through one Writer:
+ * Simulates a fleet of DataMiner agents writing through one Writer (ingest/writer/simulator/):
  *   tsx ingest/writer/cli.ts --agents 4 --elements 250 --parameters 20 --rate 50000 --duration 30
- * Trend points cycle over agents x elements x parameters; alarms and element rows are mixed in
- * at --alarm-share / --row-share of the rate. A progress line every second, a summary at the end.
+ *   tsx ingest/writer/cli.ts --backfill-days 365 --agents 1 --elements 10 --parameters 5
+ * Live (default): real-time trend changes, agent-side 5/60/120-minute averages, element status
+ * rows, discrete and table-row trends, alarm trees, info events and element rows at --rate
+ * records/s for --duration s, timestamps = now. Back-fill: N days of history ending at the hour,
+ * as fast as the Writer takes it; the same seed and end write the same records.
+ * A progress line every second, a summary per kind at the end.
  */
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { readConnections } from '../../config/connections.ts';
 import { ConfigError } from '../../config/env.ts';
-import { readWriterConfig } from './config.ts';
+import { readWriterConfig, type WriterConfig } from './config.ts';
+import { BACKFILL_CADENCE, LIVE_CADENCE, withRates } from './simulator/cadence.ts';
+import { hourFloor, runBackfill } from './simulator/backfill.ts';
+import { MAX_PARAMETERS, fleetElements, type FleetShape } from './simulator/fleet.ts';
+import { runLive } from './simulator/live.ts';
+import { RecordOutput, Tally, yieldToEventLoop } from './simulator/output.ts';
 import { Writer } from './writer.ts';
 
 const { values: args } = parseArgs({
@@ -17,135 +26,128 @@ const { values: args } = parseArgs({
     agents: { type: 'string', default: '4' },
     elements: { type: 'string', default: '100' },
     parameters: { type: 'string', default: '10' },
+    'table-rows': { type: 'string', default: '2' },
     rate: { type: 'string', default: '10000' },
     duration: { type: 'string', default: '10' },
-    'alarm-share': { type: 'string', default: '0.001' },
-    'row-share': { type: 'string', default: '0.01' },
+    seed: { type: 'string', default: '1' },
+    'alarm-rate': { type: 'string' },
+    'gap-rate': { type: 'string' },
+    'row-rate': { type: 'string' },
+    'backfill-days': { type: 'string' },
+    'backfill-end': { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
 });
 
+function fail(message: string): never {
+  console.error(`simulate: ${message}`);
+  process.exit(2);
+}
+
 function positive(name: string, raw: string, allowZero = false): number {
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    console.error(`simulate: --${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${raw}`);
-    process.exit(2);
-  }
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
+    fail(`--${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${raw}`);
   return v;
 }
 
-const tenants = positive('tenants', args.tenants);
-const agents = positive('agents', args.agents);
-const elements = positive('elements', args.elements);
-const parameters = positive('parameters', args.parameters);
+function count(name: string, raw: string, allowZero = false, max = 1_000_000): number {
+  const v = positive(name, raw, allowZero);
+  if (!Number.isInteger(v) || v > max) fail(`--${name} must be a whole number up to ${max}, got ${raw}`);
+  return v;
+}
+
+const optionalRate = (name: 'alarm-rate' | 'gap-rate' | 'row-rate') => {
+  const raw = args[name];
+  return raw === undefined ? undefined : positive(name, raw, true);
+};
+
+const shape: FleetShape = {
+  tenants: count('tenants', args.tenants),
+  agents: count('agents', args.agents),
+  elements: count('elements', args.elements),
+  parameters: count('parameters', args.parameters, true, MAX_PARAMETERS),
+  tableRows: count('table-rows', args['table-rows'], true, 1000),
+};
 const rate = positive('rate', args.rate);
 const duration = positive('duration', args.duration);
-const alarmShare = positive('alarm-share', args['alarm-share'], true);
-const rowShare = positive('row-share', args['row-share'], true);
+const seed = count('seed', args.seed, true, 2 ** 31);
+const rates = { alarmRate: optionalRate('alarm-rate'), gapRate: optionalRate('gap-rate'), rowRate: optionalRate('row-rate') };
+const backfillDays = args['backfill-days'] === undefined ? undefined : count('backfill-days', args['backfill-days'], false, 3650);
+let backfillEnd = hourFloor(Date.now());
+if (args['backfill-end'] !== undefined) {
+  const parsed = Date.parse(args['backfill-end']);
+  if (!Number.isFinite(parsed)) fail(`--backfill-end must be an ISO date-time, got ${args['backfill-end']}`);
+  backfillEnd = hourFloor(parsed);
+}
 
-async function main(): Promise<void> {
-  let writer: Writer;
+async function openWriter(): Promise<{ writer: Writer; config: WriterConfig }> {
   try {
-    writer = await Writer.create(readWriterConfig(), readConnections(process.env, 'staas-simulator').kafka, { registry: new Registry() });
+    const config = readWriterConfig();
+    const writer = await Writer.create(config, readConnections(process.env, 'staas-simulator').kafka, { registry: new Registry() });
+    return { writer, config };
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`simulate: ${err.message}`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+}
+
+async function main(): Promise<void> {
+  const { writer, config } = await openWriter();
   let stop = false;
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
 
-  const series = tenants * agents * elements * parameters;
-  const alarmEvery = alarmShare > 0 ? Math.max(2, Math.round(1 / alarmShare)) : 0;
-  const rowEvery = rowShare > 0 ? Math.max(2, Math.round(1 / rowShare)) : 0;
-  const written = { trend: 0, alarm: 0, element: 0 };
-  let errors = 0;
-  let i = 0;
-  let alarmId = Date.now();
+  const elements = fleetElements(shape);
+  const tally = new Tally();
+  const onError = (err: Error, n: number) => {
+    if (n <= 5) console.error(`simulate: ${err.message}`);
+  };
+  // A back-fill has no rate limit: it waits while the Writer holds more than half its memory
+  // budget unsent, instead of pushing it into spooling.
+  const budget = config.maxMemoryBytes / 2;
+  const pace =
+    backfillDays === undefined
+      ? yieldToEventLoop
+      : async () => {
+          await yieldToEventLoop();
+          while (writer.state.memoryBytes > budget && writer.state.mode === 'live') await new Promise((r) => setTimeout(r, 2));
+        };
+  const out = new RecordOutput(writer, tally, { onError, pace });
+
   const started = Date.now();
   let lastReport = started;
   let lastCount = 0;
-  const total = () => written.trend + written.alarm + written.element;
-
   const progress = setInterval(() => {
     const now = Date.now();
     const s = writer.state;
-    const line = `${((now - started) / 1000).toFixed(0)}s  ${Math.round(((total() - lastCount) * 1000) / (now - lastReport))} rec/s  total ${total()}  spool ${(s.spoolBytes / 1048576).toFixed(1)} MiB  mode ${s.mode}${s.blocked ? ' (blocked)' : ''}  errors ${errors}`;
+    const line = `${((now - started) / 1000).toFixed(0)}s  ${Math.round(((tally.total - lastCount) * 1000) / (now - lastReport))} rec/s  total ${tally.total}  spool ${(s.spoolBytes / 1048576).toFixed(1)} MiB  mode ${s.mode}${s.blocked ? ' (blocked)' : ''}  errors ${tally.errors}`;
     lastReport = now;
-    lastCount = total();
+    lastCount = tally.total;
     if (!args.quiet) process.stdout.write(process.stdout.isTTY ? `\r${line}   ` : `${line}\n`);
   }, 1000);
 
-  // Write in 10 ms ticks at the target rate; awaiting each write applies the Writer's backpressure.
-  while (!stop && Date.now() - started < duration * 1000) {
-    const due = Math.floor(((Date.now() - started) / 1000) * rate);
-    if (total() >= due) {
-      await new Promise((r) => setTimeout(r, 10));
-      continue;
-    }
-    const now = Date.now();
-    for (let n = total(); n < due; n++, i++) {
-      const s = i % series;
-      const parameterId = 1 + (s % parameters);
-      const elementId = 1 + (Math.floor(s / parameters) % elements);
-      const dmaId = 1 + (Math.floor(s / (parameters * elements)) % agents);
-      const dmsId = 1 + Math.floor(s / (parameters * elements * agents));
-      // Each series gets one point per round: timestamps unique per series (its natural key).
-      const ts = started + Math.floor(i / series);
-      try {
-        if (alarmEvery > 0 && i % alarmEvery === 0) {
-          alarmId++;
-          await writer.alarm({
-            dmsId,
-            dmaId,
-            elementId,
-            parameterId,
-            alarmId,
-            rootAlarmId: alarmId,
-            severity: 1 + (i % 4),
-            alarmType: 10,
-            status: 1,
-            timestamp: ts,
-            value: String(i % 100),
-          });
-          written.alarm++;
-        } else if (rowEvery > 0 && i % rowEvery === 1) {
-          await writer.elementRow({
-            dmsId,
-            dmaId,
-            elementId,
-            tableParameterId: 1000,
-            primaryKey: `if-${parameterId}`,
-            columns: [
-              { columnId: 1002, value: i % 1000 },
-              { columnId: 1003, value: 'up' },
-            ],
-            timestamp: ts,
-            version: now,
-          });
-          written.element++;
-        } else {
-          await writer.trend({ dmsId, dmaId, elementId, parameterId, timestamp: ts, value: Math.sin(i / 100) * 50 });
-          written.trend++;
-        }
-      } catch (err) {
-        errors++;
-        if (errors <= 5) console.error(`simulate: ${(err as Error).message}`);
-      }
-    }
+  let what: string;
+  if (backfillDays === undefined) {
+    const cadence = withRates(LIVE_CADENCE, rates);
+    const fleet = await runLive(elements, { rate, durationMs: duration * 1000, seed, cadence, stopped: () => stop }, out);
+    what = `live, target ${rate} rec/s, ${fleet.numeric.length} numeric + ${fleet.discrete.length} discrete series`;
+  } else {
+    const cadence = withRates(BACKFILL_CADENCE, rates);
+    await runBackfill(elements, { days: backfillDays, end: backfillEnd, seed, cadence }, out);
+    what = `back-fill of ${backfillDays} days to ${new Date(backfillEnd).toISOString()}`;
   }
   clearInterval(progress);
   const closing = Date.now();
+  // A back-fill is done when Kafka has it all, including anything that had to be spooled.
+  if (backfillDays !== undefined && !(await writer.delivered(120_000))) console.error('simulate: the spool did not drain in 120 s');
   await writer.close();
   const seconds = (closing - started) / 1000;
   if (!args.quiet && process.stdout.isTTY) process.stdout.write('\n');
   console.log(
-    `simulate: ${total()} records in ${seconds.toFixed(1)} s (${Math.round(total() / seconds)} rec/s; target ${rate}): ` +
-      `${written.trend} trend points, ${written.alarm} alarm events, ${written.element} element rows; ` +
-      `${series} series; errors ${errors}; close took ${Date.now() - closing} ms; spool left ${writer.state.spoolBytes} bytes`,
+    `simulate: ${tally.total} records in ${seconds.toFixed(1)} s (${Math.round(tally.total / seconds)} rec/s; ${what}, ` +
+      `${elements.length} elements, seed ${seed}): ${tally.describe()}; ` +
+      `errors ${tally.errors}; close took ${Date.now() - closing} ms; spool left ${writer.state.spoolBytes} bytes`,
   );
 }
 
