@@ -10,6 +10,7 @@ import { clickhouseErrorCode } from '../storage/client.ts';
 import { sql, type Sql } from '../storage/sql.ts';
 import { HttpProblem } from './http/problem.ts';
 import type { QueryMetrics } from './metrics.ts';
+import { decodeRowBinary, type RowShape } from './rowbinary.ts';
 
 /** Whether the error is a connection reset by the server (a stale keep-alive socket). */
 export function isSocketReset(err: unknown): boolean {
@@ -76,6 +77,40 @@ export class ClickHouseReader {
     const body = await rs.json<T>();
     this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
     return body.data;
+  }
+
+  /**
+   * The rows of a SELECT read as RowBinary (for answers of thousands of rows): `statement` must
+   * select exactly `shape`'s columns with `castColumns(shape)`. Errors as for `rows`. The server
+   * buffers the answer (`wait_end_of_query`), so an error cannot arrive after a 200 mid-stream.
+   */
+  async binaryRows<T>(statement: Sql, shape: RowShape, opts: ReadOptions): Promise<T[]> {
+    const queryId = randomUUID();
+    this.onStatement?.(opts.label, statement.text);
+    const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
+    const run = async (id: string) => {
+      const res = await this.client.exec({
+        query: `${statement.text}\nFORMAT RowBinary`,
+        query_id: id,
+        abort_signal: opts.signal,
+        clickhouse_settings: { max_execution_time: this.maxExecutionTimeS, wait_end_of_query: 1 },
+      });
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.stream as AsyncIterable<Buffer>) chunks.push(chunk);
+      return decodeRowBinary<T>(Buffer.concat(chunks), shape);
+    };
+    try {
+      return await run(queryId);
+    } catch (err) {
+      if (!isSocketReset(err) || opts.signal?.aborted) throw this.failure(err, queryId, opts);
+      try {
+        return await run(randomUUID());
+      } catch (again) {
+        throw this.failure(again, queryId, opts);
+      }
+    } finally {
+      end();
+    }
   }
 
   /** The error to throw for a failed read: 503 problems for timeouts and an unreachable server. */

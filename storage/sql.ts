@@ -138,6 +138,12 @@ export function ident(name: string): Sql {
   return new Sql(assertIdentifier(name));
 }
 
+/** A ClickHouse type name such as `Nullable(Float64)` (for CAST; never taken from a request). */
+export function typeName(name: string): Sql {
+  if (!/^[A-Za-z][A-Za-z0-9]*(\([A-Za-z0-9, ()]*\))?$/.test(name)) throw new SqlLiteralError(`not a type name: ${JSON.stringify(name)}`);
+  return new Sql(name);
+}
+
 /** Fragments joined by a separator such as ' AND ' or ', '. */
 export function join(parts: readonly Sql[], separator: string): Sql {
   return new Sql(parts.map((p) => p.text).join(separator));

@@ -12,6 +12,7 @@ import { planSeries } from '../trends/plan.ts';
 import { toPoints } from '../trends/points.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
 import {
+  TREND_DATA_SHAPE,
   ELEMENT_STATUS_PARAMETER,
   tierCountsQuery,
   trendDataQuery,
@@ -162,7 +163,9 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
       const reads = planSeries(specs, counts, { type: q.type, interval: q.interval, maxPoints, maxSeries: config.maxSeries });
       const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
-      const rows = await ctx.reader.rows<TrendDataRow>(trendDataQuery(scope, reads, bucketMs), { label: 'trend.data' });
+      const rows = await ctx.reader.binaryRows<TrendDataRow>(trendDataQuery(scope, reads, bucketMs), TREND_DATA_SHAPE, {
+        label: 'trend.data',
+      });
 
       const bySeries = new Map<string, TrendDataRow[]>();
       const statusRows: { time: number; status: number }[] = [];

@@ -10,6 +10,7 @@
  * branches of different types).
  */
 import { join, likeWildcard, sql, type Sql } from '../../storage/sql.ts';
+import { castColumns, type RowShape } from '../rowbinary.ts';
 import type { SeriesKey, SeriesSpec } from './series.ts';
 
 /** Element, tenant and time range shared by every branch. */
@@ -60,6 +61,24 @@ export interface TrendDataRow {
   n: number;
   nv: number;
 }
+
+/** The wire types of `TrendDataRow`: the data query is read as RowBinary (thousands of rows). */
+export const TREND_DATA_SHAPE: RowShape = [
+  ['parameter_id', 'Int32'],
+  ['idx', 'String'],
+  ['window_minutes', 'UInt16'],
+  ['ts', 'UInt64'],
+  ['status', 'Int16'],
+  ['agg', 'UInt8'],
+  ['value', 'Nullable(Float64)'],
+  ['min', 'Nullable(Float64)'],
+  ['max', 'Nullable(Float64)'],
+  ['value_discrete', 'String'],
+  ['max_discrete', 'String'],
+  ['samples', 'UInt64'],
+  ['n', 'UInt64'],
+  ['nv', 'UInt64'],
+];
 
 /** The parameter id of element-level status rows (element start, pause, timeout, …). */
 export const ELEMENT_STATUS_PARAMETER = -1;
@@ -192,7 +211,7 @@ export function trendDataQuery(scope: TrendScope, reads: readonly SeriesRead[], 
   if (rtAgg.length > 0) branches.push(realtimeBuckets(scope, rtAgg, bucketMs));
   const avgAgg = pick(false, true);
   if (avgAgg.length > 0) branches.push(averageBuckets(scope, avgAgg, bucketMs));
-  return sql`SELECT parameter_id, idx, window_minutes, ts, status, agg, value, min, max, value_discrete, max_discrete, samples, n, nv
+  return sql`SELECT ${castColumns(TREND_DATA_SHAPE)}
     FROM (${join(branches, ' UNION ALL ')}) AS points
     ORDER BY parameter_id, idx, window_minutes, ts, status`;
 }
