@@ -9,6 +9,10 @@ npx tsx ops/stack.ts up
 npx tsx ops/stack.ts smoke
 npx tsx ops/stack.ts sink
 echo
+echo "A year of history for a small fleet (1 agent x 10 elements x 5 parameters), back-filled through the Writer:"
+STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \
+  npx tsx ingest/writer/cli.ts --backfill-days 365 --agents 1 --elements 10 --parameters 5
+echo
 echo "A simulated fleet (4 agents x 250 elements x 20 parameters) writes through the Writer for 15 s:"
 STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \
   npx tsx ingest/writer/cli.ts --agents 4 --elements 250 --parameters 20 --rate 50000 --duration 15
