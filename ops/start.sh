@@ -48,7 +48,8 @@ DEMO_DMA=1 DEMO_ELEMENT=1 DEMO_PARAMETER=1 DEMO_TABLE=1000
 NOW_MS="$(date +%s%3N)"
 DAY_MS=86400000
 ELEMENT_URL="$QUERY_URL/v1/elements/$DEMO_DMA/$DEMO_ELEMENT"
-pretty() { node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{console.log(JSON.stringify(JSON.parse(s),null,2))}catch{console.log(s)}})'; }
+# Indented JSON with each flat object (a point, a cell) on one line, so the first lines show data.
+pretty() { node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{console.log(JSON.stringify(JSON.parse(s),null,2).replace(/\{\n\s+([^{}\[\]]*?)\n\s+\}/g,(_,b)=>"{ "+b.replace(/\n\s+/g," ")+" }"))}catch{console.log(s)}})'; }
 example() { # title, url: prints a ready-to-paste command, runs it, shows the status and the first lines
   local body status
   body="$(mktemp)"
@@ -57,7 +58,7 @@ example() { # title, url: prints a ready-to-paste command, runs it, shows the st
   echo "curl -s --compressed -H \"Authorization: Bearer \$TOKEN\" '$2'"
   status="$(curl -s --compressed -o "$body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$2" || echo 'no answer')"
   echo "  -> HTTP $status, first lines:"
-  pretty <"$body" | head -n 14 | sed 's/^/     /'
+  pretty <"$body" | head -n 18 | cut -c1-160 | sed 's/^/     /'
   rm -f "$body"
 }
 echo
@@ -66,7 +67,7 @@ echo "export TOKEN=$TOKEN"
 example "24-hour trend of parameter $DEMO_PARAMETER (most precise data: real-time)" \
   "$ELEMENT_URL/trends?parameter=$DEMO_PARAMETER&from=$((NOW_MS - DAY_MS))&to=$NOW_MS"
 example "30-day trend, type and interval chosen by the range (auto)" \
-  "$ELEMENT_URL/trends?parameter=$DEMO_PARAMETER&from=$((NOW_MS - 30 * DAY_MS))&to=$NOW_MS&type=auto&interval=auto&maxPoints=1000"
+  "$ELEMENT_URL/trends?parameter=$DEMO_PARAMETER&from=$((NOW_MS - 30 * DAY_MS))&to=$NOW_MS&type=auto&interval=auto"
 example "active alarms of the DMS, first page of 3" "$QUERY_URL/v1/alarms/active?limit=3"
 example "rows of table $DEMO_TABLE, first page of 3" "$ELEMENT_URL/tables/$DEMO_TABLE/rows?limit=3"
 cat <<TXT

@@ -161,7 +161,13 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       const scope: TrendScope = { db: ctx.db, tenant: tenantFilter(p), dmaId, elementId, from: q.from, to: q.to };
       const tables = { realtime: q.type !== 'average' && q.interval === 'auto', average: q.type !== 'realtime' };
       const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
-      const reads = planSeries(specs, counts, { type: q.type, interval: q.interval, maxPoints, maxSeries: config.maxSeries });
+      const reads = planSeries(specs, counts, {
+        type: q.type,
+        interval: q.interval,
+        maxPoints,
+        maxSeries: config.maxSeries,
+        range: { from: q.from, to: q.to },
+      });
       const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
       const rows = await ctx.reader.binaryRows<TrendDataRow>(trendDataQuery(scope, reads, bucketMs), TREND_DATA_SHAPE, {
         label: 'trend.data',

@@ -6,13 +6,15 @@
 import { badField } from '../http/problem.ts';
 import { matchesWildcard, seriesKey, type SeriesSpec } from './series.ts';
 import type { SeriesRead, TierCountRow } from './sql.ts';
-import { chooseTier, type IntervalChoice, type TierCount, type TrendTypeChoice } from './tiers.ts';
+import { chooseTier, type IntervalChoice, type TierCount, type TrendRange, type TrendTypeChoice } from './tiers.ts';
 
 export interface PlanOptions {
   type: TrendTypeChoice;
   interval: IntervalChoice;
   maxPoints: number;
   maxSeries: number;
+  /** The requested range: tiers that cover it are preferred (see `coversRange`). */
+  range?: TrendRange;
 }
 
 /**
@@ -24,7 +26,7 @@ export function planSeries(specs: readonly SeriesSpec[], counts: readonly TierCo
   for (const c of counts) {
     const key = seriesKey(c.parameter_id, c.idx);
     const list = tiers.get(key) ?? [];
-    list.push({ windowMinutes: c.window_minutes, points: c.points });
+    list.push({ windowMinutes: c.window_minutes, points: c.points, first: c.first });
     tiers.set(key, list);
   }
   const keys: { parameterId: number; index: string }[] = [];
@@ -52,6 +54,6 @@ export function planSeries(specs: readonly SeriesSpec[], counts: readonly TierCo
     );
   return keys.map((k) => ({
     ...k,
-    ...chooseTier(tiers.get(seriesKey(k.parameterId, k.index)) ?? [], opts.type, opts.interval, opts.maxPoints),
+    ...chooseTier(tiers.get(seriesKey(k.parameterId, k.index)) ?? [], opts.type, opts.interval, opts.maxPoints, opts.range),
   }));
 }

@@ -32,6 +32,8 @@ export interface TierCountRow {
   /** 0 = real-time. */
   window_minutes: number;
   points: number;
+  /** Earliest timestamp of the tier in the range (epoch ms). */
+  first: number;
 }
 
 /** One series read from one tier. */
@@ -110,10 +112,10 @@ export function tierCountsQuery(scope: TrendScope, specs: readonly SeriesSpec[],
   const where = sql`${elementRange(scope)} AND (${join(specs.map(specCondition), ' OR ')})`;
   const branches: Sql[] = [];
   if (tables.realtime)
-    branches.push(sql`SELECT parameter_id, idx, toUInt16(0) AS window_minutes, uniqExact(ts) AS points
+    branches.push(sql`SELECT parameter_id, idx, toUInt16(0) AS window_minutes, uniqExact(ts) AS points, min(ts) AS first
       FROM ${scope.db}.trend_realtime WHERE ${where} GROUP BY parameter_id, idx`);
   if (tables.average)
-    branches.push(sql`SELECT parameter_id, idx, window_minutes, uniqExact(ts) AS points
+    branches.push(sql`SELECT parameter_id, idx, window_minutes, uniqExact(ts) AS points, min(ts) AS first
       FROM ${scope.db}.trend_average WHERE ${where} GROUP BY parameter_id, idx, window_minutes`);
   return join(branches, ' UNION ALL ');
 }

@@ -16,6 +16,25 @@ export interface TierCount {
   windowMinutes: number;
   /** Distinct timestamps in the range (repeats of at-least-once delivery do not count). */
   points: number;
+  /** The tier's earliest timestamp in the range (epoch ms); unknown = taken as covering it. */
+  first?: number;
+}
+
+/** The requested range [from, to) in epoch ms. */
+export interface TrendRange {
+  from: number;
+  to: number;
+}
+
+/**
+ * Whether a tier holds data from (about) the start of the range, rather than only its end:
+ * its first point is within two windows, or a tenth of the range, of `from`. Real-time points
+ * are kept 7 days and averages for months, so over a 30-day range the real-time tier may hold
+ * only its last days — few points, under any budget, yet not what a 30-day graph needs.
+ */
+export function coversRange(c: TierCount, range: TrendRange | undefined): boolean {
+  if (range === undefined || c.first === undefined) return true;
+  return c.first - range.from <= Math.max(2 * c.windowMinutes * 60_000, (range.to - range.from) / 10);
 }
 
 /** The tier chosen for one series. */
@@ -42,11 +61,18 @@ export function intervalClassOf(windowMinutes: number): IntervalClass {
  * - an explicit interval (type `auto` or `average`): the most precise window of that class with
  *   data (else the class's nominal window, empty); aggregated when over the budget.
  * - otherwise (auto; `average` + interval auto considers averages only): the most precise tier
- *   with data whose count fits `maxPoints`; tiers without data are skipped; when none fits, the
- *   most precise tier with data, aggregated. No data anywhere: real-time (auto) or the 5-minute
+ *   with data whose count fits `maxPoints`, among the tiers that cover the range when any does
+ *   (`coversRange`); tiers without data are skipped; when none fits, the most precise of them,
+ *   aggregated. No data anywhere: real-time (auto) or the 5-minute
  *   class (average), empty.
  */
-export function chooseTier(counts: readonly TierCount[], type: TrendTypeChoice, interval: IntervalChoice, maxPoints: number): TierChoice {
+export function chooseTier(
+  counts: readonly TierCount[],
+  type: TrendTypeChoice,
+  interval: IntervalChoice,
+  maxPoints: number,
+  range?: TrendRange,
+): TierChoice {
   const withData = counts.filter((c) => c.points > 0).sort((a, b) => a.windowMinutes - b.windowMinutes);
   const explicit = (candidates: TierCount[], emptyWindow: number): TierChoice => {
     const first = candidates[0];
@@ -65,9 +91,13 @@ export function chooseTier(counts: readonly TierCount[], type: TrendTypeChoice, 
       NOMINAL_WINDOW[interval],
     );
   const candidates = type === 'average' ? withData.filter((c) => c.windowMinutes > 0) : withData;
-  const fits = candidates.find((c) => c.points <= maxPoints);
+  // Tiers that cover the range come first; partial ones (e.g. real-time kept 7 days, asked for
+  // 30) only when no tier covers it.
+  const covering = candidates.filter((c) => coversRange(c, range));
+  const pool = covering.length > 0 ? covering : candidates;
+  const fits = pool.find((c) => c.points <= maxPoints);
   if (fits !== undefined) return { windowMinutes: fits.windowMinutes, aggregated: false };
-  const precise = candidates[0];
+  const precise = pool[0];
   if (precise !== undefined) return { windowMinutes: precise.windowMinutes, aggregated: true };
   return { windowMinutes: type === 'average' ? NOMINAL_WINDOW['5m'] : 0, aggregated: false };
 }

@@ -5,7 +5,7 @@ import { planSeries } from '../../query/trends/plan.ts';
 import { bucketPoint, mostFrequent, toPoints } from '../../query/trends/points.ts';
 import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
 import type { TrendDataRow } from '../../query/trends/sql.ts';
-import { bucketMsFor, bucketStart, chooseTier, intervalClassOf } from '../../query/trends/tiers.ts';
+import { bucketMsFor, bucketStart, chooseTier, coversRange, intervalClassOf } from '../../query/trends/tiers.ts';
 import { HttpProblem } from '../../query/http/problem.ts';
 
 const D = 86_400_000;
@@ -146,10 +146,10 @@ describe('series specs', () => {
   it('plans series in request order, wildcards expanded in place by index, over the limit refused', () => {
     const specs = parseSeriesSpecs(['7:b', '8:eth*', '7:a']);
     const counts = [
-      { parameter_id: 8, idx: 'eth1', window_minutes: 0, points: 50 },
-      { parameter_id: 8, idx: 'eth0', window_minutes: 0, points: 500 },
-      { parameter_id: 8, idx: 'eth0', window_minutes: 5, points: 20 },
-      { parameter_id: 7, idx: 'a', window_minutes: 60, points: 3 },
+      { parameter_id: 8, idx: 'eth1', window_minutes: 0, points: 50, first: 0 },
+      { parameter_id: 8, idx: 'eth0', window_minutes: 0, points: 500, first: 0 },
+      { parameter_id: 8, idx: 'eth0', window_minutes: 5, points: 20, first: 0 },
+      { parameter_id: 7, idx: 'a', window_minutes: 60, points: 3, first: 0 },
     ];
     assert.deepEqual(planSeries(specs, counts, { type: 'auto', interval: 'auto', maxPoints: 100, maxSeries: 4 }), [
       { parameterId: 7, index: 'b', windowMinutes: 0, aggregated: false },
@@ -222,5 +222,32 @@ describe('points', () => {
     );
     const avg = toPoints([row({ window_minutes: 5, ts: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, max_discrete: '' })], 'asc');
     assert.deepEqual(avg, [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: null, discreteMax: null }]);
+  });
+
+  it('prefers tiers that cover the range over a real-time tier that holds only its last days', () => {
+    const DAY = 86_400_000;
+    const range = { from: 0, to: 30 * DAY };
+    // Real-time kept 7 days: 4,000 points from day 23 on, under the budget but not a 30-day graph.
+    const counts = [
+      { windowMinutes: 0, points: 4000, first: 23 * DAY },
+      { windowMinutes: 5, points: 8640, first: 5 * 60_000 },
+      { windowMinutes: 60, points: 720, first: 60 * 60_000 },
+    ];
+    assert.deepEqual(chooseTier(counts, 'auto', 'auto', 10_000, range), { windowMinutes: 5, aggregated: false });
+    // A tier that starts within a tenth of the range (or two windows) still covers it.
+    assert.ok(coversRange({ windowMinutes: 0, points: 1, first: 3 * DAY }, range));
+    assert.ok(!coversRange({ windowMinutes: 0, points: 1, first: 3 * DAY + 1 }, range));
+    // Over one day a tenth is 2.4 h: a 2-hour window's first point may come two windows (4 h) late.
+    assert.ok(coversRange({ windowMinutes: 120, points: 1, first: 4 * 60 * 60_000 }, { from: 0, to: DAY }));
+    assert.ok(!coversRange({ windowMinutes: 120, points: 1, first: 4 * 60 * 60_000 + 1 }, { from: 0, to: DAY }));
+    // Covering tiers all over the budget: the most precise covering one, aggregated (not the partial real-time).
+    assert.deepEqual(chooseTier(counts.slice(0, 2), 'auto', 'auto', 5000, range), { windowMinutes: 5, aggregated: true });
+    // Nothing covers the range (a writer that started recently): the partial tiers as before.
+    assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 4000, first: 23 * DAY }], 'auto', 'auto', 10_000, range), {
+      windowMinutes: 0,
+      aggregated: false,
+    });
+    // Explicit tiers are taken as asked, covering or not.
+    assert.deepEqual(chooseTier(counts, 'realtime', 'auto', 10_000, range), { windowMinutes: 0, aggregated: false });
   });
 });
