@@ -1,6 +1,6 @@
 /**
  * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` and `query` (start them),
- * `stop sink|query` (only that service), `report`, `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
+ * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag), `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
  */
@@ -147,15 +147,33 @@ async function report(): Promise<void> {
   } finally {
     await ch.close();
   }
+  const sink = await sinkProgress();
+  console.log(sink === undefined ? '  sink: not running' : `  sink: lag ${sink.lag} messages, ${sink.dlq} dead-lettered`);
+}
+
+/** The sink's consumer lag and dead-lettered messages from its metrics; undefined when it does not answer. */
+async function sinkProgress(): Promise<{ lag: number; dlq: number } | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${sinkMetricsPort()}/metrics`, { signal: AbortSignal.timeout(2000) });
     const text = await res.text();
-    const lag = [...text.matchAll(/^staas_sink_consumer_lag\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
-    const dlq = [...text.matchAll(/^staas_sink_dlq_messages_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
-    console.log(`  sink: lag ${lag} messages, ${dlq} dead-lettered`);
+    const sum = (re: RegExp) => [...text.matchAll(re)].reduce((s, m) => s + Number(m[1]), 0);
+    return { lag: sum(/^staas_sink_consumer_lag\{[^}]*\} (\d+)/gm), dlq: sum(/^staas_sink_dlq_messages_total\{[^}]*\} (\d+)/gm) };
   } catch {
-    console.log('  sink: not running');
+    return undefined;
   }
+}
+
+/** Waits until the sink has no lag (twice in a row, a second apart), at most `timeoutMs`. */
+async function settle(timeoutMs = 180_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let zeros = 0;
+  while (Date.now() < deadline) {
+    const p = await sinkProgress();
+    zeros = p?.lag === 0 ? zeros + 1 : 0;
+    if (zeros >= 2) return true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
 }
 
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
@@ -221,6 +239,11 @@ async function main(argv: string[]): Promise<number> {
     case 'report':
       await report();
       return 0;
+    case 'settle': {
+      const settled = await settle();
+      if (!settled) console.error('settle: the sink still has lag after 180 s (npm run stack -- logs sink)');
+      return settled ? 0 : 1;
+    }
     case 'smoke':
       await smoke();
       return 0;
@@ -244,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     default:
       console.error(
-        'usage: tsx ops/stack.ts up|down|status|provision|smoke|sink|query|stop sink|query|report|logs [kafka|clickhouse|sink|query]|reset --yes',
+        'usage: tsx ops/stack.ts up|down|status|provision|smoke|sink|query|stop sink|query|report|settle|logs [kafka|clickhouse|sink|query]|reset --yes',
       );
       return 2;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts Kafka and ClickHouse, creates topics and
-# tables, round-trips one record of each type through the pipeline, then runs a simulated fleet
-# of agents writing through the Writer. Safe to run again.
+# tables, round-trips one record of each type through the pipeline, back-fills a year of history
+# for a small fleet, runs a simulated fleet of agents writing through the Writer, waits until the
+# sink has stored it all, then starts the Query API and shows example requests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash ops/bootstrap.sh
@@ -16,7 +17,7 @@ echo
 echo "A simulated fleet (4 agents x 250 elements x 20 parameters) writes through the Writer for 15 s:"
 STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \
   npx tsx ingest/writer/cli.ts --agents 4 --elements 250 --parameters 20 --rate 50000 --duration 15
-sleep 3 # the sink's last batches (age limit 0.5 s) and commit
+npx tsx ops/stack.ts settle # until the sink has stored and committed everything (no lag)
 echo
 echo "Stored in ClickHouse:"
 npx tsx ops/stack.ts report
