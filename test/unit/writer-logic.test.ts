@@ -100,7 +100,15 @@ describe('record validation at the door', () => {
       ],
     );
     // The standalone form itself is valid.
-    const standalone = toElementRow({ dmsId: 1, dmaId: 1, elementId: 1, tableParameterId: 7, primaryKey: '', timestamp: TS, columns: [{ columnId: 7, value: 'on' }] });
+    const standalone = toElementRow({
+      dmsId: 1,
+      dmaId: 1,
+      elementId: 1,
+      tableParameterId: 7,
+      primaryKey: '',
+      timestamp: TS,
+      columns: [{ columnId: 7, value: 'on' }],
+    });
     assert.deepEqual(standalone.columns, [{ columnId: 7, value: 'on' }]);
   });
 });
