@@ -6,11 +6,7 @@
  * - `history`: [time, dmaId, elementId, rootAlarmId, alarmId] — newest first, pages go on with
  *   the next older event.
  */
-import { badField } from '../http/problem.ts';
-
-const FIELD = 'querystring.cursor';
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+import { badCursor, decodeCursorDocument, encodeCursorDocument } from '../http/cursor.ts';
 
 export const CURSOR_ARITY = { active: 3, history: 5 } as const;
 export type CursorKind = keyof typeof CURSOR_ARITY;
@@ -19,7 +15,7 @@ export type CursorKind = keyof typeof CURSOR_ARITY;
 export function encodeCursor(kind: CursorKind, key: readonly number[]): string {
   if (key.length !== CURSOR_ARITY[kind] || !key.every((n) => Number.isSafeInteger(n) && n >= 0))
     throw new Error(`a ${kind} cursor is ${CURSOR_ARITY[kind]} non-negative integers, not ${JSON.stringify(key)}`);
-  return Buffer.from(JSON.stringify({ c: kind, k: key }), 'utf8').toString('base64url');
+  return encodeCursorDocument({ c: kind, k: key });
 }
 
 /**
@@ -27,20 +23,9 @@ export function encodeCursor(kind: CursorKind, key: readonly number[]): string {
  * anything `encodeCursor` did not make for this kind (bad base64url or JSON, another kind or shape).
  */
 export function decodeCursor(kind: CursorKind, cursor: string): number[] {
-  const bad = badField(FIELD, 'is not a cursor this listing returned');
-  if (!BASE64URL.test(cursor)) throw bad;
-  const bytes = Buffer.from(cursor, 'base64url');
-  // Node's decoder skips characters it cannot use; only a canonical encoding is ours.
-  if (bytes.toString('base64url') !== cursor) throw bad;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(utf8.decode(bytes));
-  } catch {
-    throw bad;
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad;
-  const { c, k } = doc as { c?: unknown; k?: unknown };
-  if (Object.keys(doc).length !== 2 || c !== kind || !Array.isArray(k) || k.length !== CURSOR_ARITY[kind]) throw bad;
-  if (!k.every((n): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw bad;
+  const doc = decodeCursorDocument(cursor);
+  const { c, k } = doc;
+  if (Object.keys(doc).length !== 2 || c !== kind || !Array.isArray(k) || k.length !== CURSOR_ARITY[kind]) throw badCursor();
+  if (!k.every((n): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw badCursor();
   return k;
 }
