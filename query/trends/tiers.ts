@@ -27,14 +27,16 @@ export interface TrendRange {
 }
 
 /**
- * Whether a tier holds data from (about) the start of the range, rather than only its end:
- * its first point is within two windows, or a tenth of the range, of `from`. Real-time points
- * are kept 7 days and averages for months, so over a 30-day range the real-time tier may hold
- * only its last days — few points, under any budget, yet not what a 30-day graph needs.
+ * Whether a tier holds data from (about) where the series' data starts in the range, rather than
+ * only its end: its first point is within two windows, or a tenth of the range, of the earliest
+ * first point of any tier (`start`: that point, or `from` when unknown). Real-time points are
+ * kept 7 days and averages for months, so over a 30-day range the real-time tier may hold only
+ * its last days — few points, under any budget, yet not what a 30-day graph needs; over 500 days
+ * the 1-hour tier (kept 2 years) starts where the data starts and covers it.
  */
-export function coversRange(c: TierCount, range: TrendRange | undefined): boolean {
-  if (range === undefined || c.first === undefined) return true;
-  return c.first - range.from <= Math.max(2 * c.windowMinutes * 60_000, (range.to - range.from) / 10);
+export function coversRange(c: TierCount, range: TrendRange | undefined, start = range?.from): boolean {
+  if (range === undefined || c.first === undefined || start === undefined) return true;
+  return c.first - start <= Math.max(2 * c.windowMinutes * 60_000, (range.to - range.from) / 10);
 }
 
 /** The tier chosen for one series. */
@@ -93,7 +95,9 @@ export function chooseTier(
   const candidates = type === 'average' ? withData.filter((c) => c.windowMinutes > 0) : withData;
   // Tiers that cover the range come first; partial ones (e.g. real-time kept 7 days, asked for
   // 30) only when no tier covers it.
-  const covering = candidates.filter((c) => coversRange(c, range));
+  const firsts = candidates.map((c) => c.first).filter((t): t is number => t !== undefined);
+  const start = range === undefined ? undefined : Math.max(range.from, Math.min(...firsts, Infinity));
+  const covering = candidates.filter((c) => coversRange(c, range, start));
   const pool = covering.length > 0 ? covering : candidates;
   const fits = pool.find((c) => c.points <= maxPoints);
   if (fits !== undefined) return { windowMinutes: fits.windowMinutes, aggregated: false };

@@ -242,11 +242,20 @@ describe('points', () => {
     assert.ok(!coversRange({ windowMinutes: 120, points: 1, first: 4 * 60 * 60_000 + 1 }, { from: 0, to: DAY }));
     // Covering tiers all over the budget: the most precise covering one, aggregated (not the partial real-time).
     assert.deepEqual(chooseTier(counts.slice(0, 2), 'auto', 'auto', 5000, range), { windowMinutes: 5, aggregated: true });
-    // Nothing covers the range (a writer that started recently): the partial tiers as before.
+    // A writer that started recently: its only tier covers what exists.
     assert.deepEqual(chooseTier([{ windowMinutes: 0, points: 4000, first: 23 * DAY }], 'auto', 'auto', 10_000, range), {
       windowMinutes: 0,
       aggregated: false,
     });
+    // 500 days asked, a year of 1-hour averages and 2 days of real-time: coverage counts from where
+    // the data starts (the 1-hour tier), not from `from` (seen: real-time chosen, 2 days shown).
+    const long = { from: 0, to: 500 * DAY };
+    const tiers = [
+      { windowMinutes: 0, points: 2869, first: 498 * DAY },
+      { windowMinutes: 60, points: 8760, first: 135 * DAY + 3_600_000 },
+      { windowMinutes: 120, points: 4380, first: 135 * DAY + 7_200_000 },
+    ];
+    assert.deepEqual(chooseTier(tiers, 'auto', 'auto', 10_000, long), { windowMinutes: 60, aggregated: false });
     // Explicit tiers are taken as asked, covering or not.
     assert.deepEqual(chooseTier(counts, 'realtime', 'auto', 10_000, range), { windowMinutes: 0, aggregated: false });
   });
