@@ -19,7 +19,8 @@ export interface SmokeResult {
 }
 
 function smokeRecords(now: number): { trend: TrendPoint; alarm: AlarmEvent; element: ElementRow } {
-  const id = { dmsId: 1, dmaId: 1, elementId: 1 };
+  // DMS 0: the smoke records never show among the simulated fleet's data (DMS 1 and up).
+  const id = { dmsId: 0, dmaId: 1, elementId: 1 };
   return {
     trend: {
       ...id,
@@ -76,11 +77,11 @@ function smokeRecords(now: number): { trend: TrendPoint; alarm: AlarmEvent; elem
 
 const SELECT: Record<RecordType, (now: number) => string> = {
   trend: (now) =>
-    `SELECT * FROM {db}.trend_realtime FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND parameter_id = 10 AND idx = '' AND ts = ${now}`,
+    `SELECT * FROM {db}.trend_realtime FINAL WHERE dms_id = 0 AND dma_id = 1 AND element_id = 1 AND parameter_id = 10 AND idx = '' AND ts = ${now}`,
   alarm: (now) =>
-    `SELECT * FROM {db}.alarm_events FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND root_alarm_id = ${now} AND alarm_id = ${now}`,
+    `SELECT * FROM {db}.alarm_events FINAL WHERE dms_id = 0 AND dma_id = 1 AND element_id = 1 AND root_alarm_id = ${now} AND alarm_id = ${now}`,
   element: () =>
-    `SELECT * FROM {db}.element_rows FINAL WHERE dms_id = 1 AND dma_id = 1 AND element_id = 1 AND table_parameter_id = 1000 AND primary_key = 'smoke'`,
+    `SELECT * FROM {db}.element_rows FINAL WHERE dms_id = 0 AND dma_id = 1 AND element_id = 1 AND table_parameter_id = 1000 AND primary_key = 'smoke'`,
 };
 
 export async function smokeRoundTrip(

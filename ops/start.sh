@@ -11,8 +11,12 @@ npx tsx ops/stack.ts smoke
 npx tsx ops/stack.ts sink
 echo
 echo "A year of history for a small fleet (1 agent x 10 elements x 5 parameters), back-filled through the Writer:"
+# The same end on every run (remembered in .state), so a second run writes the same rows again,
+# which collapse, instead of a second year shifted by the hours since the first.
+BACKFILL_END_FILE="${STAAS_STATE_DIR:-.state}/backfill-end"
+[[ -s "$BACKFILL_END_FILE" ]] || date -u +%Y-%m-%dT%H:00:00Z >"$BACKFILL_END_FILE"
 STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \
-  npx tsx ingest/writer/cli.ts --backfill-days 365 --agents 1 --elements 10 --parameters 5
+  npx tsx ingest/writer/cli.ts --backfill-days 365 --agents 1 --elements 10 --parameters 5 --backfill-end "$(cat "$BACKFILL_END_FILE")"
 echo
 echo "A simulated fleet (4 agents x 250 elements x 20 parameters) writes through the Writer for 15 s:"
 STAAS_WRITER_SPOOL_DIR="${STAAS_WRITER_SPOOL_DIR:-.state/writer-spool}" \

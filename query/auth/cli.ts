@@ -36,17 +36,24 @@ function intArg(name: string, raw: string | undefined, min: number, max: number)
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      dms: { type: 'string' },
-      name: { type: 'string' },
-      scopes: { type: 'string' },
-      'expires-days': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        dms: { type: 'string' },
+        name: { type: 'string' },
+        scopes: { type: 'string' },
+        'expires-days': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    // e.g. `--dms -1`: parseArgs reads -1 as an option.
+    fail((err as Error).message);
+  }
+  const { values, positionals } = parsed;
   const [command, tokenId] = positionals;
   const conn = readConnections(process.env, 'staas-tokens');
   const client = createClickHouse(conn.clickhouse);
