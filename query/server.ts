@@ -22,6 +22,7 @@ import {
   clientErrorProblem,
   frameworkErrorProblem,
   installProblemHandlers,
+  rejectLooseIntegers,
   rejectNonFiniteNumbers,
   problemResponses,
   problemSchema,
@@ -100,6 +101,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     timeWindow: 60_000,
     keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
   });
+  app.addHook('preValidation', async (request) => rejectLooseIntegers(request));
   app.addHook('preHandler', async (request) => rejectNonFiniteNumbers(request));
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe(

@@ -62,6 +62,8 @@ export const authentication = fp<{ tokens: TokenStore }>(async (app: FastifyInst
     keys: new Set<string>(),
     addHook: false,
     verifyErrorLogLevel: 'debug',
+    // RFC 6749's reading: the scheme name is case-insensitive (`bearer` works too, RFC 7235 §2.1).
+    specCompliance: 'rfc6749',
     auth: async (key: string, request: FastifyRequest) => {
       const info = await tokens.lookup(key);
       if (info === undefined || !isLive(info)) return false;

@@ -155,6 +155,40 @@ export function rejectNonFiniteNumbers(request: FastifyRequest): void {
   }
 }
 
+const PLAIN_INTEGER = /^-?(0|[1-9][0-9]*)$/;
+
+interface PropertySchema {
+  type?: unknown;
+  items?: { type?: unknown };
+}
+
+/**
+ * ajv's coercion reads `' '` as 0 and `1e0`, `1.0` or `01` as 1 for an integer field: a request
+ * would silently ask for something other than what it says. Before validation (a preValidation
+ * hook), every path or query value of an integer field must be plain decimal digits.
+ */
+export function rejectLooseIntegers(request: FastifyRequest): void {
+  const schema = request.routeOptions.schema;
+  for (const [part, values, partSchema] of [
+    ['params', request.params, schema?.params],
+    ['querystring', request.query, schema?.querystring],
+  ] as const) {
+    const properties = (partSchema as { properties?: Record<string, PropertySchema> } | undefined)?.properties;
+    if (properties === undefined || typeof values !== 'object' || values === null) continue;
+    for (const [name, raw] of Object.entries(values as Record<string, unknown>)) {
+      const p = properties[name];
+      const integer = p?.type === 'integer' || (p?.type === 'array' && p.items?.type === 'integer');
+      if (!integer) continue;
+      // Array items are named by position, as ajv names them (`querystring.severity.0`).
+      const items = Array.isArray(raw) ? raw : [raw];
+      items.forEach((v, i) => {
+        const field = p?.type === 'array' ? `${part}.${name}.${i}` : `${part}.${name}`;
+        if (typeof v === 'string' && !PLAIN_INTEGER.test(v)) throw badField(field, 'must be an integer in plain decimal digits');
+      });
+    }
+  }
+}
+
 /** Installs the problem+json error and not-found handlers. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>

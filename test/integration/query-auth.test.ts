@@ -4,13 +4,22 @@
  * to their elements and read-only, expiry.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { trendPoint } from '../support/records.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
 import { connections } from '../support/services.ts';
 
 const TS = Date.UTC(2026, 10, 1);
+
+/** Runs the tokens CLI without blocking the event loop (a blocked loop trips @fastify/under-pressure). */
+function tokensCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile('npx', ['tsx', 'query/auth/cli.ts', ...args], { env, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    ),
+  );
+}
 
 describe('Query API tokens and shares (real database)', () => {
   let f: QueryFixture;
@@ -51,7 +60,7 @@ describe('Query API tokens and shares (real database)', () => {
     assert.equal((await f.get('/v1/shares', issued.token, second)).status, 200);
     // Revoked through the CLI, as an operator would.
     const env = { ...process.env, STAAS_CLICKHOUSE_DATABASE: f.database.db, STAAS_CLICKHOUSE_URL: connections.clickhouse.url };
-    const cli = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'revoke', issued.info.tokenId], { env, encoding: 'utf8' });
+    const cli = await tokensCli(['revoke', issued.info.tokenId], env);
     assert.equal(cli.status, 0, cli.stderr);
     assert.match(cli.stdout, new RegExp(`revoked ${issued.info.tokenId}`));
     assert.equal((await f.get('/v1/shares', issued.token)).status, 401);
@@ -60,23 +69,16 @@ describe('Query API tokens and shares (real database)', () => {
 
   it('creates tokens with the CLI and lists them per DMS', async () => {
     const env = { ...process.env, STAAS_CLICKHOUSE_DATABASE: f.database.db, STAAS_CLICKHOUSE_URL: connections.clickhouse.url };
-    const made = spawnSync(
-      'npx',
-      ['tsx', 'query/auth/cli.ts', 'create', '--dms', '7', '--name', 'cli made', '--scopes', 'shares:write', '--quiet'],
-      {
-        env,
-        encoding: 'utf8',
-      },
-    );
+    const made = await tokensCli(['create', '--dms', '7', '--name', 'cli made', '--scopes', 'shares:write', '--quiet'], env);
     assert.equal(made.status, 0, made.stderr);
     const token = made.stdout.trim();
     assert.match(token, /^staas_[A-Za-z0-9_-]{32}$/);
     assert.equal((await f.get('/v1/shares', token)).status, 200);
-    const listed = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'list', '--dms', '7', '--json'], { env, encoding: 'utf8' });
+    const listed = await tokensCli(['list', '--dms', '7', '--json'], env);
     const list = JSON.parse(listed.stdout) as { name: string; dmsId: number }[];
     assert.ok(list.some((t) => t.name === 'cli made' && t.dmsId === 7));
     assert.ok(!list.some((t) => t.dmsId !== 7));
-    const bad = spawnSync('npx', ['tsx', 'query/auth/cli.ts', 'create', '--dms', 'seven'], { env, encoding: 'utf8' });
+    const bad = await tokensCli(['create', '--dms', 'seven'], env);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--dms must be an integer/);
   });

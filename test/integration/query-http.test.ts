@@ -91,13 +91,28 @@ describe('Query API over HTTP (real database)', () => {
     const token = await f.token(7);
     const q = await f.get<{ errors: unknown }>('/v1/alarms/active?limit=1e309', token);
     assert.equal(q.status, 400);
-    assert.deepEqual(q.body.errors, [{ field: 'querystring.limit', message: 'must be a finite number' }]);
+    assert.deepEqual(q.body.errors, [{ field: 'querystring.limit', message: 'must be an integer in plain decimal digits' }]);
     const p = await f.get<{ errors: { field: string }[] }>('/v1/elements/1e309/1/alarms/active', token);
     assert.equal(p.status, 400);
     assert.equal(p.body.errors[0]!.field, 'params.dmaId');
     const long = await f.get<{ status: number }>(`/v1/elements/${'9'.repeat(200)}/1/alarms/active`, token);
     assert.equal(long.status, 400, "a path segment over fastify's maxParamLength");
     assert.match(String(long.headers['content-type']), /^application\/problem\+json/);
+  });
+
+  it('refuses integers that are not plain digits (ajv would read " " as 0 and 1e0, 1.0, 01 as 1) in path and query', async () => {
+    const token = await f.token(7);
+    for (const bad of ['%20', '1e0', '1.0', '01', '+1', '0x1']) {
+      const p = await f.get<{ errors: { field: string; message: string }[] }>(`/v1/elements/${bad}/1/alarms/active`, token);
+      assert.equal(p.status, 400, bad);
+      assert.deepEqual(p.body.errors, [{ field: 'params.dmaId', message: 'must be an integer in plain decimal digits' }], bad);
+      const q = await f.get<{ errors: { field: string }[] }>(`/v1/alarms/active?severity=1&severity=${bad}`, token);
+      assert.equal(q.status, 400, bad);
+      assert.equal(q.body.errors[0]!.field, 'querystring.severity.1');
+    }
+    // Lower-case scheme name: RFC 7235 makes it case-insensitive.
+    const lower = await f.api.inject({ method: 'GET', url: '/v1/alarms/active', headers: { authorization: `bearer ${token}` } });
+    assert.equal(lower.statusCode, 200);
   });
 
   it('answers unknown routes and methods with 404 problems', async () => {
