@@ -10,7 +10,7 @@
  * otherwise lose the root of a long-open alarm.
  */
 import { sql, type Sql } from '../../storage/sql.ts';
-import type { Principal } from '../auth/access.ts';
+import { readableScope, type Principal } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { alarmConditions, keysetAfter, treeScope, type AlarmFilter, type ElementScope } from './filters.ts';
@@ -32,6 +32,11 @@ export interface ActiveAlarmsPage {
   nextCursor: string | null;
 }
 
+/** What defines an active-alarm listing, for binding its cursors (all but cursor and limit). */
+function activeListing(p: Principal, req: ActiveAlarmsRequest): unknown {
+  return ['active', readableScope(p), req.element ?? null, req.filter];
+}
+
 /** The latest event of every active tree in scope, after the key condition `after`. */
 function activeTrees(ctx: QueryContext, p: Principal, req: ActiveAlarmsRequest, after: Sql): Sql {
   return sql`SELECT ${ALARM_COLUMNS} FROM (
@@ -43,7 +48,7 @@ function activeTrees(ctx: QueryContext, p: Principal, req: ActiveAlarmsRequest, 
 
 /** One page of active alarms. Throws a 400 HttpProblem for a cursor this listing did not make. */
 export async function readActiveAlarms(ctx: QueryContext, p: Principal, req: ActiveAlarmsRequest): Promise<ActiveAlarmsPage> {
-  const after = req.cursor === undefined ? sql`1` : keysetAfter(TREE_KEY, decodeCursor('active', req.cursor), 'asc');
+  const after = req.cursor === undefined ? sql`1` : keysetAfter(TREE_KEY, decodeCursor('active', req.cursor, activeListing(p, req)), 'asc');
   const [rows, counts] = await Promise.all([
     ctx.reader.rows<AlarmRow>(sql`${activeTrees(ctx, p, req, after)} ORDER BY dma_id, element_id, root_alarm_id LIMIT ${req.limit + 1}`, {
       label: 'alarms.active',
@@ -59,6 +64,8 @@ export async function readActiveAlarms(ctx: QueryContext, p: Principal, req: Act
     alarms: page.map(toAlarmItem),
     counts: counts.map((c) => ({ severity: c.severity, count: c.n })),
     nextCursor:
-      rows.length > req.limit && last !== undefined ? encodeCursor('active', [last.dma_id, last.element_id, last.root_alarm_id]) : null,
+      rows.length > req.limit && last !== undefined
+        ? encodeCursor('active', [last.dma_id, last.element_id, last.root_alarm_id], activeListing(p, req))
+        : null,
   };
 }

@@ -11,19 +11,22 @@ import { badCursor, decodeCursorDocument, encodeCursorDocument } from '../http/c
 export const CURSOR_ARITY = { active: 3, history: 5 } as const;
 export type CursorKind = keyof typeof CURSOR_ARITY;
 
-/** The cursor that continues after the alarm whose sort key is `key` (non-negative safe integers). */
-export function encodeCursor(kind: CursorKind, key: readonly number[]): string {
+/**
+ * The cursor that continues after the alarm whose sort key is `key` (non-negative safe integers),
+ * bound to `listing` (what defines the listing: tenant, element, filters, range).
+ */
+export function encodeCursor(kind: CursorKind, key: readonly number[], listing: unknown): string {
   if (key.length !== CURSOR_ARITY[kind] || !key.every((n) => Number.isSafeInteger(n) && n >= 0))
     throw new Error(`a ${kind} cursor is ${CURSOR_ARITY[kind]} non-negative integers, not ${JSON.stringify(key)}`);
-  return encodeCursorDocument({ c: kind, k: key });
+  return encodeCursorDocument({ c: kind, k: key }, listing);
 }
 
 /**
  * The sort key a cursor continues after. Throws a 400 HttpProblem naming `querystring.cursor` for
  * anything `encodeCursor` did not make for this kind (bad base64url or JSON, another kind or shape).
  */
-export function decodeCursor(kind: CursorKind, cursor: string): number[] {
-  const doc = decodeCursorDocument(cursor);
+export function decodeCursor(kind: CursorKind, cursor: string, listing: unknown): number[] {
+  const doc = decodeCursorDocument(cursor, listing);
   const { c, k } = doc;
   if (Object.keys(doc).length !== 2 || c !== kind || !Array.isArray(k) || k.length !== CURSOR_ARITY[kind]) throw badCursor();
   if (!k.every((n): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0)) throw badCursor();

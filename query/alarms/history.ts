@@ -12,7 +12,7 @@
  * or repeated across pages.
  */
 import { sql, type Sql } from '../../storage/sql.ts';
-import type { Principal } from '../auth/access.ts';
+import { readableScope, type Principal } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { alarmConditions, keysetAfter, treeScope, type AlarmFilter, type ElementScope } from './filters.ts';
@@ -60,9 +60,15 @@ export function historyStatement(db: Sql, p: Principal, req: AlarmHistoryRequest
     LIMIT ${req.limit + 1}`;
 }
 
+/** What defines a history listing, for binding its cursors (all but cursor and limit). */
+function historyListing(p: Principal, req: AlarmHistoryRequest): unknown {
+  const { cursor: _cursor, limit: _limit, ...listing } = req;
+  return ['history', readableScope(p), listing];
+}
+
 /** One page of alarm history. Throws a 400 HttpProblem for a cursor this listing did not make. */
 export async function readAlarmHistory(ctx: QueryContext, p: Principal, req: AlarmHistoryRequest): Promise<AlarmHistoryPage> {
-  const after = req.cursor === undefined ? undefined : decodeCursor('history', req.cursor);
+  const after = req.cursor === undefined ? undefined : decodeCursor('history', req.cursor, historyListing(p, req));
   const rows = await ctx.reader.rows<AlarmRow>(historyStatement(ctx.db, p, req, after), { label: 'alarms.history' });
   const page = rows.slice(0, req.limit);
   const last = page[page.length - 1];
@@ -70,7 +76,7 @@ export async function readAlarmHistory(ctx: QueryContext, p: Principal, req: Ala
     alarms: page.map(toAlarmItem),
     nextCursor:
       rows.length > req.limit && last !== undefined
-        ? encodeCursor('history', [last.ts, last.dma_id, last.element_id, last.root_alarm_id, last.alarm_id])
+        ? encodeCursor('history', [last.ts, last.dma_id, last.element_id, last.root_alarm_id, last.alarm_id], historyListing(p, req))
         : null,
   };
 }

@@ -46,6 +46,11 @@ export function tenantFilter(p: Principal): Sql {
   return sql`${dms} AND (${pairs.length === 0 ? sql`0` : join(pairs, ' OR ')})`;
 }
 
+/** What a token may read, as a JSON value: its DMS and, for a share, its sorted elements (cursor binding). */
+export function readableScope(p: Principal): unknown {
+  return [p.dmsId, p.elements === null ? null : [...p.elements].sort()];
+}
+
 /** Whether a share token (if any) lists the element. */
 export function mayReadElement(p: Principal, dmaId: number, elementId: number): boolean {
   return p.elements === null || p.elements.has(`${dmaId}/${elementId}`);

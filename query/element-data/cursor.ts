@@ -6,17 +6,17 @@
  */
 import { badCursor, decodeCursorDocument, encodeCursorDocument } from '../http/cursor.ts';
 
-/** The cursor that continues after the row with this primary key. */
-export function encodeRowCursor(primaryKey: string): string {
-  return encodeCursorDocument({ k: primaryKey });
+/** The cursor that continues after the row with this primary key, bound to `listing` (tenant, element, table, prefix). */
+export function encodeRowCursor(primaryKey: string, listing: unknown): string {
+  return encodeCursorDocument({ k: primaryKey }, listing);
 }
 
 /**
  * The primary key a cursor continues after. Throws a 400 HttpProblem naming `querystring.cursor`
  * for anything `encodeRowCursor` did not make (bad base64url, bad UTF-8, another shape).
  */
-export function decodeRowCursor(cursor: string): string {
-  const doc = decodeCursorDocument(cursor);
+export function decodeRowCursor(cursor: string, listing: unknown): string {
+  const doc = decodeCursorDocument(cursor, listing);
   const keys = Object.keys(doc);
   const k = doc.k;
   if (keys.length !== 1 || typeof k !== 'string' || k === '') throw badCursor();

@@ -38,6 +38,8 @@ export interface TableRowsRequest {
   /** Rows after this primary key (a decoded cursor); none = from the first row. */
   after?: string;
   limit: number;
+  /** What defines this listing; the next page's cursor is bound to it. */
+  listing: unknown;
 }
 
 interface StoredRow extends StoredCells {
@@ -81,5 +83,5 @@ export async function readTableRows(ctx: QueryContext, p: Principal, r: TableRow
   const rows = page.map(
     (s): TableRow => ({ primaryKey: s.primary_key, displayKey: s.display_key, cells: cellsOf(s), time: s.ts, version: s.version }),
   );
-  return { rows, nextCursor: more ? encodeRowCursor(rows[rows.length - 1]!.primaryKey) : null };
+  return { rows, nextCursor: more ? encodeRowCursor(rows[rows.length - 1]!.primaryKey, r.listing) : null };
 }

@@ -4,7 +4,7 @@
  * `elements:read`; an element outside the caller's DMS (or share) answers 404.
  */
 import type { FastifyInstance } from 'fastify';
-import { principalOf } from '../auth/access.ts';
+import { principalOf, readableScope } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { decodeRowCursor } from '../element-data/cursor.ts';
 import {
@@ -41,8 +41,9 @@ export async function elementDataRoutes(app: FastifyInstance, { ctx }: { ctx: Qu
       const { dmaId, elementId, tableParameterId } = request.params;
       const q = request.query;
       await ctx.elements.require(p, dmaId, elementId);
-      const after = q.cursor === undefined ? undefined : decodeRowCursor(q.cursor);
-      return readTableRows(ctx, p, { dmaId, elementId, tableParameterId, prefix: q.prefix, after, limit: q.limit });
+      const listing = ['rows', readableScope(p), dmaId, elementId, tableParameterId, q.prefix ?? null];
+      const after = q.cursor === undefined ? undefined : decodeRowCursor(q.cursor, listing);
+      return readTableRows(ctx, p, { dmaId, elementId, tableParameterId, prefix: q.prefix, after, limit: q.limit, listing });
     },
   );
 

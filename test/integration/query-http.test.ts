@@ -14,6 +14,7 @@ import { readQueryConfig } from '../../query/config.ts';
 import { ClickHouseReader } from '../../query/reader.ts';
 import { buildQueryApi } from '../../query/server.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
+import { alarmEvent } from '../support/records.ts';
 import { connections } from '../support/services.ts';
 import { freePorts } from '../support/stack.ts';
 
@@ -113,6 +114,38 @@ describe('Query API over HTTP (real database)', () => {
     // Lower-case scheme name: RFC 7235 makes it case-insensitive.
     const lower = await f.api.inject({ method: 'GET', url: '/v1/alarms/active', headers: { authorization: `bearer ${token}` } });
     assert.equal(lower.statusCode, 200);
+  });
+
+  it('refuses a page cursor sent with other filters or by another tenant (it would page something else)', async () => {
+    for (let i = 0; i < 3; i++)
+      await f.writer.alarm(
+        alarmEvent(i * 3, {
+          dmsId: 7,
+          dmaId: 1,
+          elementId: 1,
+          severity: 1,
+          alarmType: 10,
+          alarmId: 100 + i,
+          rootAlarmId: 100 + i,
+          previousAlarmId: 0,
+        }),
+      );
+    await f.stored();
+    const token = await f.token(7);
+    const first = await f.get<{ nextCursor: string }>('/v1/alarms/active?severity=1&limit=1', token);
+    assert.equal(first.status, 200);
+    const cursor = encodeURIComponent(first.body.nextCursor);
+    assert.equal((await f.get(`/v1/alarms/active?severity=1&limit=1&cursor=${cursor}`, token)).status, 200);
+    for (const [url, t] of [
+      [`/v1/alarms/active?severity=2&limit=1&cursor=${cursor}`, token],
+      [`/v1/elements/1/1/alarms/active?severity=1&limit=1&cursor=${cursor}`, token],
+      [`/v1/alarms/active?severity=1&limit=1&cursor=${cursor}`, await f.token(8)],
+    ] as const) {
+      const r = await f.get<{ errors: { field: string; message: string }[] }>(url, t);
+      assert.equal(r.status, 400, url);
+      assert.equal(r.body.errors[0]!.field, 'querystring.cursor');
+      assert.match(r.body.errors[0]!.message, /another listing/);
+    }
   });
 
   it('answers unknown routes and methods with 404 problems', async () => {

@@ -24,9 +24,9 @@ describe('cellsOf', () => {
 describe('table-rows cursor', () => {
   it('round-trips any primary key', () => {
     for (const key of ['a', 'key-1', "it's", '%_\\', 'é😀\u0000\n', 'x'.repeat(768)]) {
-      const cursor = encodeRowCursor(key);
+      const cursor = encodeRowCursor(key, 'rows');
       assert.match(cursor, /^[A-Za-z0-9_-]+$/);
-      assert.equal(decodeRowCursor(cursor), key);
+      assert.equal(decodeRowCursor(cursor, 'rows'), key);
     }
   });
 
@@ -35,8 +35,8 @@ describe('table-rows cursor', () => {
     for (const bad of [
       '!!!',
       'abc',
-      `${encodeRowCursor('a')}=`,
-      `${encodeRowCursor('a')}A`,
+      `${encodeRowCursor('a', 'rows')}=`,
+      `${encodeRowCursor('a', 'rows')}A`,
       b64('{"k":1}'),
       b64('{"k":""}'),
       b64('["a"]'),
@@ -46,7 +46,7 @@ describe('table-rows cursor', () => {
       b64(Buffer.from([0x7b, 0x22, 0x6b, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d])),
     ]) {
       assert.throws(
-        () => decodeRowCursor(bad),
+        () => decodeRowCursor(bad, 'rows'),
         (err: unknown) => err instanceof HttpProblem && err.status === 400 && err.errors?.[0]?.field === 'querystring.cursor',
         bad,
       );
