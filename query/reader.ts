@@ -44,39 +44,21 @@ export class ClickHouseReader {
    * max_execution_time; rethrows other server errors (a bug: 500).
    */
   async rows<T>(statement: Sql, opts: ReadOptions): Promise<T[]> {
-    const queryId = randomUUID();
-    this.onStatement?.(opts.label, statement.text);
-    const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
-    try {
-      return await this.run<T>(statement, queryId, opts);
-    } catch (err) {
-      // A keep-alive socket the server closed at the moment it was reused: reads are idempotent,
-      // so one more try on a fresh socket (with a fresh query id).
-      if (!isSocketReset(err) || opts.signal?.aborted) throw this.failure(err, queryId, opts);
-      try {
-        return await this.run<T>(statement, randomUUID(), opts);
-      } catch (again) {
-        throw this.failure(again, queryId, opts);
-      }
-    } finally {
-      end();
-    }
-  }
-
-  private async run<T>(statement: Sql, queryId: string, opts: ReadOptions): Promise<T[]> {
-    const rs = await this.client.query({
-      query: statement.text,
-      format: 'JSON',
-      query_id: queryId,
-      abort_signal: opts.signal,
-      clickhouse_settings: {
-        max_execution_time: this.maxExecutionTimeS,
-        output_format_json_quote_64bit_integers: 0,
-      },
+    return this.read(statement, opts, async (queryId) => {
+      const rs = await this.client.query({
+        query: statement.text,
+        format: 'JSON',
+        query_id: queryId,
+        abort_signal: opts.signal,
+        clickhouse_settings: {
+          max_execution_time: this.maxExecutionTimeS,
+          output_format_json_quote_64bit_integers: 0,
+        },
+      });
+      const body = await rs.json<T>();
+      this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
+      return body.data;
     });
-    const body = await rs.json<T>();
-    this.metrics.clickhouseRowsRead.inc({ query: opts.label }, body.statistics?.rows_read ?? 0);
-    return body.data;
   }
 
   /**
@@ -85,23 +67,29 @@ export class ClickHouseReader {
    * buffers the answer (`wait_end_of_query`), so an error cannot arrive after a 200 mid-stream.
    */
   async binaryRows<T>(statement: Sql, shape: RowShape, opts: ReadOptions): Promise<T[]> {
-    const queryId = randomUUID();
-    this.onStatement?.(opts.label, statement.text);
-    const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
-    const run = async (id: string) => {
+    return this.read(statement, opts, async (queryId) => {
       const res = await this.client.exec({
         query: `${statement.text}\nFORMAT RowBinary`,
-        query_id: id,
+        query_id: queryId,
         abort_signal: opts.signal,
         clickhouse_settings: { max_execution_time: this.maxExecutionTimeS, wait_end_of_query: 1 },
       });
       const chunks: Buffer[] = [];
       for await (const chunk of res.stream as AsyncIterable<Buffer>) chunks.push(chunk);
       return decodeRowBinary<T>(Buffer.concat(chunks), shape);
-    };
+    });
+  }
+
+  /** What every read shares: the statement log, the duration metric, one retry on a reset socket, errors as problems. */
+  private async read<T>(statement: Sql, opts: ReadOptions, run: (queryId: string) => Promise<T[]>): Promise<T[]> {
+    const queryId = randomUUID();
+    this.onStatement?.(opts.label, statement.text);
+    const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
     try {
       return await run(queryId);
     } catch (err) {
+      // A keep-alive socket the server closed at the moment it was reused: reads are idempotent,
+      // so one more try on a fresh socket (with a fresh query id).
       if (!isSocketReset(err) || opts.signal?.aborted) throw this.failure(err, queryId, opts);
       try {
         return await run(randomUUID());
