@@ -12,10 +12,11 @@ import underPressure from '@fastify/under-pressure';
 import { appendFileSync } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ident } from '../storage/sql.ts';
 import { authentication } from './auth/access.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
-import { databaseIdent, type QueryContext } from './context.ts';
+import type { QueryContext } from './context.ts';
 import { ElementDirectory } from './elements.ts';
 import {
   COMMON_PROBLEMS,
@@ -23,7 +24,6 @@ import {
   frameworkErrorProblem,
   installProblemHandlers,
   rejectLooseIntegers,
-  rejectNonFiniteNumbers,
   problemResponses,
   problemSchema,
 } from './http/problem.ts';
@@ -67,7 +67,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
   );
   const ctx: QueryContext = {
     config,
-    db: databaseIdent(opts.database),
+    db: ident(opts.database),
     reader,
     tokens: new TokenStore(opts.client, reader),
     elements: new ElementDirectory(reader),
@@ -102,7 +102,6 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     keyGenerator: (request) => request.principal?.tokenId ?? request.ip,
   });
   app.addHook('preValidation', async (request) => rejectLooseIntegers(request));
-  app.addHook('preHandler', async (request) => rejectNonFiniteNumbers(request));
   app.addHook('onResponse', async (request, reply) => {
     metrics.requestSeconds.observe(
       { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },
