@@ -1,6 +1,6 @@
 /** What every route module receives: settings and the shared read-side services. */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { ident, type Sql } from '../storage/sql.ts';
+import type { Sql } from '../storage/sql.ts';
 import type { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import type { ElementDirectory } from './elements.ts';
@@ -17,8 +17,4 @@ export interface QueryContext {
   metrics: QueryMetrics;
   /** For writes of the API's own state (tokens); reads go through `reader`. */
   client: ClickHouseClient;
-}
-
-export function databaseIdent(name: string): Sql {
-  return ident(name);
 }

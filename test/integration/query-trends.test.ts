@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TrendInput } from '../../ingest/writer/validate.ts';
+import type { TrendPointOut } from '../../query/trends/points.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
 
 const S = 1000;
@@ -24,16 +25,7 @@ const P_DISCRETE = 400;
 const P_TABLE = 500;
 const INDICES = ['eth0', 'eth1', 'eth10', 'wlan0', 'a_b', 'axb'];
 
-interface Point {
-  time: number;
-  status: number;
-  value: number | null;
-  min: number | null;
-  max: number | null;
-  samples: number | null;
-  discreteValue: string | null;
-  discreteMax: string | null;
-}
+type Point = TrendPointOut;
 interface Series {
   parameterId: number;
   index: string;
