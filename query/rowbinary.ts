@@ -57,8 +57,14 @@ const READ: Record<ColumnType, string> = {
   'Nullable(String)': '(need(1), buf[at++] === 1 ? null : text())',
 };
 
-type Decoder = (buf: Buffer) => unknown[];
+/**
+ * Decodes whole rows of `buf` into `rows` and returns the bytes consumed: the end of the last
+ * whole row (a row cut at the end of `buf` is left for the next chunk of a stream).
+ */
+type Decoder = (buf: Buffer, rows: unknown[]) => number;
 const decoders = new Map<string, Decoder>();
+/** Thrown inside a generated decoder when a row runs past the buffer; never escapes it. */
+const INCOMPLETE = Symbol('incomplete row');
 
 /**
  * A decoder specialised to one shape, generated once (as avsc and fast-json-stringify do): each
@@ -70,15 +76,14 @@ function decoderFor(shape: RowShape): Decoder {
   let decoder = decoders.get(key);
   if (decoder === undefined) {
     for (const [name] of shape) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RowBinaryError(`not a plain column name: ${name}`);
-    const fields = shape.map(([name, type]) => `${name}: ${READ[type]}`).join(',\n      ');
+    const fields = shape.map(([name, type]) => `${name}: ${READ[type]}`).join(',\n        ');
     // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- generated from the fixed READ table and checked column names only
     decoder = new Function(
-      'RowBinaryError',
-      'types',
-      `return function decode(buf) {
+      'INCOMPLETE',
+      `return function decode(buf, rows) {
   let at = 0;
   const need = (n) => {
-    if (at + n > buf.length) throw new RowBinaryError('answer ends inside a row (' + buf.length + ' bytes; shape ' + types + ')');
+    if (at + n > buf.length) throw INCOMPLETE;
   };
   const text = () => {
     let length = 0, shift = 0, b;
@@ -88,18 +93,27 @@ function decoderFor(shape: RowShape): Decoder {
     at += length;
     return buf.toString('utf8', at - length, at);
   };
-  const rows = [];
-  while (at < buf.length) {
-    rows.push({
-      ${fields}
-    });
+  let start = 0;
+  try {
+    while (at < buf.length) {
+      rows.push({
+        ${fields}
+      });
+      start = at;
+    }
+  } catch (err) {
+    if (err !== INCOMPLETE) throw err;
   }
-  return rows;
+  return start;
 };`,
-    )(RowBinaryError, shape.map((c) => c[1]).join(', ')) as Decoder;
+    )(INCOMPLETE) as Decoder;
     decoders.set(key, decoder);
   }
   return decoder;
+}
+
+function incomplete(length: number, shape: RowShape): RowBinaryError {
+  return new RowBinaryError(`answer ends inside a row (${length} bytes; shape ${shape.map((c) => c[1]).join(', ')})`);
 }
 
 /**
@@ -108,5 +122,25 @@ function decoderFor(shape: RowShape): Decoder {
  * Throws RowBinaryError when the bytes end inside a row.
  */
 export function decodeRowBinary<T>(buf: Buffer, shape: RowShape): T[] {
-  return decoderFor(shape)(buf) as T[];
+  const rows: T[] = [];
+  if (decoderFor(shape)(buf, rows) !== buf.length) throw incomplete(buf.length, shape);
+  return rows;
+}
+
+/**
+ * Decodes a RowBinary answer as it arrives: yields the whole rows of each chunk (a row cut
+ * between chunks waits for the next one), so a large answer never sits in memory at once.
+ * Throws RowBinaryError when the stream ends inside a row.
+ */
+export async function* decodeRowBinaryStream<T>(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, shape: RowShape): AsyncGenerator<T[]> {
+  const decode = decoderFor(shape);
+  let pending: Buffer | undefined;
+  for await (const chunk of chunks) {
+    const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    const rows: T[] = [];
+    const consumed = decode(buf, rows);
+    pending = consumed === buf.length ? undefined : buf.subarray(consumed);
+    if (rows.length > 0) yield rows;
+  }
+  if (pending !== undefined) throw incomplete(pending.length, shape);
 }

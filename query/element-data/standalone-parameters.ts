@@ -1,7 +1,7 @@
 /**
  * Standalone saved parameters of an element (DataMiner's elementdata with the empty key): element
  * rows with `primary_key = ''` and one cell whose column id is the parameter id itself (the
- * contract of ingest/writer/validate.ts and schemas/element-row.avsc). Read like table rows:
+ * contract of schemas/validate.ts and schemas/element-row.avsc). Read like table rows:
  * FINAL with key columns only, deleted ones hidden after the collapse.
  */
 import { join, sql, type Sql } from '../../storage/sql.ts';

@@ -4,22 +4,16 @@
  * aggregated on the fly into time buckets when nothing fits; element-level status rows beside.
  * Two reads per request: the tier counts of every series, then every series' points.
  */
+import { Readable } from 'node:stream';
+import { Negotiator } from '@fastify/accept-negotiator';
 import type { FastifyInstance } from 'fastify';
 import { principalOf, tenantFilter } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
-import { toPoints } from '../trends/points.ts';
+import { TrendBodyWriter, trendBody, type TrendFormat } from '../trends/response.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
-import {
-  TREND_DATA_SHAPE,
-  ELEMENT_STATUS_PARAMETER,
-  tierCountsQuery,
-  trendDataQuery,
-  type TierCountRow,
-  type TrendDataRow,
-  type TrendScope,
-} from '../trends/sql.ts';
+import { TREND_DATA_SHAPE, tierCountsQuery, trendDataQuery, type TierCountRow, type TrendDataRow, type TrendScope } from '../trends/sql.ts';
 import { bucketMsFor, type IntervalChoice, type TrendTypeChoice } from '../trends/tiers.ts';
 
 const id = { type: 'integer', minimum: 0, maximum: 2147483647 } as const;
@@ -88,6 +82,26 @@ const response = {
   },
 } as const;
 
+const NDJSON = 'application/x-ndjson';
+
+const negotiator = new Negotiator({ supportedValues: ['application/json', NDJSON] });
+
+/** `ndjson` when the Accept header prefers application/x-ndjson to application/json, else `json`. */
+export function preferredFormat(accept: string | undefined): TrendFormat {
+  return accept !== undefined && negotiator.negotiate(accept) === NDJSON ? 'ndjson' : 'json';
+}
+
+/** One line of the NDJSON answer (see trends/response.ts). */
+const ndjsonLine = {
+  type: 'object',
+  description:
+    'First `{"kind":"trend", dmaId, elementId, from, to, order}`; per series `{"kind":"series", parameterId, index, type, ' +
+    'windowMinutes, aggregated, bucketMs}` then its points `{"kind":"point", parameterId, index, …point fields}`; last the ' +
+    'element status rows `{"kind":"status", time, status}`',
+  required: ['kind'],
+  properties: { kind: { type: 'string', enum: ['trend', 'series', 'point', 'status'] } },
+} as const;
+
 interface TrendQuery {
   parameter: string[];
   from: number;
@@ -144,10 +158,18 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
             order: { type: 'string', enum: ['desc', 'asc'], default: 'desc', description: 'desc = newest first, as DataMiner answers' },
           },
         },
-        response: { 200: response },
+        response: {
+          200: {
+            description: 'The series and status rows; with `Accept: application/x-ndjson`, the same content as one JSON object per line',
+            content: {
+              'application/json': { schema: response },
+              [NDJSON]: { schema: ndjsonLine },
+            },
+          },
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const p = principalOf(request);
       const { dmaId, elementId } = request.params;
       const q = request.query;
@@ -169,40 +191,14 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
         range: { from: q.from, to: q.to },
       });
       const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
-      const rows = await ctx.reader.binaryRows<TrendDataRow>(trendDataQuery(scope, reads, bucketMs), TREND_DATA_SHAPE, {
+      const batches = await ctx.reader.binaryStream<TrendDataRow>(trendDataQuery(scope, reads, bucketMs, q.order), TREND_DATA_SHAPE, {
         label: 'trend.data',
       });
-
-      const bySeries = new Map<string, TrendDataRow[]>();
-      const statusRows: { time: number; status: number }[] = [];
-      for (const row of rows) {
-        if (row.parameter_id === ELEMENT_STATUS_PARAMETER) {
-          statusRows.push({ time: row.ts, status: row.status });
-          continue;
-        }
-        const key = `${row.parameter_id}:${row.window_minutes}:${row.idx}`;
-        let list = bySeries.get(key);
-        if (list === undefined) bySeries.set(key, (list = []));
-        list.push(row);
-      }
-      if (q.order === 'desc') statusRows.reverse();
-      return {
-        dmaId,
-        elementId,
-        from: q.from,
-        to: q.to,
-        order: q.order,
-        series: reads.map((r) => ({
-          parameterId: r.parameterId,
-          index: r.index,
-          type: r.windowMinutes === 0 ? 'realtime' : 'average',
-          windowMinutes: r.windowMinutes,
-          aggregated: r.aggregated,
-          bucketMs: r.aggregated ? bucketMs : null,
-          points: toPoints(bySeries.get(`${r.parameterId}:${r.windowMinutes}:${r.index}`) ?? [], q.order),
-        })),
-        statusRows,
-      };
+      const format = preferredFormat(request.headers.accept);
+      const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format);
+      // The body is written while the rows arrive (see trends/response.ts); a failure past this
+      // point (connection to ClickHouse lost) cuts the response short, which clients see.
+      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(Readable.from(trendBody(writer, batches)));
     },
   );
 }

@@ -1,7 +1,7 @@
 /**
- * Turns rows of `trendDataQuery` into the points of the response: raw rows map one to one;
- * bucket rows (one per bucket and discrete value) merge into one point per bucket with the mean,
- * extremes, sample count and the most frequent discrete value (ties: the smallest string).
+ * Bucket rows of `trendDataQuery` (one per bucket and discrete value) merge into one point per
+ * bucket with the mean, extremes, sample count and the most frequent discrete value (ties: the
+ * smallest string). Raw rows are written straight to text by `response.ts`.
  */
 import type { TrendDataRow } from './sql.ts';
 
@@ -15,23 +15,6 @@ export interface TrendPointOut {
   samples: number | null;
   discreteValue: string | null;
   discreteMax: string | null;
-}
-
-const text = (s: string): string | null => (s === '' ? null : s);
-
-/** The point of a raw row: real-time rows have no min/max/samples. */
-export function rawPoint(row: TrendDataRow): TrendPointOut {
-  const average = row.window_minutes > 0;
-  return {
-    time: row.ts,
-    status: row.status,
-    value: row.value,
-    min: average ? row.min : null,
-    max: average ? row.max : null,
-    samples: average ? row.samples : null,
-    discreteValue: text(row.value_discrete),
-    discreteMax: average ? text(row.max_discrete) : null,
-  };
 }
 
 /** The most frequent non-empty string of (value, count) pairs; ties go to the smallest string. */
@@ -79,25 +62,4 @@ export function bucketPoint(groups: readonly TrendDataRow[]): TrendPointOut {
     discreteValue: mostFrequent(discrete),
     discreteMax: first.window_minutes > 0 ? mostFrequent(discreteMax) : null,
   };
-}
-
-/**
- * The points of one series from its rows (ascending by time, bucket groups adjacent), in the
- * requested order.
- */
-export function toPoints(rows: readonly TrendDataRow[], order: 'asc' | 'desc'): TrendPointOut[] {
-  const points: TrendPointOut[] = [];
-  for (let i = 0; i < rows.length; ) {
-    const row = rows[i]!;
-    if (row.agg === 0) {
-      points.push(rawPoint(row));
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < rows.length && rows[j]!.agg === 1 && rows[j]!.ts === row.ts) j++;
-    points.push(bucketPoint(rows.slice(i, j)));
-    i = j;
-  }
-  return order === 'desc' ? points.reverse() : points;
 }

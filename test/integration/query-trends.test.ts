@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { TrendInput } from '../../ingest/writer/validate.ts';
+import type { TrendInput } from '../../schemas/validate.ts';
 import type { TrendPointOut } from '../../query/trends/points.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
 
@@ -375,6 +375,37 @@ describe('Query API trends (real Writer, Kafka, Sink, ClickHouse)', () => {
     assert.deepEqual(body.series[0]!.points, rawPoints(P_MAIN, 5, from, to));
     assert.deepEqual(body.series[1]!.points, bucketed(rawPoints(P_RT_ONLY, 0, from, to), from, 260_000));
     assert.deepEqual(body.series[2]!.points, rawPoints(P_TABLE, 0, from, to, 'eth0'));
+  });
+
+  it('streams the same answer as NDJSON lines when the client asks for application/x-ndjson', async () => {
+    const [from, to] = [T0 - 28 * D, T0 + 2 * D];
+    const params = { parameter: [P_MAIN, P_RT_ONLY, `${P_TABLE}:eth0`, `${P_TABLE}:none`], from, to };
+    const json = await trends(params);
+    const res = await f.api.inject({
+      method: 'GET',
+      url: url(params),
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json;q=0.5, application/x-ndjson' },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.match(String(res.headers['content-type']), /^application\/x-ndjson/);
+    const lines = res.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { series, statusRows, ...head } = json;
+    assert.ok(statusRows.length > 0 && series.every((s) => s.points.length > 0 || s.index === 'none'));
+    assert.deepEqual(lines, [
+      { kind: 'trend', ...head },
+      ...series.flatMap(({ points, ...s }) => [
+        { kind: 'series', ...s },
+        ...points.map((pt) => ({ kind: 'point', parameterId: s.parameterId, index: s.index, ...pt })),
+      ]),
+      ...statusRows.map((r) => ({ kind: 'status', ...r })),
+    ]);
+    // JSON stays the default, also for clients that accept anything.
+    const any = await f.api.inject({ method: 'GET', url: url(params), headers: { authorization: `Bearer ${token}`, accept: '*/*' } });
+    assert.match(String(any.headers['content-type']), /^application\/json/);
+    assert.deepEqual(JSON.parse(any.body), json);
   });
 
   it('answers 400 naming the field for bad requests', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createQueryMetrics } from '../../query/metrics.ts';
 import { ClickHouseReader } from '../../query/reader.ts';
-import { castColumns, decodeRowBinary, RowBinaryError, type RowShape } from '../../query/rowbinary.ts';
+import { castColumns, decodeRowBinary, decodeRowBinaryStream, RowBinaryError, type RowShape } from '../../query/rowbinary.ts';
 import { sql } from '../../storage/sql.ts';
 import { createTestDatabase, type TestDatabase } from '../support/services.ts';
 
@@ -105,5 +105,30 @@ describe('RowBinary reads (real ClickHouse)', () => {
     const whole = Buffer.from([1, 0, 0, 0, 2, 0x68, 0x69]);
     assert.deepEqual(decodeRowBinary(whole, shape), [{ a: 1, b: 'hi' }]);
     for (let cut = 1; cut < whole.length; cut++) assert.throws(() => decodeRowBinary(whole.subarray(0, cut), shape), RowBinaryError);
+  });
+
+  it('decodes a stream cut anywhere into the same rows, and refuses one that ends inside a row', async () => {
+    const shape: RowShape = [
+      ['a', 'UInt32'],
+      ['b', 'Nullable(String)'],
+    ];
+    const whole = Buffer.from([1, 0, 0, 0, 0, 2, 0x68, 0x69, 2, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0]);
+    const want = [
+      { a: 1, b: 'hi' },
+      { a: 2, b: null },
+      { a: 3, b: '' },
+    ];
+    const collect = async (chunks: Buffer[]) => {
+      const rows: unknown[] = [];
+      for await (const batch of decodeRowBinaryStream(chunks, shape)) rows.push(...batch);
+      return rows;
+    };
+    for (let a = 0; a <= whole.length; a++)
+      for (let b = a; b <= whole.length; b++)
+        assert.deepEqual(await collect([whole.subarray(0, a), whole.subarray(a, b), whole.subarray(b)]), want, `cut at ${a}, ${b}`);
+    for (let cut = 1; cut < whole.length; cut++) {
+      if ([8, 13].includes(cut)) continue; // row boundaries
+      await assert.rejects(collect([whole.subarray(0, cut)]), RowBinaryError, `ends at ${cut}`);
+    }
   });
 });

@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planSeries } from '../../query/trends/plan.ts';
-import { bucketPoint, mostFrequent, toPoints } from '../../query/trends/points.ts';
+import { bucketPoint, mostFrequent } from '../../query/trends/points.ts';
+import { TrendBodyWriter, type TrendFormat } from '../../query/trends/response.ts';
 import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
-import type { TrendDataRow } from '../../query/trends/sql.ts';
+import type { SeriesRead, TrendDataRow } from '../../query/trends/sql.ts';
 import { bucketMsFor, bucketStart, chooseTier, coversRange, intervalClassOf } from '../../query/trends/tiers.ts';
 import { HttpProblem } from '../../query/http/problem.ts';
 
@@ -166,6 +167,7 @@ describe('series specs', () => {
 
 describe('points', () => {
   const row = (over: Partial<TrendDataRow>): TrendDataRow => ({
+    ord: 0,
     parameter_id: 1,
     idx: '',
     window_minutes: 0,
@@ -206,22 +208,93 @@ describe('points', () => {
     assert.equal(mostFrequent(new Map([['', 3]])), null);
   });
 
-  it('keeps raw rows, merges adjacent bucket rows and applies the order', () => {
-    const rows = [
-      row({ agg: 1, ts: 0, value: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
-      row({ ts: 5, status: -11 }),
-      row({ agg: 1, ts: 10, value: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
-    ];
-    assert.deepEqual(
-      toPoints(rows, 'desc').map((p) => [p.time, p.status, p.value]),
-      [
-        [10, 0, 5],
-        [5, -11, null],
-        [0, 0, 2],
-      ],
-    );
-    const avg = toPoints([row({ window_minutes: 5, ts: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, max_discrete: '' })], 'asc');
-    assert.deepEqual(avg, [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: null, discreteMax: null }]);
+  const head = { dmaId: 9, elementId: 8, from: 0, to: 100, order: 'desc' as const };
+  const reads: SeriesRead[] = [
+    { parameterId: 1, index: '', windowMinutes: 0, aggregated: true },
+    { parameterId: 2, index: 'a"b', windowMinutes: 5, aggregated: false },
+    { parameterId: 3, index: '', windowMinutes: 0, aggregated: false },
+  ];
+  /** Rows in answer order (series by ord, newest first, status rows last), cut into batches at every place. */
+  const rows = [
+    row({ agg: 1, ts: 10, value: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
+    row({ ts: 5, status: -11 }),
+    row({ agg: 1, ts: 0, value: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
+    row({ agg: 1, ts: 0, value: null, nv: 0, n: 3, samples: 3, value_discrete: 'up' }),
+    row({ ord: 1, parameter_id: 2, idx: 'a"b', window_minutes: 5, ts: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30 }),
+    row({ ord: 3, parameter_id: -1, ts: 7, status: -1 }),
+    row({ ord: 3, parameter_id: -1, ts: 2, status: -5 }),
+  ];
+  const write = (format: TrendFormat, cuts: number[]): string => {
+    const w = new TrendBodyWriter(head, reads, 10, format);
+    let out = w.start();
+    let from = 0;
+    for (const cut of [...cuts, rows.length]) {
+      out += w.add(rows.slice(from, cut));
+      from = cut;
+    }
+    return out + w.end();
+  };
+  const expected = {
+    ...head,
+    series: [
+      {
+        parameterId: 1,
+        index: '',
+        type: 'realtime',
+        windowMinutes: 0,
+        aggregated: true,
+        bucketMs: 10,
+        points: [
+          { time: 10, status: 0, value: 5, min: 5, max: 5, samples: 1, discreteValue: null, discreteMax: null },
+          { time: 5, status: -11, value: null, min: null, max: null, samples: null, discreteValue: null, discreteMax: null },
+          { time: 0, status: 0, value: 2, min: 1, max: 3, samples: 5, discreteValue: 'up', discreteMax: null },
+        ],
+      },
+      {
+        parameterId: 2,
+        index: 'a"b',
+        type: 'average',
+        windowMinutes: 5,
+        aggregated: false,
+        bucketMs: null,
+        points: [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: null, discreteMax: null }],
+      },
+      { parameterId: 3, index: '', type: 'realtime', windowMinutes: 0, aggregated: false, bucketMs: null, points: [] },
+    ],
+    statusRows: [
+      { time: 7, status: -1 },
+      { time: 2, status: -5 },
+    ],
+  };
+
+  it('writes the JSON answer: raw rows as points, bucket groups merged (also across batches), empty series kept', () => {
+    for (let a = 0; a <= rows.length; a++)
+      for (let b = a; b <= rows.length; b++) assert.deepEqual(JSON.parse(write('json', [a, b])), expected, `cut at ${a}, ${b}`);
+  });
+
+  it('writes the same answer as NDJSON: one self-contained object per line', () => {
+    const lines = write('ndjson', [3])
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { series, statusRows, ...h } = expected;
+    assert.deepEqual(lines, [
+      { kind: 'trend', ...h },
+      ...series.flatMap(({ points, ...s }) => [
+        { kind: 'series', ...s },
+        ...points.map((p) => ({ kind: 'point', parameterId: s.parameterId, index: s.index, ...p })),
+      ]),
+      ...statusRows.map((r) => ({ kind: 'status', ...r })),
+    ]);
+  });
+
+  it('writes an answer without rows (every series empty, no status rows)', () => {
+    const w = new TrendBodyWriter(head, reads.slice(0, 1), 10, 'json');
+    const body = JSON.parse(w.start() + w.add([]) + w.end()) as typeof expected;
+    assert.deepEqual(body.series[0]!.points, []);
+    assert.deepEqual(body.statusRows, []);
+    const none = new TrendBodyWriter(head, [], 10, 'json');
+    assert.deepEqual(JSON.parse(none.start() + none.end()), { ...head, series: [], statusRows: [] });
   });
 
   it('prefers tiers that cover the range over a real-time tier that holds only its last days', () => {
