@@ -1,5 +1,5 @@
 /** The trend point every benchmark writes: 4 agents x 1000 elements x 20 parameters, 10% table rows. */
-import type { TrendInput } from '../ingest/writer/validate.ts';
+import type { TrendInput } from '../schemas/validate.ts';
 
 const BASE = Date.UTC(2026, 0, 1);
 

@@ -16,7 +16,16 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface IntOptions {
   min?: number;
   max?: number;
+  /** Said after "above the maximum": where the maximum comes from. */
+  maxReason?: string;
 }
+
+/**
+ * The longest delay Node's timers accept: a larger one (or a non-integer) is silently replaced
+ * by 1 ms, with only a TimeoutOverflowWarning (Node docs, `setTimeout`: TIMEOUT_MAX = 2^31 - 1).
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+const TIMER_REASON = "(Node's timers hold at most 2^31-1 ms, about 24.8 days)";
 
 /** Collects problems while reading; call `done()` to throw them all at once. */
 export class EnvReader {
@@ -43,12 +52,32 @@ export class EnvReader {
       return fallback;
     }
     const value = Number(raw.trim());
-    if (opts.min !== undefined && value < opts.min) {
+    if (!Number.isSafeInteger(value)) {
+      this.problems.push(`${name}=${raw.trim()} is too large to be exact (at most ${Number.MAX_SAFE_INTEGER})`);
+    } else if (opts.min !== undefined && value < opts.min) {
       this.problems.push(`${name}=${value} is below the minimum ${opts.min}`);
     } else if (opts.max !== undefined && value > opts.max) {
-      this.problems.push(`${name}=${value} is above the maximum ${opts.max}`);
+      this.problems.push(`${name}=${value} is above the maximum ${opts.max}${opts.maxReason === undefined ? '' : ` ${opts.maxReason}`}`);
     }
     return value;
+  }
+
+  /** A duration in milliseconds that a timer will wait for: at most MAX_TIMER_MS. */
+  ms(name: string, fallback: number, opts: IntOptions = {}): number {
+    const max = Math.min(opts.max ?? MAX_TIMER_MS, MAX_TIMER_MS);
+    return this.int(name, fallback, { ...opts, max, maxReason: opts.maxReason ?? (max === MAX_TIMER_MS ? TIMER_REASON : undefined) });
+  }
+
+  /** A duration given in seconds that a timer will wait for, returned in milliseconds. */
+  secondsAsMs(name: string, fallbackS: number, opts: IntOptions = {}): number {
+    const maxS = Math.min(opts.max ?? Infinity, Math.floor(MAX_TIMER_MS / 1000));
+    return (
+      this.int(name, fallbackS, {
+        ...opts,
+        max: maxS,
+        maxReason: opts.maxReason ?? (maxS === Math.floor(MAX_TIMER_MS / 1000) ? TIMER_REASON : undefined),
+      }) * 1000
+    );
   }
 
   port(name: string, fallback: number): number {

@@ -33,7 +33,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
   const config: StackConfig = {
     stateDir: abs(r.string('STAAS_STATE_DIR', '.state')),
     cacheDir: abs(r.string('STAAS_CACHE_DIR', join(homedir(), '.cache', 'staas'))),
-    startTimeoutMs: r.int('STAAS_START_TIMEOUT_S', 90, { min: 5, max: 600 }) * 1000,
+    startTimeoutMs: r.secondsAsMs('STAAS_START_TIMEOUT_S', 90, { min: 5, max: 600 }),
     kafka: {
       host: r.string('STAAS_KAFKA_HOST', '127.0.0.1'),
       port: r.port('STAAS_KAFKA_PORT', 9092),

@@ -1,9 +1,13 @@
 /**
- * The Writer's door: caller input -> complete, valid records. Optional fields get their schema
- * defaults; anything the pipeline could not store faithfully is refused here, with every problem
- * named, before anything is enqueued.
+ * The record contract: what a valid record is, for both ends of Kafka. The Writer runs these at
+ * its door (caller input -> complete, valid records; optional fields get their schema defaults)
+ * and the Sink runs them again on what it decodes (another producer, or an older writer, may
+ * have sent anything). Anything the pipeline could not carry or store faithfully is refused with
+ * every problem named: values out of range (also of what avsc can encode), strings that are not
+ * valid Unicode (a lone surrogate would be stored as U+FFFD, a silent change) and fields the
+ * schema does not have (a typo such as `windowMinute` would otherwise vanish).
  */
-import type { AlarmEvent, Cell, ElementRow, TrendPoint } from '../../schemas/records.ts';
+import { READER_TYPES, type AlarmEvent, type Cell, type ElementRow, type RecordType, type TrendPoint } from './records.ts';
 
 type Required<T, K extends keyof T> = Pick<T, K> & Partial<Omit<T, K>>;
 
@@ -31,6 +35,25 @@ const MAX_TS = 4_102_444_800_000;
 const MAX_KEY_BYTES = 768;
 const MAX_TEXT_BYTES = 65_536;
 const INT32 = [-2_147_483_648, 2_147_483_647] as const;
+/**
+ * The largest Avro `long` this pipeline carries as a number: avsc encodes a number long only when
+ * its zig-zag form is a safe integer, so 2^53 - 1 (Number.MAX_SAFE_INTEGER) throws inside
+ * `encode` (avsc 5.7, LongType) and would fail the whole batch it is in.
+ */
+export const MAX_LONG = 2 ** 53 - 2;
+const LONG_ID = [0, MAX_LONG] as const;
+
+/** The field names of each record type's schema: anything else in an input is refused. */
+const FIELDS: Record<RecordType, ReadonlySet<string>> = {
+  trend: fieldsOf('trend'),
+  alarm: fieldsOf('alarm'),
+  element: fieldsOf('element'),
+};
+const CELL_FIELDS: ReadonlySet<string> = new Set(['columnId', 'value']);
+
+function fieldsOf(type: RecordType): ReadonlySet<string> {
+  return new Set((READER_TYPES[type] as unknown as { fields: { name: string }[] }).fields.map((f) => f.name));
+}
 const INT16 = [-32_768, 32_767] as const;
 
 class Check {
@@ -69,6 +92,7 @@ class Check {
     }
     if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes)
       this.problems.push(`${name} is ${Buffer.byteLength(v)} bytes, at most ${maxBytes} allowed`);
+    if (!v.isWellFormed()) this.problems.push(`${name} is not valid Unicode: it holds a lone surrogate at index ${loneSurrogateAt(v)}`);
     return v;
   }
 
@@ -76,10 +100,25 @@ class Check {
     return v === undefined || v === null ? null : this.text(name, v, '');
   }
 
+  /** Refuses the keys of `input` that `allowed` does not name (`where`: the path, e.g. `columns[2].`). */
+  known(input: object, allowed: ReadonlySet<string>, where = ''): void {
+    for (const key of Object.keys(input))
+      if (!allowed.has(key)) this.problems.push(`${where}${key} is not a field of the schema (allowed: ${[...allowed].join(', ')})`);
+  }
+
   done<T>(recordType: string, record: T): T {
     if (this.problems.length > 0) throw new RecordValidationError(recordType, this.problems);
     return record;
   }
+}
+
+function loneSurrogateAt(v: string): number {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < v.length && (v.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    else if (c >= 0xd800 && c <= 0xdfff) return i;
+  }
+  return -1;
 }
 
 function show(v: unknown): string {
@@ -98,6 +137,7 @@ export function toTrendPoint(input: TrendInput): TrendPoint {
   const bad = notObject('trend', input);
   if (bad) throw bad;
   const c = new Check();
+  c.known(input, FIELDS.trend);
   const p: TrendPoint = {
     dmsId: c.int('dmsId', input.dmsId, [0, INT32[1]]),
     dmaId: c.int('dmaId', input.dmaId, [0, INT32[1]]),
@@ -125,7 +165,8 @@ export function toAlarmEvent(input: AlarmInput): AlarmEvent {
   const bad = notObject('alarm', input);
   if (bad) throw bad;
   const c = new Check();
-  const id = (name: string, v: unknown) => c.int(name, v, [0, Number.MAX_SAFE_INTEGER]);
+  c.known(input, FIELDS.alarm);
+  const id = (name: string, v: unknown) => c.int(name, v, LONG_ID);
   const a: AlarmEvent = {
     dmsId: c.int('dmsId', input.dmsId, [0, INT32[1]]),
     dmaId: c.int('dmaId', input.dmaId, [0, INT32[1]]),
@@ -158,6 +199,7 @@ export function toElementRow(input: ElementRowInput): ElementRow {
   const bad = notObject('element', input);
   if (bad) throw bad;
   const c = new Check();
+  c.known(input, FIELDS.element);
   const columns: Cell[] = [];
   if (input.columns !== undefined) {
     if (!Array.isArray(input.columns)) c.problems.push(`columns must be an array, got ${show(input.columns)}`);
@@ -167,6 +209,7 @@ export function toElementRow(input: ElementRowInput): ElementRow {
           c.problems.push(`columns[${i}] must be {columnId, value}`);
           return;
         }
+        c.known(cell, CELL_FIELDS, `columns[${i}].`);
         const { columnId, value } = cell as { columnId?: unknown; value?: unknown };
         const v = typeof value === 'string' ? c.text(`columns[${i}].value`, value, '') : c.double(`columns[${i}].value`, value);
         columns.push({ columnId: c.int(`columns[${i}].columnId`, columnId, [0, INT32[1]]), value: v });
@@ -181,7 +224,7 @@ export function toElementRow(input: ElementRowInput): ElementRow {
     displayKey: c.text('displayKey', input.displayKey, ''),
     columns,
     timestamp: c.time('timestamp', input.timestamp),
-    version: input.version === undefined ? 0 : c.int('version', input.version, [0, Number.MAX_SAFE_INTEGER]),
+    version: input.version === undefined ? 0 : c.int('version', input.version, LONG_ID),
     deleted: input.deleted === undefined ? false : input.deleted === true,
   };
   if (input.deleted !== undefined && typeof input.deleted !== 'boolean')

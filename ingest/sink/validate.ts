@@ -2,7 +2,7 @@
  * Records decoded from Kafka are checked with the Writer's own rules: a message written by
  * another producer (or an older, buggier writer) may hold values we cannot store faithfully.
  */
-import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../writer/validate.ts';
+import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
 import type { RecordType, TrendPoint } from '../../schemas/records.ts';
 
 const CHECK: Record<RecordType, (r: never) => unknown> = { trend: toTrendPoint, alarm: toAlarmEvent, element: toElementRow };

@@ -27,7 +27,14 @@ import { PartitionMap } from './partitions.ts';
 import type { SealedBatch } from './sealed-batch.ts';
 import { KafkaSender } from './sender.ts';
 import { Spool } from './spool.ts';
-import { toAlarmEvent, toElementRow, toTrendPoint, type AlarmInput, type ElementRowInput, type TrendInput } from './validate.ts';
+import {
+  toAlarmEvent,
+  toElementRow,
+  toTrendPoint,
+  type AlarmInput,
+  type ElementRowInput,
+  type TrendInput,
+} from '../../schemas/validate.ts';
 
 export interface WriterLog {
   info(msg: string): void;

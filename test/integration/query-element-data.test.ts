@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ElementRowInput } from '../../ingest/writer/validate.ts';
+import type { ElementRowInput } from '../../schemas/validate.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
 
 const TS = Date.UTC(2026, 10, 1, 12);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readConnections } from '../../config/connections.ts';
-import { ConfigError } from '../../config/env.ts';
+import { ConfigError, MAX_TIMER_MS } from '../../config/env.ts';
+import { readSinkConfig } from '../../ingest/sink/config.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { readStackConfig } from '../../ops/stack-config.ts';
 
 function problems(fn: () => unknown): string[] {
@@ -68,5 +70,36 @@ describe('configuration from the environment', () => {
     assert.match(p.join('\n'), /STAAS_KAFKA_PORT=70000 is above the maximum 65535/);
     assert.match(p.join('\n'), /service ports must differ/);
     assert.match(p.join('\n'), /STAAS_KAFKA_HEAP=lots must look like 512m or 1g/);
+  });
+
+  it("refuses every timer value Node's timers cannot hold (they would fire after 1 ms), naming the variable", () => {
+    const timers: [string, (env: Record<string, string>) => unknown, number][] = [
+      ['STAAS_WRITER_SEND_TIMEOUT_MS', (env) => readWriterConfig(env), 1],
+      ['STAAS_WRITER_FSYNC_INTERVAL_MS', (env) => readWriterConfig(env), 1],
+      ['STAAS_SINK_BATCH_AGE_MS', (env) => readSinkConfig(env), 1],
+      ['STAAS_SINK_INSERT_TIMEOUT_MS', (env) => readSinkConfig(env), 1],
+      ['STAAS_SINK_COMMIT_INTERVAL_MS', (env) => readSinkConfig(env), 1],
+      ['STAAS_SINK_RETENTION_INTERVAL_S', (env) => readSinkConfig(env), 1000],
+    ];
+    for (const [name, read, unitMs] of timers) {
+      const max = Math.floor(MAX_TIMER_MS / unitMs);
+      assert.doesNotThrow(() => read({ [name]: String(max) }), name);
+      assert.deepEqual(
+        problems(() => read({ [name]: String(max + 1) })),
+        [`${name}=${max + 1} is above the maximum ${max} (Node's timers hold at most 2^31-1 ms, about 24.8 days)`],
+      );
+      assert.deepEqual(
+        problems(() => read({ [name]: '3000000000' })),
+        [`${name}=3000000000 is above the maximum ${max} (Node's timers hold at most 2^31-1 ms, about 24.8 days)`],
+      );
+      assert.deepEqual(
+        problems(() => read({ [name]: '3e9' })),
+        [`${name}="3e9" is not an integer`],
+      );
+    }
+    assert.deepEqual(
+      problems(() => readWriterConfig({ STAAS_WRITER_SPOOL_MAX_BYTES: '99999999999999999999' })),
+      ['STAAS_WRITER_SPOOL_MAX_BYTES=99999999999999999999 is too large to be exact (at most 9007199254740991)'],
+    );
   });
 });

@@ -25,7 +25,7 @@ import {
 import { runLive } from '../../ingest/writer/simulator/live.ts';
 import { RecordOutput, Tally, type RecordSink } from '../../ingest/writer/simulator/output.ts';
 import { Random } from '../../ingest/writer/simulator/random.ts';
-import { toAlarmEvent, toElementRow, toTrendPoint, type TrendInput } from '../../ingest/writer/validate.ts';
+import { toAlarmEvent, toElementRow, toTrendPoint, type TrendInput } from '../../schemas/validate.ts';
 import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
 
 const at = (h: number, m: number, s = 0, ms = 0) => Date.UTC(2026, 5, 1, h, m, s, ms);

@@ -5,7 +5,7 @@ import { classifyInsertError } from '../../ingest/sink/clickhouse-errors.ts';
 import { DeadLetters, DlqRateExceeded } from '../../ingest/sink/dlq.ts';
 import { PartitionProgress } from '../../ingest/sink/offsets.ts';
 import { invalidRecords } from '../../ingest/sink/validate.ts';
-import { toTrendPoint } from '../../ingest/writer/validate.ts';
+import { toTrendPoint } from '../../schemas/validate.ts';
 import { trendPoint } from '../support/records.ts';
 
 describe('partition progress (what may be committed)', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Batcher, type OpenBatch } from '../../ingest/writer/batcher.ts';
-import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../ingest/writer/validate.ts';
+import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
 import { trendPoint } from '../support/records.ts';
 
 const TS = Date.UTC(2026, 5, 1);

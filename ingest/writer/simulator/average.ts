@@ -16,7 +16,7 @@
  * falls in the window. DataMiner's worked example: 10 from 09:06:14, 20 from 09:07:56, window
  * closing 09:10:00 -> (10·102 s + 20·124 s) / 226 s = 15.4867 at 09:10:00, min 10, max 20, 2 samples.
  */
-import type { TrendInput } from '../validate.ts';
+import type { TrendInput } from '../../../schemas/validate.ts';
 
 /** DataMiner's default average windows in minutes: short, medium ("hour") and long ("day"). */
 export const AVERAGE_WINDOWS = [5, 60, 120] as const;

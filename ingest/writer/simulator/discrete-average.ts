@@ -8,7 +8,7 @@
  *   - value and max null, samples = real-time values in the window, status = window minutes.
  * Discrete parameters change rarely, so each window size keeps its own per-value tallies.
  */
-import type { TrendInput } from '../validate.ts';
+import type { TrendInput } from '../../../schemas/validate.ts';
 import {
   AVERAGE_WINDOWS,
   MINUTE_MS,

@@ -11,7 +11,7 @@
  * Saved standalone parameters follow the record contract: primaryKey '' and exactly one cell
  * whose columnId is the parameter id (= tableParameterId). Versions are the change time in ms.
  */
-import type { ElementRowInput } from '../validate.ts';
+import type { ElementRowInput } from '../../../schemas/validate.ts';
 import type { Cadence } from './cadence.ts';
 import type { EventQueue } from './event-queue.ts';
 import {

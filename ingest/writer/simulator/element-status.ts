@@ -4,7 +4,7 @@
  * -3 activate, -4 timeout in, -5 timeout out. While an element is paused or timed out it sends
  * no trend values, so graphs draw a gap between the two rows.
  */
-import type { TrendInput } from '../validate.ts';
+import type { TrendInput } from '../../../schemas/validate.ts';
 import type { Cadence } from './cadence.ts';
 import type { ElementModel } from './fleet.ts';
 import type { Random } from './random.ts';

@@ -4,7 +4,7 @@
  * the Writer's backpressure. Records produced by events and closing windows are buffered in
  * `RecordOutput` and written in order by `drain()`.
  */
-import type { AlarmInput, ElementRowInput, TrendInput } from '../validate.ts';
+import type { AlarmInput, ElementRowInput, TrendInput } from '../../../schemas/validate.ts';
 
 /** The Writer's three entry points. */
 export interface RecordSink {

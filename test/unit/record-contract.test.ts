@@ -1,0 +1,147 @@
+/**
+ * The record contract (schemas/validate.ts) over whole families of fields, read from the Avro
+ * schemas themselves: every string field refuses a lone surrogate, every long id carries exactly
+ * what avsc can encode, every record type (and a table cell) refuses a field it does not have.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeBatch, encodeBatch } from '../../schemas/container.ts';
+import { READER_TYPES, RECORD_TYPES, type RecordType } from '../../schemas/records.ts';
+import { MAX_LONG, RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
+
+const TS = Date.UTC(2026, 5, 1);
+
+/** A valid input of each type with every string field set (so each can be spoiled in turn). */
+const VALID: Record<RecordType, Record<string, unknown>> = {
+  trend: {
+    dmsId: 1,
+    dmaId: 2,
+    elementId: 3,
+    parameterId: 4,
+    index: 'row',
+    timestamp: TS,
+    windowMinutes: 5,
+    value: null,
+    discreteValue: 'up',
+    min: null,
+    max: null,
+    discreteMax: 'up',
+    samples: 3,
+  },
+  alarm: {
+    dmsId: 1,
+    dmaId: 2,
+    elementId: 3,
+    parameterId: 4,
+    index: 'row',
+    displayKey: 'Row',
+    alarmId: 9,
+    rootAlarmId: 9,
+    previousAlarmId: 0,
+    severity: 2,
+    alarmType: 10,
+    status: 1,
+    value: '91',
+    displayValue: '91 %',
+    timestamp: TS,
+    owner: 'ops',
+    comment: 'seen',
+    elementName: 'srv-1',
+    parameterName: 'CPU',
+  },
+  element: {
+    dmsId: 1,
+    dmaId: 2,
+    elementId: 3,
+    tableParameterId: 1000,
+    primaryKey: 'eth0',
+    displayKey: 'Eth 0',
+    columns: [
+      { columnId: 1001, value: 'up' },
+      { columnId: 1002, value: 3.5 },
+    ],
+    timestamp: TS,
+    version: 2,
+  },
+};
+
+const CHECK: Record<RecordType, (input: never) => unknown> = { trend: toTrendPoint, alarm: toAlarmEvent, element: toElementRow };
+
+function problemsOf(type: RecordType, input: Record<string, unknown>): string[] {
+  try {
+    CHECK[type](input as never);
+  } catch (err) {
+    assert.ok(err instanceof RecordValidationError, String(err));
+    return err.problems;
+  }
+  return [];
+}
+
+/** The schema's fields of an Avro type name ('string', 'long') — plain or as a [null, T] union branch. */
+function fieldsOfType(type: RecordType, avroType: string): string[] {
+  const fields = (
+    READER_TYPES[type] as unknown as { fields: { name: string; type: { typeName: string; types?: { typeName: string }[] } }[] }
+  ).fields;
+  return fields.filter((f) => f.type.typeName === avroType || (f.type.types ?? []).some((b) => b.typeName === avroType)).map((f) => f.name);
+}
+
+describe('record contract', () => {
+  it('accepts the valid inputs (the baseline of every case below)', () => {
+    for (const type of RECORD_TYPES) assert.deepEqual(problemsOf(type, VALID[type]), [], type);
+  });
+
+  it('refuses a lone surrogate in every string field of every record type, naming the field', () => {
+    for (const type of RECORD_TYPES) {
+      const strings = fieldsOfType(type, 'string');
+      assert.ok(strings.length > 0, type);
+      for (const field of strings) {
+        for (const bad of ['\uD800', 'ok\uDC00', 'end\uDBFF']) {
+          const problems = problemsOf(type, { ...VALID[type], [field]: bad });
+          assert.ok(
+            problems.some((p) => p.startsWith(`${field} is not valid Unicode`)),
+            `${type}.${field} = ${JSON.stringify(bad)}: ${problems.join('; ')}`,
+          );
+        }
+      }
+    }
+    // The cells of a table row.
+    const problems = problemsOf('element', { ...VALID.element, columns: [{ columnId: 1001, value: 'a\uD83D' }] });
+    assert.deepEqual(problems, ['columns[0].value is not valid Unicode: it holds a lone surrogate at index 1']);
+    // A well-formed pair (an emoji) is fine.
+    assert.deepEqual(problemsOf('alarm', { ...VALID.alarm, comment: 'fire 🔥' }), []);
+  });
+
+  it('refuses a field the schema does not have, naming it (a typo must not turn an average into a real-time point)', () => {
+    for (const type of RECORD_TYPES) {
+      const problems = problemsOf(type, { ...VALID[type], windowMinute: 5 });
+      assert.equal(problems.length, 1, `${type}: ${problems.join('; ')}`);
+      assert.match(problems[0]!, /^windowMinute is not a field of the schema \(allowed: dmsId, /);
+    }
+    assert.match(
+      problemsOf('element', { ...VALID.element, columns: [{ columnId: 1001, value: 1, unit: '%' }] })[0]!,
+      /^columns\[0\]\.unit is not a field of the schema \(allowed: columnId, value\)/,
+    );
+  });
+
+  it('carries every long id up to 2^53 - 2 exactly through an Avro batch, and refuses 2^53 - 1', () => {
+    assert.equal(MAX_LONG, Number.MAX_SAFE_INTEGER - 1);
+    const longIds: [RecordType, string][] = [
+      ['alarm', 'alarmId'],
+      ['alarm', 'rootAlarmId'],
+      ['alarm', 'previousAlarmId'],
+      ['element', 'version'],
+    ];
+    // Every long of the schemas is either an id above or a time (bounded to 2000..2100).
+    for (const type of RECORD_TYPES)
+      for (const field of fieldsOfType(type, 'long'))
+        assert.ok(longIds.some(([t, f]) => t === type && f === field) || /timestamp|At$/.test(field), `${type}.${field}`);
+    for (const [type, field] of longIds) {
+      const record = CHECK[type]({ ...VALID[type], [field]: MAX_LONG } as never) as Record<string, unknown>;
+      const decoded = decodeBatch(encodeBatch(type, [record as never])).records[0] as unknown as Record<string, unknown>;
+      assert.equal(decoded[field], MAX_LONG, `${type}.${field}`);
+      assert.deepEqual(problemsOf(type, { ...VALID[type], [field]: MAX_LONG + 1 }), [
+        `${field} must be an integer in [0, ${MAX_LONG}], got ${MAX_LONG + 1}`,
+      ]);
+    }
+  });
+});
