@@ -4,8 +4,20 @@
  * drain got. FIFO: entries are read back in the order they were written, which keeps each
  * partition's (so each element's) order.
  *
- * Durability: `append` writes to the OS (survives a killed process); `sync` fdatasyncs (survives
- * a machine crash). The Writer syncs on flush(), on close() and every `fsyncIntervalMs`.
+ * Durability: `append` writes to the OS (survives a killed process); `sync` makes every entry
+ * appended before the call durable (survives a machine crash), in this order: fdatasync of the
+ * active segment, and only when it succeeded the entries count as durable (a failed or
+ * overlapping sync never marks later appends durable, so the next `sync` syncs again); a new
+ * segment's directory entry is fsynced when it is created, before anything in it can be
+ * reported durable; a closed segment is fdatasynced before the next one takes appends; the
+ * drain cursor is written to a temporary file, fdatasynced, renamed over the old one and the
+ * directory fsynced (POSIX: a rename is durable only once its directory is). The Writer syncs on
+ * flush(), on close() and every `fsyncIntervalMs`.
+ *
+ * Write faults (ENOSPC, EFBIG, EIO): `append` writes at its own position (never in append mode,
+ * which ignores positions) and, when a write fails part-way, cuts the stray bytes off and throws
+ * with the spool unchanged, so the caller still holds the entry and a later append lands right
+ * after the last whole entry.
  *
  * Damage: a segment left by an earlier process is read up to its last intact entry; a torn or
  * corrupted tail (or a bad entry in the middle) is logged, counted and skipped, and the valid
@@ -17,6 +29,8 @@ import {
   fdatasync,
   fdatasyncSync,
   fstatSync,
+  fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -25,7 +39,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +47,27 @@ import { crc32 } from 'node:zlib';
 import type { RecordType } from '../../schemas/records.ts';
 import type { SealedBatch } from './sealed-batch.ts';
 
-const fdatasyncAsync = promisify(fdatasync);
+/** The syncing calls of the spool, replaceable so that tests can fail or delay them. */
+export interface SpoolIo {
+  /** fdatasync(2) of an open file. */
+  fdatasync(fd: number): Promise<void>;
+  fdatasyncSync(fd: number): void;
+  /** fsync(2) of a directory: makes a created, renamed or removed name in it durable. */
+  fsyncDir(dir: string): void;
+}
+
+const NODE_IO: SpoolIo = {
+  fdatasync: promisify(fdatasync),
+  fdatasyncSync,
+  fsyncDir(dir) {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  },
+};
 
 const MAGIC = 0x31535453; // "STS1" little-endian
 const HEADER = 12; // magic, payload length, crc32 of payload
@@ -55,6 +88,7 @@ export interface SpoolDamage {
 export interface SpoolOptions {
   segmentBytes: number;
   onDamage?: (damage: SpoolDamage) => void;
+  io?: SpoolIo;
 }
 
 interface Segment {
@@ -129,7 +163,12 @@ export class Spool {
   private readonly segments: Segment[] = [];
   private active: Segment;
   private activeFd: number;
-  private unsynced = false;
+  private readonly io: SpoolIo;
+  /** Entries appended so far, and how many of them are known durable (synced). */
+  private appended = 0;
+  private durable = 0;
+  /** The cursor moved since it was last written durably. */
+  private cursorDirty = false;
   private readFd: number | undefined;
   private readSegmentId = -1;
   private cursorOffset: number;
@@ -140,6 +179,7 @@ export class Spool {
     private readonly dir: string,
     private readonly opts: SpoolOptions,
   ) {
+    this.io = opts.io ?? NODE_IO;
     mkdirSync(dir, { recursive: true });
     const cursor = this.readCursor();
     const ids = readdirSync(dir)
@@ -161,7 +201,7 @@ export class Spool {
     // Appends never extend a segment from an earlier process: its tail may be torn.
     const nextId = Math.max(cursor.segment, ...ids, 0) + 1;
     this.active = { id: nextId, path: this.segmentPath(nextId), size: 0 };
-    this.activeFd = openSync(this.active.path, 'a+');
+    this.activeFd = this.createSegment(this.active.path);
     this.segments.push(this.active);
     for (const s of this.segments) this.pendingBytes += s.size;
     this.pendingBytes -= this.cursorOffset;
@@ -184,21 +224,61 @@ export class Spool {
     return this.pendingBytes === 0;
   }
 
+  /**
+   * Appends an entry (to the OS: durable after the next `sync`). Throws the write's error
+   * (ENOSPC, EFBIG, …) with the spool unchanged: the entry is not in it.
+   */
   append(entry: SpoolEntry): void {
     const buf = encodeEntry(entry);
     if (this.active.size > 0 && this.active.size + buf.length > this.opts.segmentBytes) this.rotate();
     let written = 0;
-    while (written < buf.length) written += writeSync(this.activeFd, buf, written, buf.length - written, this.active.size + written);
+    try {
+      while (written < buf.length) written += writeSync(this.activeFd, buf, written, buf.length - written, this.active.size + written);
+    } catch (err) {
+      if (written > 0) {
+        try {
+          ftruncateSync(this.activeFd, this.active.size);
+        } catch {
+          /* the next append overwrites the stray bytes at this position anyway */
+        }
+      }
+      throw err;
+    }
     this.active.size += buf.length;
     this.pendingBytes += buf.length;
-    this.unsynced = true;
+    this.appended++;
   }
 
-  /** fdatasync of what was appended (rotated segments were synced when they closed). */
+  /** Whether entries were appended (or the cursor moved) since the last successful `sync`. */
+  get unsynced(): boolean {
+    return this.durable < this.appended || this.cursorDirty;
+  }
+
+  /**
+   * Makes every entry appended before the call, and the drain cursor, durable. Rejects with the
+   * fdatasync error (nothing is then marked durable: the next call tries again).
+   */
   async sync(): Promise<void> {
-    if (!this.unsynced) return;
-    this.unsynced = false;
-    await fdatasyncAsync(this.activeFd);
+    const target = this.appended;
+    if (this.durable < target) {
+      const segment = this.active;
+      try {
+        await this.io.fdatasync(this.activeFd);
+      } catch (err) {
+        // A rotation meanwhile synced and closed that segment (its descriptor is gone).
+        if (!(this.active !== segment && this.durable >= target)) throw err;
+      }
+      this.durable = Math.max(this.durable, target);
+    }
+    if (this.cursorDirty) {
+      this.cursorDirty = false;
+      try {
+        this.writeCursor(true);
+      } catch (err) {
+        this.cursorDirty = true;
+        throw err;
+      }
+    }
   }
 
   /** The oldest entry not yet drained, without consuming it. */
@@ -250,24 +330,46 @@ export class Spool {
     this.readFd = undefined;
     if (this.active.size === 0 && this.segments.length === 1) {
       rmSync(this.active.path, { force: true });
-      this.writeCursor();
+      this.writeCursor(true);
     }
   }
 
+  /** Starts a new segment; the old one is synced first (throws with nothing changed when that fails). */
   private rotate(): void {
     const old = this.active;
-    fdatasyncSync(this.activeFd); // a closed segment is durable before the next one starts
-    this.unsynced = false;
+    const id = old.id + 1;
+    const next = { id, path: this.segmentPath(id), size: 0 };
+    const fd = this.createSegment(next.path);
+    try {
+      this.io.fdatasyncSync(this.activeFd); // a closed segment is durable before the next one starts
+    } catch (err) {
+      closeSync(fd);
+      rmSync(next.path, { force: true });
+      throw err;
+    }
+    this.durable = this.appended;
     if (this.readFd === this.activeFd) {
       // Keep reading the old segment through its own descriptor.
       this.readFd = openSync(old.path, 'r');
     }
     closeSync(this.activeFd);
-    const id = old.id + 1;
-    this.active = { id, path: this.segmentPath(id), size: 0 };
-    this.activeFd = openSync(this.active.path, 'a+');
+    this.active = next;
+    this.activeFd = fd;
     this.segments.push(this.active);
     if (this.segments[0] === old && this.cursorOffset >= old.size) this.dropHeadSegment();
+  }
+
+  /** Creates an empty segment for positional writes ('w+': 'a' would ignore the positions) and makes its name durable. */
+  private createSegment(path: string): number {
+    const fd = openSync(path, 'w+');
+    try {
+      this.io.fsyncDir(this.dir);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(path, { force: true });
+      throw err;
+    }
+    return fd;
   }
 
   private dropHeadSegment(): void {
@@ -277,14 +379,14 @@ export class Spool {
       this.readFd = undefined;
       this.readSegmentId = -1;
     }
-    rmSync(seg.path, { force: true });
     this.cursorOffset = 0;
-    this.writeCursor();
+    this.writeCursor(); // first past the segment, then remove it: a crash in between leaves a drained file, never a cursor into nothing
+    rmSync(seg.path, { force: true });
   }
 
-  /** Finds the intact length of a segment left by an earlier process, reporting damage. */
+  /** Finds the intact length of a segment left by an earlier process, reporting damage and cutting it off. */
   private recover(id: number, path: string, start: number): Segment | undefined {
-    const fd = openSync(path, 'r');
+    const fd = openSync(path, 'r+');
     try {
       const size = fstatSync(fd).size;
       let offset = start;
@@ -293,6 +395,7 @@ export class Spool {
         if (r === undefined) break;
         if (typeof r === 'string') {
           this.opts.onDamage?.({ segment: path, offset, skippedBytes: size - offset, reason: r });
+          ftruncateSync(fd, offset); // the damaged tail is gone for good: no later reader trips on it
           break;
         }
         offset = r.next;
@@ -330,10 +433,24 @@ export class Spool {
     return { segment: 0, offset: 0 };
   }
 
-  private writeCursor(): void {
+  /**
+   * Records how far the drain got: write a temporary file, rename it over the cursor. `durable`:
+   * also fdatasync the file before the rename and fsync the directory after it (done by `sync`,
+   * not per drained entry: a cursor lost in a crash replays entries, duplicates that storage
+   * collapses, never a loss).
+   */
+  private writeCursor(durable = false): void {
     const path = join(this.dir, 'cursor.json');
     const seg = this.segments[0];
-    writeFileSync(`${path}.tmp`, JSON.stringify({ segment: seg?.id ?? this.active.id, offset: seg === undefined ? 0 : this.cursorOffset }));
+    const fd = openSync(`${path}.tmp`, 'w');
+    try {
+      writeSync(fd, JSON.stringify({ segment: seg?.id ?? this.active.id, offset: seg === undefined ? 0 : this.cursorOffset }));
+      if (durable) this.io.fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(`${path}.tmp`, path);
+    if (durable) this.io.fsyncDir(this.dir);
+    else this.cursorDirty = true;
   }
 }

@@ -3,7 +3,10 @@ import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { Spool, type SpoolDamage, type SpoolEntry } from '../../ingest/writer/spool.ts';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { Spool, type SpoolDamage, type SpoolEntry, type SpoolIo } from '../../ingest/writer/spool.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -120,5 +123,129 @@ describe('disk spool', () => {
     assert.ok(drain(spool).length >= 2);
     assert.match(damage[0]!.reason, /unreadable cursor/);
     await spool.close();
+  });
+
+  /** Syncing calls that record their order and can be held or failed. */
+  function recordingIo(dir: string) {
+    const calls: string[] = [];
+    let hold: { resolve: () => void; reject: (e: Error) => void } | undefined;
+    let holdNext = false;
+    const io: SpoolIo = {
+      fdatasync: () => {
+        calls.push('fdatasync');
+        if (!holdNext) return Promise.resolve();
+        holdNext = false;
+        return new Promise<void>((resolve, reject) => (hold = { resolve, reject }));
+      },
+      fdatasyncSync: () => {
+        // The cursor is synced as the temporary file, before it replaces the old one.
+        calls.push(existsSync(join(dir, 'cursor.json.tmp')) ? 'fdatasyncSync(cursor.tmp)' : 'fdatasyncSync');
+      },
+      fsyncDir: () => {
+        calls.push(existsSync(join(dir, 'cursor.json.tmp')) ? 'fsyncDir(before rename)' : 'fsyncDir');
+      },
+    };
+    return {
+      io,
+      calls,
+      holdNextSync: () => (holdNext = true),
+      release: () => hold!.resolve(),
+      fail: (e: Error) => hold!.reject(e),
+    };
+  }
+
+  it('counts entries durable only once their fdatasync succeeded; a failed sync is tried again', async () => {
+    const dir = tempDir();
+    const r = recordingIo(dir);
+    const spool = Spool.open(dir, { segmentBytes: 1 << 20, io: r.io });
+    assert.deepEqual(r.calls, ['fsyncDir'], "the new segment's name is made durable when it is created");
+    spool.append(entry(1));
+    assert.ok(spool.unsynced);
+
+    // sync() settles only after the fdatasync does.
+    r.holdNextSync();
+    let settled = false;
+    const first = spool.sync().then(() => (settled = true));
+    await new Promise((res) => setImmediate(res));
+    assert.equal(settled, false);
+    spool.append(entry(2)); // appended while that sync runs: not covered by it
+    r.release();
+    await first;
+    assert.ok(spool.unsynced, 'an append during a sync stays unsynced');
+
+    // A failing fdatasync rejects and marks nothing durable; the next sync calls it again.
+    r.holdNextSync();
+    const failing = spool.sync();
+    r.fail(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    await assert.rejects(failing, /EIO/);
+    assert.ok(spool.unsynced);
+    const before = r.calls.filter((c) => c === 'fdatasync').length;
+    await spool.sync();
+    assert.equal(r.calls.filter((c) => c === 'fdatasync').length, before + 1);
+    assert.ok(!spool.unsynced);
+    await spool.sync();
+    assert.equal(r.calls.filter((c) => c === 'fdatasync').length, before + 1, 'nothing new: no fdatasync');
+    await spool.close();
+  });
+
+  it('syncs a segment before the next one takes appends, and writes the cursor durably: sync the file, rename, sync the directory', async () => {
+    const dir = tempDir();
+    const r = recordingIo(dir);
+    const spool = Spool.open(dir, { segmentBytes: 64 * 1024, io: r.io });
+    r.calls.length = 0;
+    for (let i = 0; i < 10; i++) spool.append(entry(i, 10_000)); // rotates once (64 KiB segments)
+    assert.deepEqual(r.calls, ['fsyncDir', 'fdatasyncSync']);
+    drain(spool, 3);
+    r.calls.length = 0;
+    await spool.sync();
+    assert.deepEqual(r.calls, ['fdatasync', 'fdatasyncSync(cursor.tmp)', 'fsyncDir']);
+    assert.ok(!spool.unsynced);
+    await spool.close();
+  });
+
+  it('keeps what it had when the file system refuses an append (EFBIG under ulimit -f), and goes on when space returns', async () => {
+    const dir = tempDir();
+    const script = join(import.meta.dirname, '../support/spool-fill.ts');
+    // 200 KiB per file: a segment holds ~20 entries before the limit; `ulimit -S` leaves SIGXFSZ ignored by Node.
+    const { stdout } = await promisify(execFile)('bash', ['-c', `ulimit -S -f 200 && exec node --import tsx "${script}" "${dir}"`], {
+      cwd: join(import.meta.dirname, '../..'),
+    });
+    const child = JSON.parse(stdout.trim().split('\n').at(-1)!) as { appended: number; errors: string[]; bytes: number };
+    assert.deepEqual(child.errors, ['EFBIG', 'EFBIG'], stdout);
+    assert.ok(child.appended > 5, stdout);
+
+    // Every entry the child appended comes back, nothing else; no damage (the stray bytes were cut off).
+    const damage: SpoolDamage[] = [];
+    const spool = Spool.open(dir, { segmentBytes: 1 << 20, onDamage: (d) => damage.push(d) });
+    assert.equal(spool.bytes, child.bytes);
+    spool.append({ ...entry(9999, 10_000), key: 'after' });
+    const got = drain(spool);
+    assert.deepEqual(damage, []);
+    assert.equal(got.length, child.appended + 1);
+    got.slice(0, -1).forEach((e, i) => assert.equal(e.key, `1:1/${i}`));
+    assert.equal(got.at(-1)!.key, 'after');
+    await spool.close();
+  });
+
+  it('cuts a torn tail off when it opens a segment, so no later reader meets it', async () => {
+    const dir = tempDir();
+    const spool = Spool.open(dir, { segmentBytes: 1 << 20 });
+    for (let i = 0; i < 3; i++) spool.append(entry(i));
+    await spool.close();
+    const seg = readdirSync(dir).find((f) => f.endsWith('.seg'))!;
+    const whole = statSync(join(dir, seg)).size;
+    const fd = openSync(join(dir, seg), 'a');
+    writeSync(fd, Buffer.from('torn bytes of a half-written entry'));
+    closeSync(fd);
+    const damage: SpoolDamage[] = [];
+    const again = Spool.open(dir, { segmentBytes: 1 << 20, onDamage: (d) => damage.push(d) });
+    assert.equal(damage.length, 1);
+    assert.equal(statSync(join(dir, seg)).size, whole);
+    assert.deepEqual(
+      drain(again).map((e) => e.key),
+      ['7:1/0', '7:1/1', '7:1/2'],
+    );
+    await again.close();
+    assert.ok(readFileSync(join(dir, 'cursor.json'), 'utf8').length > 0);
   });
 });
