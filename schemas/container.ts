@@ -81,26 +81,93 @@ export interface EncodeOptions {
   writerType?: avro.Type;
 }
 
+/**
+ * A batch being built: records are Avro-encoded as they are added, so its size is known exactly
+ * (a Kafka broker limits messages in encoded bytes, not in characters) and no record objects are
+ * held. `seal` writes the container file around the block.
+ */
+export class BatchBody<T extends RecordType = RecordType> {
+  private readonly body: Output;
+  private readonly writer: avro.Type;
+  private readonly schemaBytes: Buffer;
+  private records = 0;
+
+  constructor(
+    readonly type: T,
+    opts: { writerType?: avro.Type; initialBytes?: number } = {},
+  ) {
+    this.writer = opts.writerType ?? READER_TYPES[type];
+    this.schemaBytes = opts.writerType === undefined ? SCHEMA_BYTES[type] : Buffer.from(JSON.stringify(this.writer.schema()));
+    this.body = new Output(opts.initialBytes ?? 4096);
+  }
+
+  get count(): number {
+    return this.records;
+  }
+
+  /** Bytes of a sealed container without records (an upper bound of its header and framing). */
+  get emptyBytes(): number {
+    return containerOverhead(this.schemaBytes.length);
+  }
+
+  /** Bytes of the sealed container (codec 'null', an upper bound within a few bytes): header, block counts, records, sync marker. */
+  get bytes(): number {
+    return containerOverhead(this.schemaBytes.length) + this.body.pos;
+  }
+
+  /** Encodes one record; returns its encoded size in bytes. */
+  add(record: RecordOf[T]): number {
+    const before = this.body.pos;
+    this.body.write(this.writer, record);
+    this.records++;
+    return this.body.pos - before;
+  }
+
+  /** Takes back the last record added (`bytes`: what `add` returned), e.g. to start the next batch with it. */
+  removeLast(bytes: number): Buffer {
+    const last = Buffer.from(this.body.buf.subarray(this.body.pos - bytes, this.body.pos));
+    this.body.pos -= bytes;
+    this.records--;
+    return last;
+  }
+
+  /** Adds a record already encoded by another body of the same writer schema. */
+  addEncoded(encoded: Buffer): void {
+    this.body.bytes(encoded);
+    this.records++;
+  }
+
+  /** The Avro Object Container File of the records added. */
+  seal(codec: Codec = 'null'): Buffer {
+    const block = this.body.result();
+    const data = codec === 'deflate' ? deflateRawSync(block) : block;
+    const sync = randomBytes(SYNC_SIZE);
+    const out = new Output(data.length + this.schemaBytes.length + 128);
+    out.write(HEADER, { magic: MAGIC, meta: { 'avro.schema': this.schemaBytes, 'avro.codec': Buffer.from(codec) }, sync });
+    if (this.records > 0) {
+      out.write(LONG, this.records);
+      out.write(LONG, data.length);
+      out.bytes(data);
+      out.bytes(sync);
+    }
+    return out.result();
+  }
+}
+
+/**
+ * Container bytes around a block, at most: magic 4; metadata map: count 1, 'avro.schema' 1+11,
+ * schema length 3 + the schema, 'avro.codec' 1+10, codec 1+7, end 1; sync marker 16; block
+ * record count and byte size 5+5; trailing sync 16.
+ */
+function containerOverhead(schemaBytes: number): number {
+  return 82 + schemaBytes;
+}
+
 /** Encodes records of one type as one Avro Object Container File with a single block. */
 export function encodeBatch<T extends RecordType>(type: T, records: readonly RecordOf[T][], opts: EncodeOptions = {}): Buffer {
-  const codec = opts.codec ?? 'null';
-  const writer = opts.writerType ?? READER_TYPES[type];
-  const schemaBytes = opts.writerType === undefined ? SCHEMA_BYTES[type] : Buffer.from(JSON.stringify(writer.schema()));
-  const sync = randomBytes(SYNC_SIZE);
-
-  const body = new Output(Math.max(256, records.length * 64));
-  for (const r of records) body.write(writer, r);
-  const data = codec === 'deflate' ? deflateRawSync(body.result()) : body.result();
-
-  const out = new Output(data.length + schemaBytes.length + 128);
-  out.write(HEADER, { magic: MAGIC, meta: { 'avro.schema': schemaBytes, 'avro.codec': Buffer.from(codec) }, sync });
-  if (records.length > 0) {
-    out.write(LONG, records.length);
-    out.write(LONG, data.length);
-    out.bytes(data);
-    out.bytes(sync);
-  }
-  return out.result();
+  const body = new BatchBody(type, { writerType: opts.writerType, initialBytes: Math.max(256, records.length * 64) });
+  for (const r of records) body.add(r);
+  return body.seal(opts.codec ?? 'null');
 }
 
 export interface DecodedBatch<T extends RecordType = RecordType> {

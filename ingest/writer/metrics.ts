@@ -56,6 +56,23 @@ export function createWriterMetrics(registry: Registry) {
       registers,
     }),
     sendFailures: new Counter({ name: 'staas_writer_send_failures_total', help: 'Batch sends that failed or timed out', registers }),
+    splits: new Counter({
+      name: 'staas_writer_batch_splits_total',
+      help: 'Batches Kafka refused as too large, split in two and sent again',
+      labelNames: ['type'],
+      registers,
+    }),
+    quarantined: new Counter({
+      name: 'staas_writer_records_quarantined_total',
+      help: 'Records of batches Kafka refused for good, set aside in <spool>/quarantine',
+      labelNames: ['type'],
+      registers,
+    }),
+    spoolWriteFailures: new Counter({
+      name: 'staas_writer_spool_write_failures_total',
+      help: 'Spool appends the file system refused (ENOSPC, EFBIG, EIO); the batches stayed in memory',
+      registers,
+    }),
     spoolBytes: new Gauge({ name: 'staas_writer_spool_bytes', help: 'Bytes in the disk spool not yet delivered', registers }),
     spoolSegments: new Gauge({ name: 'staas_writer_spool_segments', help: 'Segment files in the disk spool', registers }),
     spoolDamage: new Counter({ name: 'staas_writer_spool_damage_total', help: 'Damaged spool regions detected and skipped', registers }),
@@ -67,7 +84,7 @@ export function createWriterMetrics(registry: Registry) {
     memoryBytes: new Gauge({ name: 'staas_writer_memory_bytes', help: 'Open and in-flight batch bytes held in memory', registers }),
     backpressureSeconds: new Counter({
       name: 'staas_writer_backpressure_seconds_total',
-      help: 'Time callers waited because the spool was full',
+      help: 'Time callers were held back: memory budget full (Kafka slower than the writes), or the spool full',
       registers,
     }),
   };

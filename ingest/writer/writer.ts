@@ -1,32 +1,26 @@
 /**
  * The Writer: the library agent-side code calls. Records are validated at the door, batched per
- * topic partition, Avro-encoded (one batch = one Kafka message) and sent with acks=all.
+ * topic partition and Avro-encoded as they arrive (one batch = one Kafka message, sealed below the
+ * topic's message limit), and leave through the ordered outbox (outbox.ts): sent live with
+ * acks=all, or — when sends fail — through the disk spool, drained in order (drain.ts).
  *
- * Two modes. LIVE: sealed batches go to Kafka, at most `maxInFlight` at a time and one at a time
- * per partition (order). SPOOLING: entered when a send fails or sealed batches in memory would
- * pass `maxMemoryBytes`; from then on every sealed batch is appended to the disk spool, and a
- * drain loop sends the spool in order at a bounded rate. When the spool is empty, LIVE again.
- * Memory stays bounded in both modes; when the spool reaches its cap, writes wait.
+ * Backpressure: the promise a write returns is pending while the batches in memory pass
+ * `maxMemoryBytes` (Kafka is slower than the caller: as Kafka's producer does with
+ * `buffer.memory`) or the spool is at its cap; and every ~20 ms of uninterrupted writing it lets
+ * the event loop run once, so a busy caller cannot starve the sends. Callers that await every
+ * write are held back; the spool is used only when sends fail or time out.
  *
  * Acknowledged: when `flush()` (or `close()`) resolves, every record accepted before the call is
- * in Kafka (acks=all) or fsynced in the spool, and survives the process being killed.
+ * in Kafka (acks=all) or fsynced in the spool, and survives the process being killed or the
+ * machine losing power. While a batch is neither (the spool refuses writes and Kafka is down),
+ * `flush()` rejects with SpoolUnavailableError.
  */
-import PQueue from 'p-queue';
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
 import { logLevel, type Kafka } from 'kafkajs';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { KafkaConnection } from '../../config/connections.ts';
-import { encodeBatch } from '../../schemas/container.ts';
-import type { AlarmEvent, AnyRecord, ElementRow, RecordType, TrendPoint } from '../../schemas/records.ts';
-import { createKafka } from '../kafka/client.ts';
-import { elementKey } from '../kafka/message.ts';
-import { topicsFor, type Topics } from '../kafka/topics.ts';
-import { Batcher, type OpenBatch } from './batcher.ts';
-import type { WriterConfig } from './config.ts';
-import { createWriterMetrics, type WriterMetrics } from './metrics.ts';
-import { PartitionMap } from './partitions.ts';
-import type { SealedBatch } from './sealed-batch.ts';
-import { KafkaSender } from './sender.ts';
-import { Spool } from './spool.ts';
+import type { AnyRecord, RecordType } from '../../schemas/records.ts';
 import {
   toAlarmEvent,
   toElementRow,
@@ -35,6 +29,20 @@ import {
   type ElementRowInput,
   type TrendInput,
 } from '../../schemas/validate.ts';
+import { createKafka } from '../kafka/client.ts';
+import { topicsFor, type Topics } from '../kafka/topics.ts';
+import { Batcher, type OpenBatch } from './batcher.ts';
+import type { WriterConfig } from './config.ts';
+import { Delivery } from './delivery.ts';
+import { Drain } from './drain.ts';
+import { createWriterMetrics, type WriterMetrics } from './metrics.ts';
+import { Outbox } from './outbox.ts';
+import { PartitionMap } from './partitions.ts';
+import { Quarantine } from './quarantine.ts';
+import type { SealedBatch } from './sealed-batch.ts';
+import { KafkaSender } from './sender.ts';
+import { Spool } from './spool.ts';
+import { TopicLimits } from './topic-limits.ts';
 
 export interface WriterLog {
   info(msg: string): void;
@@ -47,74 +55,106 @@ export interface WriterDeps {
   log?: WriterLog;
 }
 
-const ACCEPTED: Promise<void> = Promise.resolve();
-
-/** Rough encoded size, for batch byte limits and memory accounting before encoding. */
-function estimateBytes(type: RecordType, r: AnyRecord): number {
-  if (type === 'trend') {
-    const p = r as TrendPoint;
-    return 48 + p.index.length + (p.discreteValue?.length ?? 0) + (p.discreteMax?.length ?? 0);
-  }
-  if (type === 'alarm') {
-    const a = r as AlarmEvent;
-    return (
-      96 +
-      a.index.length +
-      a.value.length +
-      a.displayValue.length +
-      (a.comment?.length ?? 0) +
-      a.elementName.length +
-      a.parameterName.length
+/** `flush()` could not make everything durable: batches wait in memory, the spool refuses writes and Kafka does not take them. */
+export class SpoolUnavailableError extends Error {
+  constructor(
+    readonly heldBytes: number,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `${heldBytes} bytes of batches are neither in Kafka nor on disk: the spool refuses writes (${(cause as Error)?.message ?? String(cause)}); they wait in memory and are tried again`,
     );
+    this.name = 'SpoolUnavailableError';
   }
-  const e = r as ElementRow;
-  let bytes = 48 + e.primaryKey.length + e.displayKey.length;
-  for (const c of e.columns) bytes += 12 + (typeof c.value === 'string' ? c.value.length : 0);
-  return bytes;
 }
 
+const ACCEPTED: Promise<void> = Promise.resolve();
+/** How often topic metadata (partition counts, message limits) is read again (ms). */
+const METADATA_REFRESH_MS = 10_000;
+/** Writes between two looks at the clock for the yield (a clock read per write costs more than it gives). */
+const YIELD_CHECK_EVERY = 256;
+/** Longest stretch (ms) of writes without letting the event loop run. */
+const YIELD_AFTER_MS = 20;
+
 export class Writer {
-  private mode: 'live' | 'spooling' = 'live';
   private closed = false;
-  private inFlightBytes = 0;
-  private readonly queue: PQueue;
-  /** Tail of each partition's send chain: batches of one partition leave one at a time, in order. */
-  private readonly chains = new Map<string, Promise<void>>();
   private readonly batcher: Batcher;
+  private readonly outbox: Outbox;
+  private readonly drain: Drain;
   private draining: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
+  private progressWaiters: (() => void)[] = [];
   private blockedSince: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private drainCredit = 0;
-  /** Ends the drain loop's back-off sleep early (close() must not wait out a 10 s back-off). */
-  private wakeDrain: (() => void) | undefined;
-  private drainCreditAt = Date.now();
+  private writesSinceCheck = 0;
+  private loopSeen = performance.now();
+  private refreshing = false;
+  /** Pause before sending live batches that only memory holds, while the spool refuses writes (ms). */
+  private probeDelayMs = 250;
 
   private constructor(
     private readonly config: WriterConfig,
     private readonly topics: Topics,
     private readonly sender: KafkaSender,
     private readonly partitions: PartitionMap,
+    private readonly limits: TopicLimits,
     private readonly spool: Spool,
     private readonly metrics: WriterMetrics,
     private readonly log: WriterLog,
   ) {
-    this.queue = new PQueue({ concurrency: config.maxInFlight });
-    this.batcher = new Batcher({ records: config.batchRecords, bytes: config.batchBytes, lingerMs: config.lingerMs }, (b) => this.seal(b));
+    const delivery = new Delivery(sender, partitions, new Quarantine(join(config.spoolDir, 'quarantine')), metrics, log, config.codec);
+    this.batcher = new Batcher(
+      { records: config.batchRecords, bytes: (type) => limits.batchBytes(topics[type]), lingerMs: config.lingerMs },
+      (b) => this.seal(b),
+    );
+    this.outbox = new Outbox(
+      spool,
+      { maxInFlight: config.maxInFlight, spoolMaxBytes: config.spoolMaxBytes, onFull: config.onFull },
+      {
+        deliver: async (b) => {
+          await delivery.deliver(b);
+          this.probeDelayMs = 250;
+        },
+        spooling: (err) => {
+          this.log.warn(`a send failed (${(err as Error).message}): spooling to disk`);
+          this.startDrain();
+          this.refreshMetadata();
+        },
+        spooled: (b) => this.metrics.spooled.inc({ type: b.type }, b.count),
+        dropped: (b) => this.metrics.dropped.inc({ type: b.type }, b.count),
+        spoolFailed: (err) => {
+          this.metrics.spoolWriteFailures.inc();
+          this.log.warn(`the spool refuses writes (${(err as Error).message}): batches wait in memory and writes are held back`);
+        },
+        progress: () => this.progress(),
+      },
+    );
+    this.drain = new Drain({
+      spool,
+      deliver: (e) => delivery.deliver(e),
+      beforeSend: async () => {
+        // Started while Kafka was down: learn the real partition counts as soon as it answers.
+        if (!this.partitions.confirmed) await this.partitions.refresh(2000);
+      },
+      bytesPerSecond: config.drainBytesPerSecond,
+      stopped: () => this.closed,
+      advanced: () => this.progress(),
+      log,
+    });
     this.timers.push(setInterval(() => this.batcher.sealExpired(), Math.max(1, Math.floor(config.lingerMs / 2))));
-    // Partitions added to a topic are picked up within five minutes.
-    this.timers.push(setInterval(() => void this.partitions.refresh(5000), 300_000));
+    this.timers.push(setInterval(() => this.refreshMetadata(), METADATA_REFRESH_MS));
     this.timers.push(
-      setInterval(
-        () => void this.spool.sync().catch((err: Error) => this.log.warn(`spool fsync failed: ${err.message}`)),
-        config.fsyncIntervalMs,
-      ),
+      setInterval(() => {
+        // A failure is reported by the next flush(), which syncs again (nothing is marked durable).
+        this.spool.sync().catch((err: Error) => this.log.warn(`spool fsync failed: ${err.message}`));
+      }, config.fsyncIntervalMs),
     );
     for (const t of this.timers) t.unref();
-    this.updateGauges();
+    this.progress();
     if (!spool.isEmpty) {
       this.log.info(`spool holds ${spool.bytes} bytes from an earlier run: draining it first`);
-      this.enterSpooling();
+      this.outbox.enterSpooling();
+      this.startDrain();
     }
   }
 
@@ -131,17 +171,18 @@ export class Writer {
         log.warn(`spool damage in ${d.segment} at byte ${d.offset}: ${d.reason}; skipped ${d.skippedBytes} bytes, kept everything before`);
       },
     });
-    const partitions = await PartitionMap.load(
-      kafka,
-      [topics.trend, topics.alarm, topics.element],
-      config.spoolDir,
-      config.defaultPartitions,
-      5000,
-    );
-    return new Writer(config, topics, new KafkaSender(kafka, config.sendTimeoutMs), partitions, spool, metrics, log);
+    const names = [topics.trend, topics.alarm, topics.element];
+    const partitions = await PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000);
+    const limits = new TopicLimits(kafka, names, config.batchBytes);
+    await limits.refresh(5000);
+    return new Writer(config, topics, new KafkaSender(kafka, config.sendTimeoutMs), partitions, limits, spool, metrics, log);
   }
 
-  /** Accepts one trend point. Throws RecordValidationError at once for a bad record. */
+  /**
+   * Accepts one trend point. Throws RecordValidationError at once for a bad record, and
+   * RecordTooLargeError for one that alone exceeds its topic's message limit. The promise is
+   * pending while the Writer holds the caller back.
+   */
   trend(input: TrendInput): Promise<void> {
     return this.accept('trend', toTrendPoint(input));
   }
@@ -154,10 +195,18 @@ export class Writer {
     return this.accept('element', toElementRow(input));
   }
 
-  /** Delivers or spools (fsynced) everything accepted so far. */
+  /**
+   * Delivers or spools (fsynced) everything accepted so far. Rejects with SpoolUnavailableError
+   * while batches can be neither sent nor spooled, and with the fsync error when the spool could
+   * not be synced; the data stays held, and a later flush() tries again.
+   */
   async flush(): Promise<void> {
     this.batcher.sealAll();
-    await this.liveIdle();
+    while (!this.outbox.empty) {
+      if (this.outbox.mode === 'spooling' && this.outbox.spoolFailure !== undefined)
+        throw new SpoolUnavailableError(this.outbox.memoryBytes, this.outbox.spoolFailure);
+      await new Promise<void>((resolve) => this.progressWaiters.push(resolve));
+    }
     await this.spool.sync();
   }
 
@@ -168,7 +217,7 @@ export class Writer {
   async delivered(timeoutMs: number): Promise<boolean> {
     await this.flush();
     const deadline = Date.now() + timeoutMs;
-    while (this.mode !== 'live' || !this.spool.isEmpty) {
+    while (this.outbox.mode !== 'live' || !this.spool.isEmpty || !this.outbox.empty) {
       if (Date.now() > deadline || this.closed) return false;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -181,7 +230,8 @@ export class Writer {
     await this.flush();
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    this.wakeDrain?.();
+    this.outbox.close();
+    this.drain.interrupt();
     await this.draining;
     await this.sender.close();
     await this.spool.close();
@@ -190,9 +240,9 @@ export class Writer {
 
   get state(): { mode: 'live' | 'spooling'; spoolBytes: number; memoryBytes: number; blocked: boolean } {
     return {
-      mode: this.mode,
+      mode: this.outbox.mode,
       spoolBytes: this.spool.bytes,
-      memoryBytes: this.inFlightBytes + this.batcher.bytes,
+      memoryBytes: this.outbox.memoryBytes + this.batcher.bytes,
       blocked: this.blockedSince !== undefined,
     };
   }
@@ -200,9 +250,27 @@ export class Writer {
   private accept(type: RecordType, record: AnyRecord): Promise<void> {
     if (this.closed) throw new Error('the writer is closed');
     const partition = this.partitions.partitionOf(this.topics[type], record.dmsId, record.dmaId, record.elementId);
-    this.batcher.add(type, partition, record, estimateBytes(type, record));
-    if (this.config.onFull === 'block' && this.spool.bytes >= this.config.spoolMaxBytes) return this.waitForRoom();
+    this.batcher.add(type, partition, record);
+    if (this.overBudget()) return this.waitForRoom();
+    if (++this.writesSinceCheck >= YIELD_CHECK_EVERY) {
+      this.writesSinceCheck = 0;
+      if (performance.now() - this.loopSeen > YIELD_AFTER_MS)
+        return new Promise((resolve) =>
+          setImmediate(() => {
+            this.loopSeen = performance.now();
+            resolve();
+          }),
+        );
+    }
     return ACCEPTED;
+  }
+
+  /** Whether callers must wait: batches in memory over the budget, or the spool at its cap ('block'). */
+  private overBudget(): boolean {
+    return (
+      this.outbox.memoryBytes + this.batcher.bytes > this.config.maxMemoryBytes ||
+      (this.config.onFull === 'block' && this.spool.bytes >= this.config.spoolMaxBytes)
+    );
   }
 
   private waitForRoom(): Promise<void> {
@@ -210,142 +278,59 @@ export class Writer {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private releaseWaiters(): void {
-    if (this.waiters.length === 0 || this.spool.bytes >= this.config.spoolMaxBytes) return;
+  private progress(): void {
+    this.metrics.spoolBytes.set(this.spool.bytes);
+    this.metrics.spoolSegments.set(this.spool.segmentCount);
+    this.metrics.memoryBytes.set(this.outbox.memoryBytes + this.batcher.bytes);
+    for (const w of this.progressWaiters.splice(0)) w();
+    if (this.waiters.length === 0 || this.overBudget()) return;
     if (this.blockedSince !== undefined) this.metrics.backpressureSeconds.inc((Date.now() - this.blockedSince) / 1000);
     this.blockedSince = undefined;
+    this.loopSeen = performance.now();
     for (const w of this.waiters.splice(0)) w();
   }
 
   private seal(open: OpenBatch): void {
-    const value = encodeBatch(open.type, open.records, { codec: this.config.codec });
+    const value = open.body.seal(this.config.codec);
     const batch: SealedBatch = {
       type: open.type,
       topic: this.topics[open.type],
       partition: open.partition,
-      key: elementKey(open.records[0]!),
-      count: open.records.length,
+      key: open.key,
+      count: open.body.count,
       value,
     };
     // Counted per batch, not per record: a labelled counter increment per record costs ~3% of throughput.
     this.metrics.accepted.inc({ type: open.type }, batch.count);
     this.metrics.batchRecords.observe(batch.count);
     this.metrics.batchBytes.observe(value.length);
-    if (this.mode === 'live' && this.inFlightBytes + value.length > this.config.maxMemoryBytes) {
-      this.log.warn(`${this.inFlightBytes} bytes waiting for Kafka: spooling to disk`);
-      this.enterSpooling();
-    }
-    if (this.mode === 'spooling') {
-      this.toSpool(batch);
-      return;
-    }
-    this.inFlightBytes += value.length;
-    this.updateGauges();
-    const chainKey = `${batch.topic}:${batch.partition}`;
-    const tail = (this.chains.get(chainKey) ?? ACCEPTED).then(() => this.queue.add(() => this.sendLive(batch)));
-    this.chains.set(chainKey, tail);
-    void tail.finally(() => {
-      if (this.chains.get(chainKey) === tail) this.chains.delete(chainKey);
-    });
+    this.outbox.push(batch);
   }
 
-  private async sendLive(batch: SealedBatch): Promise<void> {
-    try {
-      if (this.mode === 'spooling') {
-        this.toSpool(batch); // an earlier batch failed: keep the order by queueing behind it
-        return;
+  private startDrain(): void {
+    this.draining ??= (async () => {
+      while (await this.drain.run()) {
+        if (this.outbox.spoolFailure !== undefined && this.outbox.memoryBytes > 0) {
+          // Batches wait only in memory (the spool refuses them): whether Kafka is back is known
+          // only by sending them live. Try that after a pause that grows while tries fail.
+          await this.drain.pause(this.probeDelayMs);
+          this.probeDelayMs = Math.min(this.probeDelayMs * 2, 10_000);
+          if (this.closed) return;
+        }
+        // Checked with no await between the check and the switch: nothing can join the spool in between.
+        if (this.spool.isEmpty) {
+          this.outbox.resumeLive();
+          this.log.info('spool drained: sending live again');
+          return;
+        }
       }
-      const started = process.hrtime.bigint();
-      try {
-        await this.sender.send(batch, this.partitions.existing(batch.topic, batch.partition));
-        this.metrics.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.sent.inc({ type: batch.type }, batch.count);
-      } catch (err) {
-        this.metrics.sendFailures.inc();
-        this.log.warn(`send to ${batch.topic}[${batch.partition}] failed (${(err as Error).message}): spooling to disk`);
-        this.enterSpooling();
-        this.toSpool(batch);
-      }
-    } finally {
-      this.inFlightBytes -= batch.value.length;
-      this.updateGauges();
-    }
+    })().finally(() => (this.draining = undefined));
   }
 
-  private toSpool(batch: SealedBatch): void {
-    if (this.spool.bytes >= this.config.spoolMaxBytes && this.config.onFull === 'drop') {
-      this.metrics.dropped.inc({ type: batch.type }, batch.count);
-      return;
-    }
-    this.spool.append(batch);
-    this.metrics.spooled.inc({ type: batch.type }, batch.count);
-    this.updateGauges();
-  }
-
-  private enterSpooling(): void {
-    this.mode = 'spooling';
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
-  }
-
-  /** Sends the spool in order; returns to LIVE when it is empty. */
-  private async drain(): Promise<void> {
-    // Live sends still in flight may fail and join the spool: let them settle first.
-    await this.liveIdle();
-    let backoff = 250;
-    while (!this.closed) {
-      const entry = this.spool.peek();
-      if (entry === undefined) {
-        this.mode = 'live';
-        this.log.info('spool drained: sending live again');
-        this.releaseWaiters();
-        return;
-      }
-      await this.paceDrain(entry.value.length);
-      // Started while Kafka was down: learn the real partition counts as soon as it answers.
-      if (!this.partitions.confirmed) await this.partitions.refresh(2000);
-      try {
-        const started = process.hrtime.bigint();
-        await this.sender.send(entry, this.partitions.existing(entry.topic, entry.partition));
-        this.metrics.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.sent.inc({ type: entry.type }, entry.count);
-        this.spool.advance();
-        backoff = 250;
-        this.updateGauges();
-        this.releaseWaiters();
-      } catch (err) {
-        this.metrics.sendFailures.inc();
-        if (backoff >= 4000) this.log.warn(`Kafka still unavailable (${(err as Error).message}); spool holds ${this.spool.bytes} bytes`);
-        await new Promise<void>((resolve) => {
-          // Not unref'd: a writer with a backlog to deliver keeps the process alive until close().
-          const timer = setTimeout(resolve, backoff);
-          this.wakeDrain = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wakeDrain = undefined;
-        backoff = Math.min(backoff * 2, 10_000);
-      }
-    }
-  }
-
-  /** Token bucket: the spool drains at most `drainBytesPerSecond`, so a long backlog never floods Kafka or memory. */
-  private async paceDrain(bytes: number): Promise<void> {
-    const now = Date.now();
-    const rate = this.config.drainBytesPerSecond;
-    this.drainCredit = Math.min(rate, this.drainCredit + ((now - this.drainCreditAt) / 1000) * rate);
-    this.drainCreditAt = now;
-    this.drainCredit -= bytes;
-    if (this.drainCredit < 0) await new Promise((resolve) => setTimeout(resolve, (-this.drainCredit / rate) * 1000));
-  }
-
-  private async liveIdle(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all(this.chains.values());
-  }
-
-  private updateGauges(): void {
-    this.metrics.spoolBytes.set(this.spool.bytes);
-    this.metrics.spoolSegments.set(this.spool.segmentCount);
-    this.metrics.memoryBytes.set(this.inFlightBytes + this.batcher.bytes);
+  /** Partition counts and message limits, again (also after a failed send: a partition may have been added). */
+  private refreshMetadata(): void {
+    if (this.refreshing || this.closed) return;
+    this.refreshing = true;
+    void Promise.all([this.partitions.refresh(5000), this.limits.refresh(5000)]).finally(() => (this.refreshing = false));
   }
 }

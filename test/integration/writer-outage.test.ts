@@ -204,7 +204,8 @@ describe('Writer when Kafka goes away (real broker)', () => {
     while (pending === undefined && Date.now() < deadline) {
       const p = writer.trend({ dmsId: 3, dmaId: 1, elementId: seq % 50, parameterId: 1, timestamp: BASE_TS + seq, value: seq });
       seq++;
-      if (writer.state.blocked) pending = p;
+      // Held back first by the memory budget (sends not failed yet), then by the full spool.
+      if (writer.state.blocked && writer.state.spoolBytes >= config.spoolMaxBytes) pending = p;
       else await p;
     }
     assert.ok(pending !== undefined, 'a write waited');

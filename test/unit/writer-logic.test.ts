@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Batcher, type OpenBatch } from '../../ingest/writer/batcher.ts';
+import { Batcher, RecordTooLargeError, type OpenBatch } from '../../ingest/writer/batcher.ts';
+import { decodeBatch } from '../../schemas/container.ts';
+import type { TrendPoint } from '../../schemas/records.ts';
 import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
 import { trendPoint } from '../support/records.ts';
 
@@ -114,45 +116,94 @@ describe('record validation at the door', () => {
 });
 
 describe('batcher', () => {
-  function setup(limits = { records: 3, bytes: 1000, lingerMs: 50 }) {
+  function setup(limits: { records: number; bytes: number; lingerMs: number } = { records: 3, bytes: 100_000, lingerMs: 50 }) {
     let now = 0;
     const sealed: OpenBatch[] = [];
     const b = new Batcher(
-      limits,
+      { ...limits, bytes: () => limits.bytes },
       (x) => sealed.push(x),
       () => now,
     );
     return { b, sealed, tick: (ms: number) => (now += ms) };
   }
+  const recordsOf = (s: OpenBatch) => (decodeBatch(s.body.seal()).records as TrendPoint[]).map((r) => ({ ...r }));
 
   it('seals a partition batch at its record count, keeping partitions and types apart', () => {
     const { b, sealed } = setup();
-    for (let i = 0; i < 7; i++) b.add('trend', i % 2, trendPoint(i), 10);
-    b.add('alarm', 0, trendPoint(99), 10);
+    for (let i = 0; i < 7; i++) b.add('trend', i % 2, trendPoint(i));
+    b.add('element', 0, toElementRow({ dmsId: 7, dmaId: 1, elementId: 1, tableParameterId: 1000, primaryKey: 'k', timestamp: TS }));
     assert.deepEqual(
-      sealed.map((s) => [s.type, s.partition, s.records.length, s.records[0]!.timestamp]),
+      sealed.map((s) => [s.type, s.partition, s.body.count, recordsOf(s)[0]!.timestamp, s.key]),
       [
-        ['trend', 0, 3, trendPoint(0).timestamp],
-        ['trend', 1, 3, trendPoint(1).timestamp],
+        ['trend', 0, 3, trendPoint(0).timestamp, '7:101/1000'],
+        ['trend', 1, 3, trendPoint(1).timestamp, '7:101/1001'],
       ],
     );
-    assert.equal(b.bytes, 20);
+    assert.deepEqual(recordsOf(sealed[0]!), [trendPoint(0), trendPoint(2), trendPoint(4)]);
   });
 
-  it('seals at the byte limit', () => {
-    const { b, sealed } = setup({ records: 100, bytes: 100, lingerMs: 50 });
-    b.add('trend', 0, trendPoint(1), 60);
-    assert.equal(sealed.length, 0);
-    b.add('trend', 0, trendPoint(2), 60);
-    assert.equal(sealed[0]?.records.length, 2);
+  it('seals in encoded bytes: a batch never passes its limit, the record that would pass it starts the next one', () => {
+    // Cyrillic: 2 UTF-8 bytes per character, so a length-based estimate would be half the truth.
+    const row = (i: number) =>
+      toElementRow({
+        dmsId: 1,
+        dmaId: 1,
+        elementId: 1,
+        tableParameterId: 1000,
+        primaryKey: `k${i}`,
+        timestamp: TS,
+        columns: [{ columnId: 1001, value: 'Ж'.repeat(9000) }],
+      });
+    const limit = 100_000;
+    const { b, sealed } = setup({ records: 10_000, bytes: limit, lingerMs: 50 });
+    for (let i = 0; i < 20; i++) b.add('element', 0, row(i));
+    b.sealAll();
+    const sizes = sealed.map((s) => s.body.seal().length);
+    assert.ok(
+      sizes.every((n) => n <= limit),
+      sizes.join(', '),
+    );
+    assert.ok(
+      sizes.slice(0, -1).every((n) => n > limit - 18_100),
+      `full batches: ${sizes.join(', ')}`,
+    );
+    assert.deepEqual(
+      sealed.flatMap((s) => (decodeBatch(s.body.seal()).records as { primaryKey: string }[]).map((r) => r.primaryKey)),
+      Array.from({ length: 20 }, (_, i) => `k${i}`),
+    );
+    assert.equal(b.bytes, 0);
+  });
+
+  it('refuses a record that alone exceeds the limit and keeps the open batch as it was', () => {
+    const { b, sealed } = setup({ records: 100, bytes: 5_000, lingerMs: 50 });
+    b.add('trend', 0, trendPoint(1));
+    const held = b.bytes;
+    const big = toTrendPoint({ dmsId: 7, dmaId: 1, elementId: 1, parameterId: 1, timestamp: TS, discreteValue: 'x'.repeat(6_000) });
+    assert.throws(
+      () => b.add('trend', 0, big),
+      (e: unknown) => e instanceof RecordTooLargeError && e.limit === 5_000 && /invalid trend record/.test(e.message),
+    );
+    assert.throws(() => b.add('trend', 3, big), RecordTooLargeError);
+    assert.equal(b.bytes, held);
+    b.sealAll();
+    assert.deepEqual(sealed.map(recordsOf), [[trendPoint(1)]]);
+  });
+
+  it('counts the encoded bytes it holds exactly, as the sealed containers measure them', () => {
+    const { b, sealed } = setup({ records: 5, bytes: 100_000, lingerMs: 50 });
+    for (let i = 0; i < 12; i++) b.add('trend', i % 2, trendPoint(i));
+    const before = b.bytes;
+    b.sealAll();
+    const sealedBytes = sealed.slice(-2).reduce((n, s) => n + s.body.seal().length, 0);
+    assert.ok(before >= sealedBytes && before - sealedBytes <= 2 * 12, `${before} vs ${sealedBytes}`);
     assert.equal(b.bytes, 0);
   });
 
   it('seals batches older than the linger time, and everything on sealAll', () => {
     const { b, sealed, tick } = setup();
-    b.add('trend', 0, trendPoint(1), 10);
+    b.add('trend', 0, trendPoint(1));
     tick(30);
-    b.add('element', 2, trendPoint(2), 10);
+    b.add('element', 2, toElementRow({ dmsId: 7, dmaId: 1, elementId: 1, tableParameterId: 1000, primaryKey: 'k', timestamp: TS }));
     tick(25);
     b.sealExpired();
     assert.deepEqual(
