@@ -123,18 +123,37 @@ export class BatchBody<T extends RecordType = RecordType> {
     return this.body.pos - before;
   }
 
-  /** Takes back the last record added (`bytes`: what `add` returned), e.g. to start the next batch with it. */
-  removeLast(bytes: number): Buffer {
-    const last = Buffer.from(this.body.buf.subarray(this.body.pos - bytes, this.body.pos));
-    this.body.pos -= bytes;
-    this.records--;
-    return last;
+  /** Bytes of the encoded records (the block before any codec). */
+  get dataBytes(): number {
+    return this.body.pos;
   }
 
-  /** Adds a record already encoded by another body of the same writer schema. */
-  addEncoded(encoded: Buffer): void {
+  /**
+   * Encodes records in one tight loop (the call site stays monomorphic and hot: measured faster
+   * than one `add` per write) and returns where each one ends (`dataBytes` after it).
+   */
+  addMany(records: readonly RecordOf[T][]): number[] {
+    const ends: number[] = [];
+    for (const r of records) {
+      this.body.write(this.writer, r);
+      ends.push(this.body.pos);
+    }
+    this.records += records.length;
+    return ends;
+  }
+
+  /** Keeps the first `count` records, ending at `dataEnd`; returns the encoded bytes of the rest. */
+  cut(count: number, dataEnd: number): Buffer {
+    const rest = Buffer.from(this.body.buf.subarray(dataEnd, this.body.pos));
+    this.body.pos = dataEnd;
+    this.records = count;
+    return rest;
+  }
+
+  /** Adds `count` records already encoded by a body of the same writer schema. */
+  addEncoded(encoded: Buffer, count = 1): void {
     this.body.bytes(encoded);
-    this.records++;
+    this.records += count;
   }
 
   /** The Avro Object Container File of the records added. */

@@ -102,7 +102,9 @@ class Check {
 
   /** Refuses the keys of `input` that `allowed` does not name (`where`: the path, e.g. `columns[2].`). */
   known(input: object, allowed: ReadonlySet<string>, where = ''): void {
-    for (const key of Object.keys(input))
+    // for…in, not Object.keys: no array per record (measured: half the cost at the Writer's door).
+    // It also walks inherited enumerable keys, which a plain input object does not have.
+    for (const key in input)
       if (!allowed.has(key)) this.problems.push(`${where}${key} is not a field of the schema (allowed: ${[...allowed].join(', ')})`);
   }
 

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   console.log(
     `simulate: ${tally.total} records in ${seconds.toFixed(1)} s (${Math.round(tally.total / seconds)} rec/s; ${what}, ` +
       `${elements.length} elements, seed ${seed}): ${tally.describe()}; ` +
-      `errors ${tally.errors}; close took ${Date.now() - closing} ms; spool left ${writer.state.spoolBytes} bytes`,
+      `errors ${tally.errors}; held back by the writer ${(writer.state.heldBackMs / 1000).toFixed(1)} s; close took ${Date.now() - closing} ms; spool left ${writer.state.spoolBytes} bytes`,
   );
 }
 

@@ -85,6 +85,7 @@ export class Writer {
   private waiters: (() => void)[] = [];
   private progressWaiters: (() => void)[] = [];
   private blockedSince: number | undefined;
+  private heldBackMs = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private writesSinceCheck = 0;
   private loopSeen = performance.now();
@@ -238,12 +239,17 @@ export class Writer {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  get state(): { mode: 'live' | 'spooling'; spoolBytes: number; memoryBytes: number; blocked: boolean } {
+  /**
+   * `memoryBytes`: batches held in memory (open and sealed); `blocked`: a write is being held
+   * back now; `heldBackMs`: how long writes were held back in all (ms), the current wait included.
+   */
+  get state(): { mode: 'live' | 'spooling'; spoolBytes: number; memoryBytes: number; blocked: boolean; heldBackMs: number } {
     return {
       mode: this.outbox.mode,
       spoolBytes: this.spool.bytes,
       memoryBytes: this.outbox.memoryBytes + this.batcher.bytes,
       blocked: this.blockedSince !== undefined,
+      heldBackMs: this.heldBackMs + (this.blockedSince === undefined ? 0 : Date.now() - this.blockedSince),
     };
   }
 
@@ -284,7 +290,10 @@ export class Writer {
     this.metrics.memoryBytes.set(this.outbox.memoryBytes + this.batcher.bytes);
     for (const w of this.progressWaiters.splice(0)) w();
     if (this.waiters.length === 0 || this.overBudget()) return;
-    if (this.blockedSince !== undefined) this.metrics.backpressureSeconds.inc((Date.now() - this.blockedSince) / 1000);
+    if (this.blockedSince !== undefined) {
+      this.heldBackMs += Date.now() - this.blockedSince;
+      this.metrics.backpressureSeconds.inc((Date.now() - this.blockedSince) / 1000);
+    }
     this.blockedSince = undefined;
     this.loopSeen = performance.now();
     for (const w of this.waiters.splice(0)) w();
