@@ -93,7 +93,7 @@ async function openWriter(): Promise<{ writer: Writer; config: WriterConfig }> {
 }
 
 async function main(): Promise<void> {
-  const { writer, config } = await openWriter();
+  const { writer } = await openWriter();
   let stop = false;
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
@@ -103,16 +103,8 @@ async function main(): Promise<void> {
   const onError = (err: Error, n: number) => {
     if (n <= 5) console.error(`simulate: ${err.message}`);
   };
-  // A back-fill has no rate limit: it waits while the Writer holds more than half its memory
-  // budget unsent, instead of pushing it into spooling.
-  const budget = config.maxMemoryBytes / 2;
-  const pace =
-    backfillDays === undefined
-      ? yieldToEventLoop
-      : async () => {
-          await yieldToEventLoop();
-          while (writer.state.memoryBytes > budget && writer.state.mode === 'live') await new Promise((r) => setTimeout(r, 2));
-        };
+  // A back-fill has no rate limit: the Writer holds it back while Kafka is slower (its memory budget).
+  const pace = yieldToEventLoop;
   const out = new RecordOutput(writer, tally, { onError, pace });
 
   const started = Date.now();

@@ -144,4 +144,13 @@ describe('record contract', () => {
       ]);
     }
   });
+
+  it('accepts records as the Sink decodes them (avsc class instances with methods on their prototype)', () => {
+    for (const type of RECORD_TYPES) {
+      const record = CHECK[type](VALID[type] as never);
+      const decoded = decodeBatch(encodeBatch(type, [record as never])).records[0]!;
+      assert.notEqual(Object.getPrototypeOf(decoded), Object.prototype, 'a class instance');
+      assert.deepEqual(problemsOf(type, decoded as unknown as Record<string, unknown>), [], type);
+    }
+  });
 });

@@ -72,7 +72,10 @@ export async function runLive(elements: readonly ElementModel[], options: LiveOp
     }
     // The hot loop: one numeric change per iteration, no allocation beyond the record itself.
     let idle = 0;
-    while (tally.total < due && idle < numeric.length) {
+    // Bounded to a tick's worth of time: offered more than the Writer takes (it holds the loop
+    // back), the loop must still see the end of the run, the alarm queue and the sweeps.
+    const until = t + TICK_MS;
+    while (tally.total < due && idle < numeric.length && ((tally.total & 1023) !== 0 || now() < until)) {
       const s = numeric[cursor]!;
       cursor = cursor + 1 === numeric.length ? 0 : cursor + 1;
       if (!s.activity.active) {
