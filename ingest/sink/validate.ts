@@ -7,6 +7,8 @@ import type { RecordType, TrendPoint } from '../../schemas/records.ts';
 
 const CHECK: Record<RecordType, (r: never) => unknown> = { trend: toTrendPoint, alarm: toAlarmEvent, element: toElementRow };
 
+/** Avro ints decode from varints of up to 5 bytes, so a hostile message can carry values past int32. */
+const INT32_MAX = 2_147_483_647;
 const MIN_TS = 946_684_800_000;
 const MAX_TS = 4_102_444_800_000;
 const finiteOrNull = (v: number | null) => v === null || Number.isFinite(v);
@@ -19,9 +21,13 @@ const finiteOrNull = (v: number | null) => v === null || Number.isFinite(v);
 function plainlyValidTrend(p: TrendPoint): boolean {
   return (
     p.dmsId >= 0 &&
+    p.dmsId <= INT32_MAX &&
     p.dmaId >= 0 &&
+    p.dmaId <= INT32_MAX &&
     p.elementId >= 0 &&
+    p.elementId <= INT32_MAX &&
     p.parameterId >= -1 &&
+    p.parameterId <= INT32_MAX &&
     Number.isInteger(p.timestamp) &&
     p.timestamp >= MIN_TS &&
     p.timestamp < MAX_TS &&
@@ -30,6 +36,7 @@ function plainlyValidTrend(p: TrendPoint): boolean {
     p.status >= -32_768 &&
     p.status <= 32_767 &&
     p.samples >= 0 &&
+    p.samples <= INT32_MAX &&
     finiteOrNull(p.value) &&
     finiteOrNull(p.min) &&
     finiteOrNull(p.max) &&

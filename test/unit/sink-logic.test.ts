@@ -86,13 +86,16 @@ describe('sink record validation', () => {
     for (let i = 0; i < 5000; i++) {
       const p = {
         ...trendPoint(i),
-        dmsId: pick([0, 1, -1, 2 ** 31 - 1]),
-        parameterId: pick([-2, -1, 0, 5]),
+        // Avro ints decode from varints of up to 5 bytes: values past int32 reach the check.
+        dmsId: pick([0, 1, -1, 2 ** 31 - 1, 2 ** 31, 2 ** 32]),
+        dmaId: pick([1, 2 ** 31 - 1, 2 ** 31]),
+        elementId: pick([1, 2 ** 31]),
+        parameterId: pick([-2, -1, 0, 5, 2 ** 31 - 1, 2 ** 31]),
         timestamp: pick([ts, ts + 0.5, 5, 4_102_444_800_000, 946_684_800_000]),
         windowMinutes: pick([0, 5, 65_536]),
         value: pick([null, 1.5, NaN, Infinity]),
         min: pick([null, 0, -Infinity]),
-        samples: pick([0, 3, -1]),
+        samples: pick([0, 3, -1, 2 ** 31 - 1, 2 ** 31]),
         status: pick([0, 5, 40_000]),
         index: pick(['', 'x'.repeat(256), 'é'.repeat(300), 'x'.repeat(800)]),
         discreteValue: pick([null, 'on']),
