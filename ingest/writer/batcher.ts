@@ -158,7 +158,7 @@ export class Batcher {
     const records = batch.pending;
     const before = batch.body.bytes;
     const base = batch.body.dataBytes;
-    const ends = batch.body.addMany(records);
+    const ends = batch.body.addMany(records, batch.pendingMax);
     batch.pending = [];
     this.heldBytes += batch.body.bytes - before - batch.pendingMax;
     batch.pendingMax = 0;
