@@ -13,7 +13,7 @@ export interface WriterConfig {
   batchRecords: number;
   batchBytes: number;
   lingerMs: number;
-  /** Sealed batches in memory (waiting or being sent) above this go to the spool. */
+  /** Batches in memory (open, waiting or being sent) above this hold writes back (bytes). */
   maxMemoryBytes: number;
   maxInFlight: number;
   sendTimeoutMs: number;
