@@ -76,6 +76,9 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
   };
 
   installProblemHandlers(app);
+  // Request bodies are JSON only: fastify's built-in text/plain parser would hand a string to the
+  // body schema (a 400 about types) where the honest answer is 415.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(problemSchema);
   await app.register(swagger, {
     openapi: {

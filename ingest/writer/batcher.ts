@@ -158,7 +158,8 @@ export class Batcher {
     const records = batch.pending;
     const before = batch.body.bytes;
     const base = batch.body.dataBytes;
-    const ends = batch.body.addMany(records, batch.pendingMax);
+    // Room for typical records at once (trend points encode to ~30 bytes); larger ones grow the buffer.
+    const ends = batch.body.addMany(records, Math.min(batch.pendingMax, 48 * records.length));
     batch.pending = [];
     this.heldBytes += batch.body.bytes - before - batch.pendingMax;
     batch.pendingMax = 0;

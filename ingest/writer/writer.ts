@@ -119,7 +119,6 @@ export class Writer {
         spooling: (err) => {
           this.log.warn(`a send failed (${(err as Error).message}): spooling to disk`);
           this.startDrain();
-          this.refreshMetadata();
         },
         spooled: (b) => this.metrics.spooled.inc({ type: b.type }, b.count),
         dropped: (b) => this.metrics.dropped.inc({ type: b.type }, b.count),
@@ -336,9 +335,13 @@ export class Writer {
     })().finally(() => (this.draining = undefined));
   }
 
-  /** Partition counts and message limits, again (also after a failed send: a partition may have been added). */
+  /**
+   * Partition counts and message limits, again. Only while sending live: while Kafka does not
+   * answer, each try would leave an admin client retrying its connection (memory grew ~30 MiB
+   * over a long outage); the drain learns the partition counts once Kafka answers again.
+   */
   private refreshMetadata(): void {
-    if (this.refreshing || this.closed) return;
+    if (this.refreshing || this.closed || this.outbox.mode !== 'live') return;
     this.refreshing = true;
     void Promise.all([this.partitions.refresh(5000), this.limits.refresh(5000)]).finally(() => (this.refreshing = false));
   }

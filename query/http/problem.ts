@@ -53,6 +53,7 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   406: 'Not Acceptable',
   413: 'Payload Too Large',
+  405: 'Method Not Allowed',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
@@ -170,11 +171,37 @@ export function rejectLooseIntegers(request: FastifyRequest): void {
   }
 }
 
-/** Installs the problem+json error and not-found handlers. */
+/** A route's path pattern as a regular expression (`:param` = one path segment). */
+function pathPattern(url: string): RegExp {
+  const escaped = url
+    .split(/(:[A-Za-z_][A-Za-z0-9_]*)/)
+    .map((part, i) => (i % 2 === 1 ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${escaped.join('')}/?$`);
+}
+
+/**
+ * Installs the problem+json error and not-found handlers. Call before any route is added: a
+ * path that exists with other methods answers 405 with `Allow` (RFC 9110 §15.5.6), not 404.
+ */
 export function installProblemHandlers(app: FastifyInstance): void {
-  app.setNotFoundHandler((request, reply) =>
-    send(reply, request, { title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+    routes.push({ pattern: pathPattern(route.url), methods });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods))].sort();
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return send(reply, request, {
+        title: 'Method Not Allowed',
+        status: 405,
+        detail: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+      });
+    }
+    return send(reply, request, { title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
+  });
   app.setErrorHandler((err: FastifyError | HttpProblem | SqlLiteralError, request, reply) => {
     if (err instanceof HttpProblem) {
       reply.headers(err.headers);

@@ -148,10 +148,36 @@ describe('Query API over HTTP (real database)', () => {
     }
   });
 
-  it('answers unknown routes and methods with 404 problems', async () => {
+  it('answers unknown routes with 404, and other methods on a known path with 405 and Allow', async () => {
+    const token = await f.token(7);
     const r = await f.get<{ status: number; detail: string }>('/v2/nothing');
     assert.equal(r.status, 404);
     assert.match(String(r.headers['content-type']), /^application\/problem\+json/);
     assert.match(r.body.detail, /no route GET \/v2\/nothing/);
+    for (const [method, url, allow] of [
+      ['PUT', '/v1/elements/1/1/trends?parameter=1&from=0&to=1', 'GET, HEAD'],
+      ['DELETE', '/healthz', 'GET, HEAD'],
+      ['PATCH', '/v1/shares', 'GET, HEAD, POST'],
+      ['GET', '/v1/shares/abc', 'DELETE'],
+    ] as const) {
+      const res = await f.api.inject({ method, url, headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.statusCode, 405, `${method} ${url}: ${res.body}`);
+      assert.equal(res.headers.allow, allow, `${method} ${url}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+    }
+  });
+
+  it('answers 415 for a request body that is not JSON', async () => {
+    const token = await f.token(7);
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await f.api.inject({
+        method: 'POST',
+        url: '/v1/shares',
+        headers: { authorization: `Bearer ${token}`, 'content-type': type },
+        payload: 'name=x',
+      });
+      assert.equal(res.statusCode, 415, `${type}: ${res.body}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+    }
   });
 });

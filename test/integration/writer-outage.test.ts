@@ -176,10 +176,14 @@ describe('Writer when Kafka goes away (real broker)', () => {
     const early = reports[1]!; // after 800k records: warmed up
     const last = reports.at(-2)!;
     assert.ok(last.spool - early.spool > 60 * 1024 * 1024, `the spool grew by ${last.spool - early.spool} bytes`);
-    // Seen here: RSS within ±5 MiB while the spool grew by ~80 MiB.
-    const growth = Math.max(...reports.slice(1).map((r) => r.rss)) - early.rss;
+    // Flat: no trend while the spool grows by ~80 MiB. RSS jitters by ±20 MiB between reports
+    // (buffers of ~1 MB batches come and go outside the JS heap), so the medians of the first and
+    // the last four reports after warm-up are compared, not single samples.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const steady = reports.slice(1, -1).map((r) => r.rss);
+    const growth = median(steady.slice(-4)) - median(steady.slice(0, 4));
     assert.ok(
-      growth < 24 * 1024 * 1024,
+      growth < 16 * 1024 * 1024,
       `RSS grew by ${(growth / 1048576).toFixed(1)} MiB while the spool grew by ${((last.spool - early.spool) / 1048576).toFixed(1)} MiB`,
     );
   });
