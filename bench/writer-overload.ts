@@ -1,12 +1,15 @@
 /**
  * The Writer offered more than it can deliver, against the local broker:
- *   npx tsx bench/writer-overload.ts [--seconds 60] [--factor 2]
+ *   npx tsx bench/writer-overload.ts [--seconds 60] [--factor 2] [--kafka-bound]
  * First measures the sustained capacity: the fleet simulator (ingest/writer/cli.ts) at an
  * unreachable rate for 20 s; its records/s is what one writer process delivers. Then runs the
  * simulator at `--factor` × that rate for `--seconds`, sampling the child's RSS every second, and
  * reports: delivered rate as a share of capacity (target ≥ 90 %), the spool (target: never used:
  * a healthy Kafka is no reason to spool), RSS min / max (flat), and how long the writer held the
- * simulator back. Results also go to bench/results/writer-overload-<date>.json.
+ * simulator back. With `--kafka-bound` the writer sends small batches one at a time
+ * (STAAS_WRITER_BATCH_RECORDS=200, STAAS_WRITER_MAX_IN_FLIGHT=1), so Kafka's round trips, not
+ * the simulator's CPU, bound the capacity and the writer has to hold the simulator back.
+ * Results also go to bench/results/writer-overload-<date>.json.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +20,11 @@ import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, factor: { type: 'string', default: '2' } },
+  options: {
+    seconds: { type: 'string', default: '60' },
+    factor: { type: 'string', default: '2' },
+    'kafka-bound': { type: 'boolean', default: false },
+  },
 });
 const SECONDS = Number(args.seconds);
 const FACTOR = Number(args.factor);
@@ -25,6 +32,10 @@ if (!(SECONDS >= 5) || !(FACTOR > 0)) {
   console.error('bench/writer-overload: --seconds must be at least 5 and --factor positive');
   process.exit(2);
 }
+
+const WRITER_ENV: Record<string, string> = args['kafka-bound']
+  ? { STAAS_WRITER_BATCH_RECORDS: '200', STAAS_WRITER_MAX_IN_FLIGHT: '1' }
+  : {};
 
 interface Run {
   ratePerS: number;
@@ -41,7 +52,7 @@ function simulate(rate: number, seconds: number): Promise<Run> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(seconds)],
-    { cwd: REPO_ROOT, env: { ...process.env, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'inherit'] },
+    { cwd: REPO_ROOT, env: { ...process.env, ...WRITER_ENV, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const rssMiB: number[] = [];
   let maxSpoolMiB = 0;
@@ -75,7 +86,9 @@ function simulate(rate: number, seconds: number): Promise<Run> {
 async function main(): Promise<void> {
   const cfg = readStackConfig();
   await up(cfg, (l) => console.log(`  ${l}`));
-  console.log(`writer overload: capacity run 20 s, then ${FACTOR}x for ${SECONDS} s; ${cpus().length} CPUs`);
+  console.log(
+    `writer overload: capacity run 20 s, then ${FACTOR}x for ${SECONDS} s; ${cpus().length} CPUs${args['kafka-bound'] ? '; Kafka-bound writer (batches of 200, one in flight)' : ''}`,
+  );
   const capacity = await simulate(100_000_000, 20);
   console.log(`  capacity: ${capacity.ratePerS} rec/s (held back ${capacity.heldBackS} s)`);
   const offered = Math.round(capacity.ratePerS * FACTOR);
@@ -86,6 +99,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     command: `npx tsx bench/writer-overload.ts ${process.argv.slice(2).join(' ')}`.trim(),
     cpus: cpus().length,
+    writerEnv: WRITER_ENV,
     capacityPerS: capacity.ratePerS,
     offeredPerS: offered,
     deliveredPerS: over.ratePerS,
