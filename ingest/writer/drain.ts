@@ -35,17 +35,19 @@ export class Drain {
     const { spool } = this.deps;
     let backoff = 250;
     while (!this.deps.stopped()) {
-      const entry = spool.peek();
-      if (entry === undefined) return true;
-      await this.pace(entry.value.length);
-      await this.deps.beforeSend();
       try {
+        // Reading the spool can fail too (EIO, EMFILE, a full disk for the cursor): it is tried
+        // again like a send, never ends the drain.
+        const entry = spool.peek();
+        if (entry === undefined) return true;
+        await this.pace(entry.value.length);
+        await this.deps.beforeSend();
         await this.deps.deliver(entry);
         spool.advance();
         backoff = 250;
         this.deps.advanced();
       } catch (err) {
-        if (backoff >= 4000) this.deps.log.warn(`Kafka still unavailable (${(err as Error).message}); spool holds ${spool.bytes} bytes`);
+        if (backoff >= 4000) this.deps.log.warn(`the spool does not drain (${(err as Error).message}); it holds ${spool.bytes} bytes`);
         // Not unref'd: a writer with a backlog to deliver keeps the process alive until close().
         await this.sleep(backoff, false);
         backoff = Math.min(backoff * 2, 10_000);

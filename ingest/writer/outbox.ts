@@ -53,6 +53,7 @@ export class Outbox {
   private inFlight = 0;
   private spoolError: unknown;
   private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly spool: Spool,
@@ -103,12 +104,14 @@ export class Outbox {
     this.pump();
   }
 
-  /** Stops the append retry timer. */
+  /** Stops the append retry timer; nothing moves after this (the spool is about to close). */
   close(): void {
+    this.closed = true;
     clearTimeout(this.retryTimer);
   }
 
   private pump(): void {
+    if (this.closed) return;
     if (this.modeNow === 'spooling') {
       for (const lane of this.lanes.values()) if (!lane.busy && lane.queue.length > 0 && !this.toSpool(lane)) break;
       this.ready.clear();

@@ -169,6 +169,8 @@ export class Spool {
   private durable = 0;
   /** The cursor moved since it was last written durably. */
   private cursorDirty = false;
+  /** A segment whose fdatasync failed, and the error: see `sync`. */
+  private failedSync: { segment: number; err: unknown } | undefined;
   private readFd: number | undefined;
   private readSegmentId = -1;
   private cursorOffset: number;
@@ -259,6 +261,14 @@ export class Spool {
    * fdatasync error (nothing is then marked durable: the next call tries again).
    */
   async sync(): Promise<void> {
+    // After a failed fdatasync Linux may drop the dirty pages and report success next time
+    // ("fsyncgate"): entries of a segment whose sync failed never count as durable; sync keeps
+    // rejecting until the drain has sent that segment to Kafka and removed it.
+    const failed = this.failedSync;
+    if (failed !== undefined) {
+      if (this.segments.some((seg) => seg.id === failed.segment)) throw failed.err;
+      this.failedSync = undefined;
+    }
     const target = this.appended;
     if (this.durable < target) {
       const segment = this.active;
@@ -266,7 +276,10 @@ export class Spool {
         await this.io.fdatasync(this.activeFd);
       } catch (err) {
         // A rotation meanwhile synced and closed that segment (its descriptor is gone).
-        if (!(this.active !== segment && this.durable >= target)) throw err;
+        if (!(this.active !== segment && this.durable >= target)) {
+          this.failedSync = { segment: segment.id, err };
+          throw err;
+        }
       }
       this.durable = Math.max(this.durable, target);
     }
@@ -345,6 +358,7 @@ export class Spool {
     } catch (err) {
       closeSync(fd);
       rmSync(next.path, { force: true });
+      this.failedSync = { segment: old.id, err };
       throw err;
     }
     this.durable = this.appended;

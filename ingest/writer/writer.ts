@@ -78,6 +78,7 @@ const YIELD_AFTER_MS = 20;
 
 export class Writer {
   private closed = false;
+  private closing = false;
   private readonly batcher: Batcher;
   private readonly outbox: Outbox;
   private readonly drain: Drain;
@@ -227,6 +228,8 @@ export class Writer {
   /** Flushes, then stops. What is still in the spool is sent by the next Writer on this spool. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // No writes from here on: one accepted during the flush below could be left in an open batch.
+    this.closing = true;
     await this.flush();
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
@@ -253,7 +256,7 @@ export class Writer {
   }
 
   private accept(type: RecordType, record: AnyRecord): Promise<void> {
-    if (this.closed) throw new Error('the writer is closed');
+    if (this.closing) throw new Error(this.closed ? 'the writer is closed' : 'the writer is closing');
     const partition = this.partitions.partitionOf(this.topics[type], record.dmsId, record.dmaId, record.elementId);
     this.batcher.add(type, partition, record);
     if (this.overBudget()) return this.waitForRoom();
@@ -316,7 +319,8 @@ export class Writer {
   }
 
   private startDrain(): void {
-    this.draining ??= (async () => {
+    if (this.draining !== undefined || this.closed) return;
+    const run = (async () => {
       while (await this.drain.run()) {
         if (this.outbox.spoolFailure !== undefined && this.outbox.memoryBytes > 0) {
           // Batches wait only in memory (the spool refuses them): whether Kafka is back is known
@@ -327,12 +331,24 @@ export class Writer {
         }
         // Checked with no await between the check and the switch: nothing can join the spool in between.
         if (this.spool.isEmpty) {
+          // Cleared first: a live send that fails right after the switch must be able to start the next drain.
+          this.draining = undefined;
           this.outbox.resumeLive();
           this.log.info('spool drained: sending live again');
           return;
         }
       }
-    })().finally(() => (this.draining = undefined));
+    })();
+    const handled = run.then(
+      () => undefined,
+      (err: unknown) => this.log.warn(`the drain stopped (${(err as Error).message}); starting it again`),
+    );
+    this.draining = handled;
+    void handled.finally(() => {
+      if (this.draining === handled) this.draining = undefined;
+      // Still spooling (the drain failed, or a send failed as it finished): a drain must run.
+      if (!this.closed && this.outbox.mode === 'spooling') setTimeout(() => this.startDrain(), 100).unref();
+    });
   }
 
   /**
