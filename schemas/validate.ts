@@ -29,12 +29,14 @@ export class RecordValidationError extends Error {
 }
 
 /** Epoch ms bounds: 2000-01-01 .. 2100-01-01. Anything outside is a unit mistake (s, µs). */
-const MIN_TS = 946_684_800_000;
-const MAX_TS = 4_102_444_800_000;
+export const MIN_TS = 946_684_800_000;
+export const MAX_TS = 4_102_444_800_000;
 /** DataMiner keeps the first 768 bytes of a row key unique. */
 const MAX_KEY_BYTES = 768;
 const MAX_TEXT_BYTES = 65_536;
-const INT32 = [-2_147_483_648, 2_147_483_647] as const;
+/** Avro `int`; also the bound of ids decoded from a varint of up to 5 bytes (a hostile message). */
+export const INT32_MAX = 2_147_483_647;
+const INT32 = [-2_147_483_648, INT32_MAX] as const;
 /**
  * The largest Avro `long` this pipeline carries as a number: avsc encodes a number long only when
  * its zig-zag form is a safe integer, so 2^53 - 1 (Number.MAX_SAFE_INTEGER) throws inside

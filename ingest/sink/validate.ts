@@ -2,15 +2,11 @@
  * Records decoded from Kafka are checked with the Writer's own rules: a message written by
  * another producer (or an older, buggier writer) may hold values we cannot store faithfully.
  */
-import { RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
+import { INT32_MAX, MAX_TS, MIN_TS, RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
 import type { RecordType, TrendPoint } from '../../schemas/records.ts';
 
 const CHECK: Record<RecordType, (r: never) => unknown> = { trend: toTrendPoint, alarm: toAlarmEvent, element: toElementRow };
 
-/** Avro ints decode from varints of up to 5 bytes, so a hostile message can carry values past int32. */
-const INT32_MAX = 2_147_483_647;
-const MIN_TS = 946_684_800_000;
-const MAX_TS = 4_102_444_800_000;
 const finiteOrNull = (v: number | null) => v === null || Number.isFinite(v);
 
 /**

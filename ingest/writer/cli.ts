@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { readConnections } from '../../config/connections.ts';
 import { ConfigError } from '../../config/env.ts';
-import { readWriterConfig, type WriterConfig } from './config.ts';
+import { readWriterConfig } from './config.ts';
 import { BACKFILL_CADENCE, LIVE_CADENCE, withRates } from './simulator/cadence.ts';
 import { hourFloor, runBackfill } from './simulator/backfill.ts';
 import { MAX_PARAMETERS, fleetElements, type FleetShape } from './simulator/fleet.ts';
@@ -81,11 +81,9 @@ if (args['backfill-end'] !== undefined) {
   backfillEnd = hourFloor(parsed);
 }
 
-async function openWriter(): Promise<{ writer: Writer; config: WriterConfig }> {
+async function openWriter(): Promise<Writer> {
   try {
-    const config = readWriterConfig();
-    const writer = await Writer.create(config, readConnections(process.env, 'staas-simulator').kafka, { registry: new Registry() });
-    return { writer, config };
+    return await Writer.create(readWriterConfig(), readConnections(process.env, 'staas-simulator').kafka, { registry: new Registry() });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
@@ -93,7 +91,7 @@ async function openWriter(): Promise<{ writer: Writer; config: WriterConfig }> {
 }
 
 async function main(): Promise<void> {
-  const { writer } = await openWriter();
+  const writer = await openWriter();
   let stop = false;
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
