@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Partitioners, type Kafka, type PartitionMetadata } from 'kafkajs';
+import { adminWithin } from '../kafka/admin.ts';
 import { elementKey } from '../kafka/message.ts';
 
 export class PartitionMap {
@@ -38,24 +39,18 @@ export class PartitionMap {
 
   /** Re-reads the partition counts from Kafka; keeps the current ones if Kafka does not answer in time. */
   async refresh(timeoutMs: number): Promise<boolean> {
-    const admin = this.kafka.admin();
+    const fetched = await adminWithin(this.kafka, timeoutMs, (admin) => admin.fetchTopicMetadata({ topics: this.topics }));
+    if (fetched === undefined) return false; // Kafka unreachable: the saved or assumed counts stand
+    const counts = new Map(this.counts);
+    for (const t of fetched.topics) counts.set(t.name, t.partitions.length);
+    this.setCounts(counts);
+    this.confirmed = true;
     try {
-      const fetched = await Promise.race([
-        admin.connect().then(() => admin.fetchTopicMetadata({ topics: this.topics })),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs)),
-      ]);
-      if (fetched === undefined) return false;
-      const counts = new Map(this.counts);
-      for (const t of fetched.topics) counts.set(t.name, t.partitions.length);
-      this.setCounts(counts);
-      this.confirmed = true;
       writeFileSync(this.file, JSON.stringify(Object.fromEntries(counts)));
-      return true;
     } catch {
-      return false; // Kafka unreachable: the saved or assumed counts stand
-    } finally {
-      void admin.disconnect().catch(() => undefined);
+      return false; // not saved (a full disk): a restart while Kafka is down assumes the old counts
     }
+    return true;
   }
 
   /**

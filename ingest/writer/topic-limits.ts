@@ -6,6 +6,7 @@
  * value (record batch header 61 bytes, record header, key and our two headers).
  */
 import kafkajs, { type Kafka } from 'kafkajs';
+import { adminWithin } from '../kafka/admin.ts';
 
 // A CommonJS export that Node's ESM loader does not detect by name.
 const { ConfigResourceTypes } = kafkajs;
@@ -33,27 +34,17 @@ export class TopicLimits {
 
   /** Reads the topics' `max.message.bytes` (bounded wait); keeps what it knew when Kafka does not answer. */
   async refresh(timeoutMs: number): Promise<boolean> {
-    const admin = this.kafka.admin();
-    try {
-      const answer = await Promise.race([
-        admin.connect().then(() =>
-          admin.describeConfigs({
-            includeSynonyms: false,
-            resources: this.topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
-          }),
-        ),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs).unref()),
-      ]);
-      if (answer === undefined) return false;
-      for (const r of answer.resources) {
-        const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
-        if (Number.isSafeInteger(v) && v > KAFKA_FRAMING_BYTES) this.maxMessageBytes.set(r.resourceName, v);
-      }
-      return true;
-    } catch {
-      return false;
-    } finally {
-      void admin.disconnect().catch(() => undefined);
+    const answer = await adminWithin(this.kafka, timeoutMs, (admin) =>
+      admin.describeConfigs({
+        includeSynonyms: false,
+        resources: this.topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+      }),
+    );
+    if (answer === undefined) return false;
+    for (const r of answer.resources) {
+      const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+      if (Number.isSafeInteger(v) && v > KAFKA_FRAMING_BYTES) this.maxMessageBytes.set(r.resourceName, v);
     }
+    return true;
   }
 }

@@ -173,9 +173,12 @@ export class Writer {
       },
     });
     const names = [topics.trend, topics.alarm, topics.element];
-    const partitions = await PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000);
     const limits = new TopicLimits(kafka, names, config.batchBytes);
-    await limits.refresh(5000);
+    // Both wait up to 5 s when Kafka is down: side by side, not one after the other.
+    const [partitions] = await Promise.all([
+      PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000),
+      limits.refresh(5000),
+    ]);
     return new Writer(config, topics, new KafkaSender(kafka, config.sendTimeoutMs), partitions, limits, spool, metrics, log);
   }
 

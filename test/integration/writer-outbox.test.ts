@@ -17,6 +17,7 @@ import { createKafka } from '../../ingest/kafka/client.ts';
 import { topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
 import { RecordTooLargeError } from '../../ingest/writer/batcher.ts';
 import { readWriterConfig, type WriterConfig } from '../../ingest/writer/config.ts';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../ingest/writer/topic-limits.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { kafkaFiles, startKafka } from '../../ops/kafka.ts';
 import { runningPid, stopService } from '../../ops/process.ts';
@@ -27,8 +28,6 @@ import { privateStack, type PrivateStack } from '../support/stack.ts';
 const { ConfigResourceTypes } = kafkajs;
 const BASE_TS = Date.UTC(2026, 0, 1);
 const quietLog = { info: () => undefined, warn: () => undefined };
-/** Kafka's default max.message.bytes, as on managed brokers. */
-const KAFKA_DEFAULT_LIMIT = 1_048_588;
 
 describe('Writer outbox: order, backpressure and message sizes (real broker)', () => {
   let stack: PrivateStack;
@@ -170,7 +169,7 @@ describe('Writer outbox: order, backpressure and message sizes (real broker)', (
 
   it("sizes batches in encoded bytes below the topic's max.message.bytes: 120 rows of 9,000 Cyrillic characters go through", async () => {
     const prefix = 'cyrillic';
-    const t = await topics(prefix, { 'max.message.bytes': String(KAFKA_DEFAULT_LIMIT) });
+    const t = await topics(prefix, { 'max.message.bytes': String(KAFKA_DEFAULT_MAX_MESSAGE_BYTES) });
     const { w, spoolDir, metric } = await writer(prefix); // default settings
     const row = (i: number) => ({
       dmsId: 1,
