@@ -3,7 +3,14 @@
  * bucket with the mean, extremes, sample count and the most frequent discrete value (ties: the
  * smallest string). Raw rows are written straight to text by `response.ts`.
  */
-import type { TrendDataRow } from './sql.ts';
+import type { BucketStats } from './sql.ts';
+
+/** One group row of a bucket: its statistics and discrete values. */
+export interface BucketGroup {
+  stats: BucketStats;
+  valueDiscrete: string;
+  maxDiscrete: string;
+}
 
 /** One point of a series (response shape). Times are epoch ms; absent values are null. */
 export interface TrendPointOut {
@@ -31,9 +38,12 @@ export function mostFrequent(counts: ReadonlyMap<string, number>): string | null
   return best;
 }
 
-/** The point of one bucket from its group rows (same series and bucket start). */
-export function bucketPoint(groups: readonly TrendDataRow[]): TrendPointOut {
-  const first = groups[0]!;
+/**
+ * The point of one bucket from its group rows (same series and bucket start); `averaged`: the
+ * series is an average tier (only those have a discrete max).
+ */
+export function bucketPoint(groups: readonly BucketGroup[], averaged: boolean): TrendPointOut {
+  const first = groups[0]!.stats;
   let sum = 0;
   let nv = 0;
   let min: number | null = null;
@@ -41,25 +51,25 @@ export function bucketPoint(groups: readonly TrendDataRow[]): TrendPointOut {
   let samples = 0;
   const discrete = new Map<string, number>();
   const discreteMax = new Map<string, number>();
-  for (const g of groups) {
-    if (g.value !== null && g.nv > 0) {
-      sum += g.value;
+  for (const { stats: g, valueDiscrete, maxDiscrete } of groups) {
+    if (g.sum !== null && g.nv > 0) {
+      sum += g.sum;
       nv += g.nv;
     }
     if (g.min !== null) min = min === null ? g.min : Math.min(min, g.min);
     if (g.max !== null) max = max === null ? g.max : Math.max(max, g.max);
     samples += g.samples;
-    discrete.set(g.value_discrete, (discrete.get(g.value_discrete) ?? 0) + g.n);
-    discreteMax.set(g.max_discrete, (discreteMax.get(g.max_discrete) ?? 0) + g.n);
+    discrete.set(valueDiscrete, (discrete.get(valueDiscrete) ?? 0) + g.n);
+    discreteMax.set(maxDiscrete, (discreteMax.get(maxDiscrete) ?? 0) + g.n);
   }
   return {
-    time: first.ts,
+    time: first.time,
     status: first.status,
     value: nv > 0 ? sum / nv : null,
     min,
     max,
     samples,
     discreteValue: mostFrequent(discrete),
-    discreteMax: first.window_minutes > 0 ? mostFrequent(discreteMax) : null,
+    discreteMax: averaged ? mostFrequent(discreteMax) : null,
   };
 }

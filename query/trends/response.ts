@@ -16,8 +16,8 @@
  * Input: rows of `trendDataQuery` in answer order (series by `ord`, then status rows with
  * `ord` = the number of series), in batches.
  */
-import { bucketPoint, type TrendPointOut } from './points.ts';
-import type { SeriesRead, TrendDataRow } from './sql.ts';
+import { bucketPoint, type BucketGroup, type TrendPointOut } from './points.ts';
+import type { BucketStats, SeriesRead, TrendDataRow } from './sql.ts';
 
 export type TrendFormat = 'json' | 'ndjson';
 
@@ -36,11 +36,12 @@ const num = (v: number | null): string => (v === null || !Number.isFinite(v) ? '
 const text = (s: string): string => (s === '' ? 'null' : JSON.stringify(s));
 const str = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
 
-/** The point fields of a raw row (real-time rows have no min/max/samples/discreteMax). */
-function rawPointFields(row: TrendDataRow): string {
-  if (row.window_minutes === 0)
-    return `"time":${row.ts},"status":${row.status},"value":${num(row.value)},"min":null,"max":null,"samples":null,"discreteValue":${text(row.value_discrete)},"discreteMax":null`;
-  return `"time":${row.ts},"status":${row.status},"value":${num(row.value)},"min":${num(row.min)},"max":${num(row.max)},"samples":${row.samples},"discreteValue":${text(row.value_discrete)},"discreteMax":${text(row.max_discrete)}`;
+/**
+ * The point fields of a raw row: ClickHouse wrote the numeric ones (`row.json`, see sql.ts); the
+ * discrete strings are escaped here (real-time rows have no discreteMax).
+ */
+function rawPointFields(row: TrendDataRow, averaged: boolean): string {
+  return `${row.json},"discreteValue":${text(row.value_discrete)},"discreteMax":${averaged ? text(row.max_discrete) : 'null'}`;
 }
 
 function pointFields(p: TrendPointOut): string {
@@ -57,7 +58,9 @@ export class TrendBodyWriter {
   private current = -1;
   /** Points (json) written in the current series or status rows, for the separators. */
   private written = 0;
-  private group: TrendDataRow[] = [];
+  /** The groups of the bucket being read, and its series. */
+  private group: BucketGroup[] = [];
+  private groupOrd = -1;
 
   constructor(
     private readonly head: TrendHead,
@@ -76,18 +79,20 @@ export class TrendBodyWriter {
   add(rows: readonly TrendDataRow[]): string {
     let out = '';
     for (const row of rows) {
+      const stats = row.agg === 1 ? (JSON.parse(row.json) as BucketStats) : undefined;
       if (this.group.length > 0) {
-        const g = this.group[0]!;
-        if (row.agg === 1 && row.ord === g.ord && row.ts === g.ts) {
-          this.group.push(row);
+        if (stats !== undefined && row.ord === this.groupOrd && stats.time === this.group[0]!.stats.time) {
+          this.group.push({ stats, valueDiscrete: row.value_discrete, maxDiscrete: row.max_discrete });
           continue;
         }
         out += this.flushGroup();
       }
       if (row.ord !== this.current) out += this.moveTo(row.ord);
       if (row.ord === this.reads.length) out += this.statusRow(row);
-      else if (row.agg === 1) this.group.push(row);
-      else out += this.point(row.ord, rawPointFields(row));
+      else if (stats !== undefined) {
+        this.group.push({ stats, valueDiscrete: row.value_discrete, maxDiscrete: row.max_discrete });
+        this.groupOrd = row.ord;
+      } else out += this.point(row.ord, rawPointFields(row, this.reads[row.ord]!.windowMinutes > 0));
     }
     return out;
   }
@@ -100,8 +105,8 @@ export class TrendBodyWriter {
 
   private flushGroup(): string {
     if (this.group.length === 0) return '';
-    const p = bucketPoint(this.group);
-    const ord = this.group[0]!.ord;
+    const ord = this.groupOrd;
+    const p = bucketPoint(this.group, this.reads[ord]!.windowMinutes > 0);
     this.group = [];
     return this.point(ord, pointFields(p));
   }
@@ -131,7 +136,7 @@ export class TrendBodyWriter {
   }
 
   private statusRow(row: TrendDataRow): string {
-    const fields = `"time":${row.ts},"status":${row.status}`;
+    const fields = row.json;
     if (this.format === 'json') return `${this.written++ > 0 ? ',' : ''}{${fields}}`;
     return `{"kind":"status",${fields}}\n`;
   }

@@ -5,7 +5,7 @@ import { planSeries } from '../../query/trends/plan.ts';
 import { bucketPoint, mostFrequent } from '../../query/trends/points.ts';
 import { TrendBodyWriter, type TrendFormat } from '../../query/trends/response.ts';
 import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
-import type { SeriesRead, TrendDataRow } from '../../query/trends/sql.ts';
+import type { BucketStats, SeriesRead, TrendDataRow } from '../../query/trends/sql.ts';
 import { bucketMsFor, bucketStart, chooseTier, coversRange, intervalClassOf } from '../../query/trends/tiers.ts';
 import { HttpProblem } from '../../query/http/problem.ts';
 
@@ -166,31 +166,25 @@ describe('series specs', () => {
 });
 
 describe('points', () => {
-  const row = (over: Partial<TrendDataRow>): TrendDataRow => ({
-    ord: 0,
-    parameter_id: 1,
-    idx: '',
-    window_minutes: 0,
-    ts: 0,
-    status: 0,
-    agg: 0,
-    value: null,
-    min: null,
-    max: null,
-    value_discrete: '',
-    max_discrete: '',
-    samples: 0,
-    n: 1,
-    nv: 0,
-    ...over,
+  const row = (over: Partial<TrendDataRow>): TrendDataRow => ({ ord: 0, agg: 0, json: '', value_discrete: '', max_discrete: '', ...over });
+  /** A bucket group row as ClickHouse writes it (sql.ts bucketJson). */
+  const bucket = (stats: Partial<BucketStats> & { time: number }, over: Partial<TrendDataRow> = {}): TrendDataRow =>
+    row({ agg: 1, json: JSON.stringify({ status: 0, sum: null, min: null, max: null, samples: 0, n: 1, nv: 0, ...stats }), ...over });
+  const group = (stats: Partial<BucketStats> & { time: number }, valueDiscrete = '') => ({
+    stats: { status: 0, sum: null, min: null, max: null, samples: 0, n: 1, nv: 0, ...stats },
+    valueDiscrete,
+    maxDiscrete: '',
   });
 
   it('merges the groups of a bucket: mean, extremes, samples, most frequent discrete value', () => {
-    const p = bucketPoint([
-      row({ agg: 1, ts: 10, value: 6, nv: 3, n: 3, samples: 3, min: 1, max: 3 }),
-      row({ agg: 1, ts: 10, value: null, nv: 0, n: 2, samples: 2, value_discrete: 'down' }),
-      row({ agg: 1, ts: 10, value: null, nv: 0, n: 2, samples: 2, value_discrete: 'up' }),
-    ]);
+    const p = bucketPoint(
+      [
+        group({ time: 10, sum: 6, nv: 3, n: 3, samples: 3, min: 1, max: 3 }),
+        group({ time: 10, nv: 0, n: 2, samples: 2 }, 'down'),
+        group({ time: 10, nv: 0, n: 2, samples: 2 }, 'up'),
+      ],
+      false,
+    );
     assert.deepEqual(p, { time: 10, status: 0, value: 2, min: 1, max: 3, samples: 7, discreteValue: 'down', discreteMax: null });
   });
 
@@ -216,13 +210,14 @@ describe('points', () => {
   ];
   /** Rows in answer order (series by ord, newest first, status rows last), cut into batches at every place. */
   const rows = [
-    row({ agg: 1, ts: 10, value: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
-    row({ ts: 5, status: -11 }),
-    row({ agg: 1, ts: 0, value: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
-    row({ agg: 1, ts: 0, value: null, nv: 0, n: 3, samples: 3, value_discrete: 'up' }),
-    row({ ord: 1, parameter_id: 2, idx: 'a"b', window_minutes: 5, ts: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30 }),
-    row({ ord: 3, parameter_id: -1, ts: 7, status: -1 }),
-    row({ ord: 3, parameter_id: -1, ts: 2, status: -5 }),
+    bucket({ time: 10, sum: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
+    row({ json: '"time":5,"status":-11,"value":null,"min":null,"max":null,"samples":null' }),
+    bucket({ time: 0, sum: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
+    bucket({ time: 0, nv: 0, n: 3, samples: 3 }, { value_discrete: 'up' }),
+    // Raw and status rows as ClickHouse writes them (sql.ts): their text in `json`.
+    row({ ord: 1, json: '"time":1,"status":5,"value":1.5,"min":1,"max":2,"samples":30' }),
+    row({ ord: 3, json: '"time":7,"status":-1' }),
+    row({ ord: 3, json: '"time":2,"status":-5' }),
   ];
   const write = (format: TrendFormat, cuts: number[]): string => {
     const w = new TrendBodyWriter(head, reads, 10, format);
