@@ -141,13 +141,16 @@ export function hasStatusRows(counts: readonly TierCountRow[]): boolean {
 }
 
 /*
- * Points are written as JSON text by ClickHouse rather than decoded and formatted in Node: number
- * formatting and row objects were most of the API's CPU per point (profiled: 30-day trend, 8,640
- * points, 19 ms in Node for decoding 16 columns and writing text; ClickHouse formats the same in
- * about 5 ms, on its own threads). toString of a Float64 is the shortest text that reads back as the same double
- * (double-conversion in 18.16, dragonbox in current versions), a valid JSON number either way
- * (an exponent may read `1e+21` or `1e21`); non-finite values and NULL become null, and `+ 0`
- * turns -0 into 0 as JSON.stringify writes it. Property-tested against the real server.
+ * Points are written as JSON text by ClickHouse rather than decoded and formatted in Node: Node
+ * then builds no object per point and formats no number (profiled on a 30-day trend of 8,640
+ * points: Node's decoding and text fell from 18 to 7 ms). What the server pays depends on its
+ * version: current ClickHouse (measured on chdb 26.x) formats them in about 3 ms, 18.16 (whose
+ * float printing is slow) in about 15 — a cost on the local stack, accepted for the versions users
+ * run and because the API's one Node thread is the scarcer CPU. toString of a Float64 is the
+ * shortest text that reads back as the same double (double-conversion in 18.16, dragonbox in
+ * current versions), a valid JSON number either way (an exponent may read `1e+21` or `1e21`);
+ * non-finite values and NULL become null, and `+ 0` turns -0 into 0 as JSON.stringify writes it.
+ * Property-tested against the real server (test/integration/trend-json-numbers.test.ts).
  */
 
 /** JSON text of a (Nullable) Float64 expression: the number, or null when NULL, NaN or infinite. */
