@@ -21,6 +21,11 @@ export interface QueryConfig {
   maxExecutionTimeS: number;
   /** Requests per token (or per address without one) per minute. */
   rateLimitPerMinute: number;
+  /**
+   * Failed authentications (unknown, expired or revoked tokens) per client address per minute;
+   * past it the address is answered 429 for the rest of the minute, before any token lookup.
+   */
+  authFailuresPerMinute: number;
   /** Longest lifetime of a share token (ms). */
   maxShareLifetimeMs: number;
   /** Appends every SQL statement (NDJSON: label, sql) to this file, for debugging and compatibility checks. */
@@ -40,6 +45,7 @@ export function readQueryConfig(env: Env = process.env, overrides: Partial<Query
     defaultPageSize: r.int('STAAS_QUERY_DEFAULT_PAGE_SIZE', 500, { min: 1, max: 1_000_000 }),
     maxExecutionTimeS: r.int('STAAS_QUERY_MAX_EXECUTION_TIME_S', 10, { min: 1, max: 3600 }),
     rateLimitPerMinute: r.int('STAAS_QUERY_RATE_LIMIT_PER_MINUTE', 6000, { min: 1 }),
+    authFailuresPerMinute: r.int('STAAS_QUERY_AUTH_FAILURES_PER_MINUTE', 120, { min: 1 }),
     maxShareLifetimeMs: r.int('STAAS_QUERY_MAX_SHARE_DAYS', 90, { min: 1, max: 3660 }) * DAY_MS,
     sqlLogFile: r.optionalString('STAAS_QUERY_SQL_LOG'),
     ...overrides,

@@ -122,7 +122,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
         schema.security = [{ bearerAuth: [] }];
         schema.response = { ...problemResponses(...COMMON_PROBLEMS), ...(schema.response as object | undefined) };
       });
-      await v1.register(authentication, { tokens: ctx.tokens });
+      await v1.register(authentication, { tokens: ctx.tokens, failuresPerMinute: config.authFailuresPerMinute });
       for (const routes of V1_ROUTES) await v1.register(routes, { ctx });
     },
     { prefix: '/v1' },

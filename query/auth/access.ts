@@ -56,49 +56,102 @@ export function mayReadElement(p: Principal, dmaId: number, elementId: number): 
   return p.elements === null || p.elements.has(`${dmaId}/${elementId}`);
 }
 
+/** How many Authorization header lines a request carries (Node keeps only the first of several). */
+function authorizationLines(rawHeaders: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'authorization') n++;
+  return n;
+}
+
 /**
  * Bearer-token authentication and scope checks for the routes registered in this context.
  * 401 for a missing, unknown, expired or revoked token (with `WWW-Authenticate: Bearer`),
- * 403 for a token without the route's scope.
+ * 403 for a token without the route's scope, 400 for more than one Authorization header (RFC 9110
+ * §5.3: a field that is not a list may appear once; Node would silently keep the first).
+ * Failed authentications are limited per client address (`failuresPerMinute`, counted by
+ * @fastify/rate-limit, which the server registers first): past the limit the address is answered
+ * 429 until the minute ends, before its tokens are looked up — every lookup of an unknown token is
+ * a ClickHouse read, and the per-token limit cannot count requests that have no token.
  */
-export const authentication = fp<{ tokens: TokenStore }>(async (app: FastifyInstance, { tokens }) => {
-  app.decorateRequest('principal', null);
-  await app.register(bearerAuth, {
-    keys: new Set<string>(),
-    addHook: false,
-    verifyErrorLogLevel: 'debug',
-    // RFC 6749's reading: the scheme name is case-insensitive (`bearer` works too, RFC 7235 §2.1).
-    specCompliance: 'rfc6749',
-    auth: async (key: string, request: FastifyRequest) => {
-      const info = await tokens.lookup(key);
-      if (info === undefined || !isLive(info)) return false;
-      request.principal = {
-        tokenId: info.tokenId,
-        kind: info.kind,
-        dmsId: info.dmsId,
-        scopes: new Set(info.scopes),
-        elements: info.kind === 'share' ? new Set(info.elements) : null,
-      };
-      return true;
-    },
-  });
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.scope === undefined) return;
-    try {
-      await new Promise<void>((resolve, reject) => app.verifyBearerAuth!(request, reply, (err?: Error) => (err ? reject(err) : resolve())));
-    } catch (err) {
-      const status = (err as { statusCode?: number }).statusCode;
-      if (err instanceof HttpProblem) throw err;
-      if (status === 401 || status === undefined)
-        throw new HttpProblem(401, 'Unauthorized', 'a valid bearer token is required (missing, unknown, expired or revoked)', undefined, {
-          'www-authenticate': 'Bearer realm="staas"',
-        });
-      throw err;
-    }
-  });
-  app.addHook('preValidation', async (request) => {
-    const scope = request.routeOptions.config.scope;
-    if (scope === undefined) return;
-    if (!principalOf(request).scopes.has(scope)) throw new HttpProblem(403, 'Forbidden', `this token lacks the scope ${scope}`);
-  });
-});
+export const authentication = fp<{ tokens: TokenStore; failuresPerMinute: number }>(
+  async (app: FastifyInstance, { tokens, failuresPerMinute }) => {
+    const countFailure = app.createRateLimit({
+      max: failuresPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => `auth-failure:${request.ip}`,
+    });
+    /** Client address → end of its block (epoch ms). */
+    const blocked = new Map<string, number>();
+    const tooMany = (untilMs: number) =>
+      new HttpProblem(
+        429,
+        'Too Many Requests',
+        `too many failed authentications from this address; retry in ${Math.ceil((untilMs - Date.now()) / 1000)} s`,
+        undefined,
+        {
+          'retry-after': String(Math.max(1, Math.ceil((untilMs - Date.now()) / 1000))),
+        },
+      );
+    app.decorateRequest('principal', null);
+    await app.register(bearerAuth, {
+      keys: new Set<string>(),
+      addHook: false,
+      verifyErrorLogLevel: 'debug',
+      // RFC 6749's reading: the scheme name is case-insensitive (`bearer` works too, RFC 7235 §2.1).
+      specCompliance: 'rfc6749',
+      auth: async (key: string, request: FastifyRequest) => {
+        const info = await tokens.lookup(key);
+        if (info === undefined || !isLive(info)) return false;
+        request.principal = {
+          tokenId: info.tokenId,
+          kind: info.kind,
+          dmsId: info.dmsId,
+          scopes: new Set(info.scopes),
+          elements: info.kind === 'share' ? new Set(info.elements) : null,
+        };
+        return true;
+      },
+    });
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.config.scope === undefined) return;
+      if (authorizationLines(request.raw.rawHeaders) > 1)
+        throw new HttpProblem(400, 'Bad Request', 'headers.authorization must appear once', [
+          { field: 'headers.authorization', message: 'must appear once' },
+        ]);
+      const until = blocked.get(request.ip);
+      if (until !== undefined) {
+        if (until > Date.now()) throw tooMany(until);
+        blocked.delete(request.ip);
+      }
+      try {
+        await new Promise<void>((resolve, reject) =>
+          app.verifyBearerAuth!(request, reply, (err?: Error) => (err ? reject(err) : resolve())),
+        );
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        if (err instanceof HttpProblem) throw err;
+        if (status === 401 || status === undefined) {
+          const limit = await countFailure(request);
+          if (!limit.isAllowed && limit.isExceeded) {
+            const end = Date.now() + limit.ttl;
+            // Bounded: expired blocks are dropped first; a flood from more addresses than this
+            // starts over rather than growing without end.
+            if (blocked.size >= 100_000) for (const [ip, t] of blocked) if (t <= Date.now()) blocked.delete(ip);
+            if (blocked.size >= 100_000) blocked.clear();
+            blocked.set(request.ip, end);
+            throw tooMany(end);
+          }
+          throw new HttpProblem(401, 'Unauthorized', 'a valid bearer token is required (missing, unknown, expired or revoked)', undefined, {
+            'www-authenticate': 'Bearer realm="staas"',
+          });
+        }
+        throw err;
+      }
+    });
+    app.addHook('preValidation', async (request) => {
+      const scope = request.routeOptions.config.scope;
+      if (scope === undefined) return;
+      if (!principalOf(request).scopes.has(scope)) throw new HttpProblem(403, 'Forbidden', `this token lacks the scope ${scope}`);
+    });
+  },
+);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { trendPoint } from '../support/records.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
@@ -44,6 +45,63 @@ describe('Query API tokens and shares (real database)', () => {
       assert.equal(r.headers['www-authenticate'], 'Bearer realm="staas"');
       assert.equal(r.body.status, 401);
     }
+  });
+
+  it('refuses a request with two Authorization headers (400 naming the header), even when the first is valid', async () => {
+    const token = await f.token(7, ['shares:write']);
+    const api = await f.newApi();
+    await api.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { port } = api.server.address() as AddressInfo;
+      // Written on a raw socket: Node's HTTP client would not send a header line twice as asked.
+      const ask = async (authorization: string[]) => {
+        const socket = connect(port, '127.0.0.1');
+        const lines = [
+          'GET /v1/shares HTTP/1.1',
+          `Host: 127.0.0.1:${port}`,
+          ...authorization.map((v) => `Authorization: ${v}`),
+          'Connection: close',
+        ];
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        const chunks: Buffer[] = [];
+        for await (const chunk of socket) chunks.push(chunk as Buffer);
+        const text = Buffer.concat(chunks).toString();
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+        const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+        return { status, body };
+      };
+      assert.equal((await ask([`Bearer ${token}`])).status, 200);
+      for (const pair of [
+        [`Bearer ${token}`, 'Bearer nonsense'],
+        [`Bearer ${token}`, `Bearer ${token}`],
+      ]) {
+        const r = await ask(pair);
+        assert.equal(r.status, 400);
+        assert.match(r.body, /"field":"headers\.authorization"/);
+      }
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('limits failed authentications per address: past the limit 429 with Retry-After, for any token, until the minute ends', async () => {
+    const api = await f.newApi({ authFailuresPerMinute: 3 });
+    const good = await f.token(7, ['shares:write']);
+    const unknown = `staas_${'B'.repeat(32)}`;
+    const from = (remoteAddress: string, token: string) =>
+      api.inject({ method: 'GET', url: '/v1/shares', remoteAddress, headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 3; i++) assert.equal((await from('10.0.0.1', unknown)).statusCode, 401, `failure ${i + 1}`);
+    const limited = await from('10.0.0.1', unknown);
+    assert.equal(limited.statusCode, 429);
+    assert.match(String(limited.headers['content-type']), /^application\/problem\+json/);
+    const retry = Number(limited.headers['retry-after']);
+    assert.ok(retry >= 1 && retry <= 60, `retry-after ${retry}`);
+    // Blocked before any lookup: a valid token from that address waits too; other addresses do not.
+    assert.equal((await from('10.0.0.1', good)).statusCode, 429);
+    assert.equal((await from('10.0.0.2', good)).statusCode, 200);
+    assert.equal((await from('10.0.0.2', unknown)).statusCode, 401);
+    // Successful requests are not failures: many from one address stay 200.
+    for (let i = 0; i < 5; i++) assert.equal((await from('10.0.0.3', good)).statusCode, 200);
   });
 
   it('answers 403 for a token without the route scope', async () => {
