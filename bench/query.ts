@@ -1,18 +1,21 @@
 /**
  * Query API latency while a simulated fleet writes, against the local stack:
- *   npx tsx bench/query.ts [--seconds 10] [--connections 4] [--ingest-rate 150000] [--scenario 30d ...]
+ *   npx tsx bench/query.ts [--seconds 10] [--connections 1 --connections 4] [--ingest-rate 150000] [--scenario 30d ...]
  * Starts the stack services if needed (Kafka, ClickHouse, the Sink), back-fills one bench element
  * through the real Writer into the `staas` database (5-minute averages for 92 days, 1-hour
  * averages for 2 years, real-time points every 10 s for 24 h, 10,000 active alarm trees and
  * 20,000 cleared ones over 30 days; the series are clock-aligned, so a re-run collapses onto the
  * same keys), waits until the Sink stored it, creates a token for the bench DMS, starts a Query API
  * service of its own (rate limit lifted, on a free port), starts the fleet simulator as a child at
- * `--ingest-rate` records/s, then runs autocannon per scenario for `--seconds` with
- * `--connections`, and reports p50 / p99 latency, requests/s and non-2xx answers (must be 0), as a
- * markdown table and as JSON in bench/results/query-<date>.json.
+ * `--ingest-rate` records/s, then runs autocannon per scenario for `--seconds` at each
+ * `--connections` count (default 1 — the latency one client sees — and 4 — requests/s with
+ * queueing), and reports p50 / p99 latency, requests/s, non-2xx answers (must be 0) and the CPU
+ * per request of the API process and of the ClickHouse server (from /proc; the server's figure
+ * only without ingest, when nothing else runs there), as a markdown table and as JSON in
+ * bench/results/query-<date>.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +25,8 @@ import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
-import { stopService } from '../ops/process.ts';
+import { clickhouseFiles } from '../ops/clickhouse.ts';
+import { runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
@@ -35,7 +39,7 @@ import { createClickHouse } from '../storage/client.ts';
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '4' },
+    connections: { type: 'string', multiple: true, default: ['1', '4'] },
     'ingest-rate': { type: 'string', default: '150000' },
     scenario: { type: 'string', multiple: true },
     'skip-fill': { type: 'boolean', default: false },
@@ -52,7 +56,7 @@ function positiveInt(name: string, raw: string, allowZero = false): number {
 }
 
 const SECONDS = positiveInt('seconds', args.seconds);
-const CONNECTIONS = positiveInt('connections', args.connections);
+const CONNECTIONS = args.connections.map((c) => positiveInt('connections', c));
 const INGEST_RATE = positiveInt('ingest-rate', args['ingest-rate'], true);
 
 const MINUTE = 60_000;
@@ -271,10 +275,21 @@ function describeAnswer(body: string): string {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 interface Result {
   id: string;
   name: string;
   path: string;
+  connections: number;
+  /** CPU of the Query API process per request (ms). */
+  apiCpuMsPerRequest: number;
+  /** CPU of the ClickHouse server per request (ms); null while the simulator writes (its inserts count there too). */
+  clickhouseCpuMsPerRequest: number | null;
   answer: string;
   requests: number;
   requestsPerSecond: number;
@@ -289,17 +304,29 @@ interface Result {
   met: boolean | null;
 }
 
-async function run(url: string, token: string, s: Scenario): Promise<Result> {
+async function run(
+  url: string,
+  token: string,
+  s: Scenario,
+  connections: number,
+  pids: { api: number; clickhouse: number },
+): Promise<Result> {
   const headers = { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' };
   // One request first: the scenario must answer 200 with data, or its figures mean nothing.
   const probe = await fetch(url + s.path, { headers: { authorization: headers.authorization } });
   const body = await probe.text();
   if (probe.status !== 200) throw new Error(`${s.name}: GET ${s.path} answered ${probe.status}: ${body.slice(0, 400)}`);
-  const r = await autocannon({ url: url + s.path, connections: CONNECTIONS, duration: SECONDS, headers });
+  const api0 = cpuMs(pids.api);
+  const ch0 = cpuMs(pids.clickhouse);
+  const r = await autocannon({ url: url + s.path, connections, duration: SECONDS, headers });
+  const perRequest = (ms: number) => Math.round((ms / Math.max(1, r.requests.total)) * 10) / 10;
   return {
     id: s.id,
     name: s.name,
     path: s.path,
+    connections,
+    apiCpuMsPerRequest: perRequest(cpuMs(pids.api) - api0),
+    clickhouseCpuMsPerRequest: INGEST_RATE > 0 ? null : perRequest(cpuMs(pids.clickhouse) - ch0),
     answer: describeAnswer(body),
     requests: r.requests.total,
     requestsPerSecond: Math.round(r.requests.average * 10) / 10,
@@ -337,7 +364,7 @@ function startSimulator(rate: number, durationS: number): { child: ChildProcess;
 async function main(): Promise<void> {
   const cfg = readStackConfig();
   console.log(
-    `query benchmark: ${SECONDS} s per scenario, ${CONNECTIONS} connections, ingest ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
+    `query benchmark: ${SECONDS} s per scenario, ${CONNECTIONS.join(' and ')} connections, ingest ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
   );
   await up(cfg, (l) => console.log(`  ${l}`));
   console.log(`  sink: ${await startSink(cfg)}`);
@@ -374,16 +401,21 @@ async function main(): Promise<void> {
     await startQuery(apiCfg, apiEnv);
     console.log(`  query API on ${url} (log ${queryFiles(apiCfg).logFile})`);
     if (INGEST_RATE > 0) {
-      sim = startSimulator(INGEST_RATE, wanted.length * (SECONDS + 5) + 10);
+      sim = startSimulator(INGEST_RATE, wanted.length * CONNECTIONS.length * (SECONDS + 5) + 10);
       await new Promise((r) => setTimeout(r, 3000)); // the fleet up to speed before the first scenario
       if (sim.child.exitCode !== null) throw new Error(`the simulator exited: ${await sim.summary}`);
       console.log(`  simulator writing at ${INGEST_RATE} records/s (pid ${sim.child.pid})`);
     }
-    for (const s of wanted) {
-      const r = await run(url, token, s);
-      results.push(r);
-      console.log(`  ${r.name}: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.requestsPerSecond} req/s, non-2xx ${r.non2xx} (${r.answer})`);
-    }
+    const pids = { api: runningPid(queryFiles(apiCfg))!, clickhouse: runningPid(clickhouseFiles(cfg))! };
+    for (const s of wanted)
+      for (const connections of CONNECTIONS) {
+        const r = await run(url, token, s, connections, pids);
+        results.push(r);
+        console.log(
+          `  ${r.name}, ${connections} conn.: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.requestsPerSecond} req/s, CPU/request API ${r.apiCpuMsPerRequest} ms` +
+            `${r.clickhouseCpuMsPerRequest === null ? '' : `, ClickHouse ${r.clickhouseCpuMsPerRequest} ms`}, non-2xx ${r.non2xx} (${r.answer})`,
+        );
+      }
   } finally {
     if (sim !== undefined && sim.child.exitCode === null) sim.child.kill('SIGTERM');
     await stopService(queryFiles(apiCfg), 15_000);
@@ -394,13 +426,13 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
   const lines = [
     '',
-    `Query API, ${SECONDS} s per scenario, ${CONNECTIONS} connections, gzip; fleet simulator at ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
+    `Query API, ${SECONDS} s per scenario and connection count, gzip; fleet simulator at ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
     '',
-    '| scenario | p50 ms | p99 ms | target p99 | req/s | requests | non-2xx | answer |',
-    '| --- | ---: | ---: | --- | ---: | ---: | ---: | --- |',
+    '| scenario | conn. | p50 ms | p99 ms | target p99 | req/s | CPU/request: API, ClickHouse (ms) | non-2xx | answer |',
+    '| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | --- |',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.p50Ms} | ${r.p99Ms} | ${r.targetP99Ms === null ? '' : `≤ ${r.targetP99Ms} ms ${r.met ? 'met' : 'MISSED'}`} | ${r.requestsPerSecond} | ${r.requests} | ${r.non2xx + r.errors + r.timeouts} | ${r.answer} |`,
+        `| ${r.name} | ${r.connections} | ${r.p50Ms} | ${r.p99Ms} | ${r.targetP99Ms === null ? '' : `≤ ${r.targetP99Ms} ms ${r.met ? 'met' : 'MISSED'}`} | ${r.requestsPerSecond} | ${r.apiCpuMsPerRequest}, ${r.clickhouseCpuMsPerRequest ?? 'n/a (ingest)'} | ${r.non2xx + r.errors + r.timeouts} | ${r.answer} |`,
     ),
     '',
     `ingest: ${ingest}`,
