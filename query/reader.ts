@@ -88,7 +88,16 @@ export class ClickHouseReader {
    * is lost mid-answer or the bytes do not fit `shape` (RowBinaryError).
    */
   async binaryStream<T>(statement: Sql, shape: RowShape, opts: ReadOptions): Promise<AsyncGenerator<T[]>> {
-    const stream = await this.read(statement, opts, async (queryId) => {
+    return decodeRowBinaryStream<T>(await this.binaryChunks(statement, opts), shape);
+  }
+
+  /**
+   * Like `binaryStream`, undecoded: the RowBinary answer's chunks as they arrive, for a caller
+   * that reads rows in place (see rowbinary.ts `spanReaderFor`). The statement must cast its
+   * columns to the shape the caller reads (`castColumns`).
+   */
+  async binaryChunks(statement: Sql, opts: ReadOptions): Promise<AsyncIterable<Buffer>> {
+    return this.read(statement, opts, async (queryId) => {
       const res = await this.client.exec({
         query: `${statement.text}\nFORMAT RowBinary`,
         query_id: queryId,
@@ -97,7 +106,6 @@ export class ClickHouseReader {
       });
       return res.stream as AsyncIterable<Buffer>;
     });
-    return decodeRowBinaryStream<T>(stream, shape);
   }
 
   /** What every read shares: the statement log, the duration metric, one retry on a reset socket, errors as problems. */

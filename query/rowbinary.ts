@@ -144,3 +144,71 @@ export async function* decodeRowBinaryStream<T>(chunks: AsyncIterable<Buffer> | 
   }
   if (pending !== undefined) throw incomplete(pending.length, shape);
 }
+
+/**
+ * Reads the row of `buf` at `at` without decoding it, into `slots` (see `spanSlots`): the value
+ * of each fixed-width column, the byte range [start, end) of each String column. Returns the
+ * offset after the row, or -1 when the row runs past the end of `buf` (the rest of a stream's
+ * chunk). Nothing is allocated per row: text can be copied from `buf` as bytes.
+ */
+export type SpanReader = (buf: Buffer, at: number, slots: Float64Array) => number;
+
+/** Fixed-width columns the span reader reads: byte width and `Buffer` reader. */
+const FIXED: Partial<Record<ColumnType, [width: number, read: string]>> = {
+  UInt8: [1, 'buf[at]'],
+  UInt16: [2, 'buf.readUInt16LE(at)'],
+  Int16: [2, 'buf.readInt16LE(at)'],
+  UInt32: [4, 'buf.readUInt32LE(at)'],
+  Int32: [4, 'buf.readInt32LE(at)'],
+  UInt64: [8, 'buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 4294967296'],
+  Int64: [8, 'buf.readUInt32LE(at) + buf.readInt32LE(at + 4) * 4294967296'],
+  Float64: [8, 'buf.readDoubleLE(at)'],
+};
+
+/**
+ * The slot of each column in a span reader's output: a fixed-width column's value at `slot`, a
+ * String's start at `slot` and end at `slot + 1`. Throws RowBinaryError for Nullable columns
+ * (not supported by span readers).
+ */
+export function spanSlots(shape: RowShape): { slots: Record<string, number>; size: number } {
+  const slots: Record<string, number> = {};
+  let size = 0;
+  for (const [name, type] of shape) {
+    if (type !== 'String' && FIXED[type] === undefined) throw new RowBinaryError(`a span reader cannot read ${type} (column ${name})`);
+    slots[name] = size;
+    size += type === 'String' ? 2 : 1;
+  }
+  return { slots, size };
+}
+
+const spanReaders = new Map<string, SpanReader>();
+
+/** The span reader of a shape, generated once (like the decoders above). */
+export function spanReaderFor(shape: RowShape): SpanReader {
+  const key = shape.map(([n, t]) => `${n}:${t}`).join(',');
+  let reader = spanReaders.get(key);
+  if (reader === undefined) {
+    const { slots } = spanSlots(shape);
+    const steps = shape.map(([name, type]) => {
+      const slot = slots[name]!;
+      if (type === 'String')
+        return `length = 0; shift = 0;
+    do { if (at >= end) return -1; b = buf[at++]; length += (b & 0x7f) * 2 ** shift; shift += 7; } while (b >= 0x80);
+    if (at + length > end) return -1;
+    out[${slot}] = at; at += length; out[${slot + 1}] = at;`;
+      const [width, read] = FIXED[type]!;
+      return `if (at + ${width} > end) return -1; out[${slot}] = ${read}; at += ${width};`;
+    });
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- generated from the fixed FIXED table and the shape's types only
+    reader = new Function(
+      `return function readSpans(buf, at, out) {
+    const end = buf.length;
+    let length, shift, b;
+    ${steps.join('\n    ')}
+    return at;
+  };`,
+    )() as SpanReader;
+    spanReaders.set(key, reader);
+  }
+  return reader;
+}

@@ -13,15 +13,7 @@ import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
 import { TrendBodyWriter, trendBody, type TrendFormat } from '../trends/response.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
-import {
-  TREND_DATA_SHAPE,
-  hasStatusRows,
-  tierCountsQuery,
-  trendDataQuery,
-  type TierCountRow,
-  type TrendDataRow,
-  type TrendScope,
-} from '../trends/sql.ts';
+import { hasStatusRows, tierCountsQuery, trendDataQuery, type TierCountRow, type TrendScope } from '../trends/sql.ts';
 import { bucketMsFor, type IntervalChoice, type TrendTypeChoice } from '../trends/tiers.ts';
 
 const id = { type: 'integer', minimum: 0, maximum: 2147483647 } as const;
@@ -199,18 +191,14 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
         range: { from: q.from, to: q.to },
       });
       const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
-      const batches = await ctx.reader.binaryStream<TrendDataRow>(
-        trendDataQuery(scope, reads, bucketMs, q.order, hasStatusRows(counts)),
-        TREND_DATA_SHAPE,
-        {
-          label: 'trend.data',
-        },
-      );
+      const chunks = await ctx.reader.binaryChunks(trendDataQuery(scope, reads, bucketMs, q.order, hasStatusRows(counts)), {
+        label: 'trend.data',
+      });
       const format = preferredFormat(request.headers.accept);
       const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format);
       // The body is written while the rows arrive (see trends/response.ts); a failure past this
       // point (connection to ClickHouse lost) cuts the response short, which clients see.
-      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(Readable.from(trendBody(writer, batches)));
+      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(Readable.from(trendBody(writer, chunks)));
     },
   );
 }

@@ -16,8 +16,10 @@
  * Input: rows of `trendDataQuery` in answer order (series by `ord`, then status rows with
  * `ord` = the number of series), in batches.
  */
+import { ByteText } from '../http/byte-text.ts';
+import { RowBinaryError, spanReaderFor, spanSlots } from '../rowbinary.ts';
 import { bucketPoint, type BucketGroup, type TrendPointOut } from './points.ts';
-import type { BucketStats, SeriesRead, TrendDataRow } from './sql.ts';
+import { TREND_DATA_SHAPE, type BucketStats, type SeriesRead } from './sql.ts';
 
 export type TrendFormat = 'json' | 'ndjson';
 
@@ -32,26 +34,30 @@ export interface TrendHead {
 
 /** JSON text of a number as JSON.stringify writes it (non-finite: null). */
 const num = (v: number | null): string => (v === null || !Number.isFinite(v) ? 'null' : String(v));
-/** JSON text of a string; '' (no value) is null. */
-const text = (s: string): string => (s === '' ? 'null' : JSON.stringify(s));
 const str = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
-
-/**
- * The point fields of a raw row: ClickHouse wrote the numeric ones (`row.json`, see sql.ts); the
- * discrete strings are escaped here (real-time rows have no discreteMax).
- */
-function rawPointFields(row: TrendDataRow, averaged: boolean): string {
-  return `${row.json},"discreteValue":${text(row.value_discrete)},"discreteMax":${averaged ? text(row.max_discrete) : 'null'}`;
-}
 
 function pointFields(p: TrendPointOut): string {
   return `"time":${p.time},"status":${p.status},"value":${num(p.value)},"min":${num(p.min)},"max":${num(p.max)},"samples":${num(p.samples)},"discreteValue":${str(p.discreteValue)},"discreteMax":${str(p.discreteMax)}`;
 }
 
+const { slots: SLOT } = spanSlots(TREND_DATA_SHAPE);
+const ORD = SLOT.ord!;
+const AGG = SLOT.agg!;
+const JSON_TEXT = SLOT.json!;
+const VALUE_DISCRETE = SLOT.value_discrete!;
+const MAX_DISCRETE = SLOT.max_discrete!;
+const readRow = spanReaderFor(TREND_DATA_SHAPE);
+/** The end of a raw point without discrete values, encoded once: most points of numeric parameters. */
+const NO_DISCRETES = Buffer.from(',"discreteValue":null,"discreteMax":null}', 'latin1');
+const NO_DISCRETES_LINE = Buffer.from(',"discreteValue":null,"discreteMax":null}\n', 'latin1');
+
 /**
- * The answer's text, piece by piece: `start()` once, `add(rows)` per batch, `end()` once; each
- * returns the text to send next. Rows of one bucket (same series and bucket start, `agg` 1) may
- * span batches: they are held until the next row or `end()`.
+ * The answer's bytes, piece by piece: `start()` once, `add(buf)` per chunk of the data query's
+ * RowBinary answer (it consumes the whole rows and returns how many bytes they took), `end()`
+ * once; `take()` hands over what was written so far. Raw points and status rows are copied as
+ * bytes (their text was written by ClickHouse: `TrendDataRow.json`); only discrete strings and
+ * bucket groups are decoded. Rows of one bucket (same series and bucket start, `agg` 1) may span
+ * chunks: they are held until the next row or `end()`.
  */
 export class TrendBodyWriter {
   /** The series whose header was written last; -1 before the first. */
@@ -61,6 +67,10 @@ export class TrendBodyWriter {
   /** The groups of the bucket being read, and its series. */
   private group: BucketGroup[] = [];
   private groupOrd = -1;
+  private readonly out = new ByteText();
+  private readonly spans = new Float64Array(spanSlots(TREND_DATA_SHAPE).size);
+  /** Per series: what precedes a point's fields in NDJSON (kind, parameterId, index). */
+  private readonly ndjsonPrefix: string[];
 
   constructor(
     private readonly head: TrendHead,
@@ -68,86 +78,142 @@ export class TrendBodyWriter {
     /** Bucket width of aggregated series (ms). */
     private readonly bucketMs: number,
     readonly format: TrendFormat,
-  ) {}
+  ) {
+    this.ndjsonPrefix = reads.map((r) => `{"kind":"point","parameterId":${r.parameterId},"index":${JSON.stringify(r.index)},`);
+  }
 
-  start(): string {
+  start(): void {
     const h = this.head;
     const fields = `"dmaId":${h.dmaId},"elementId":${h.elementId},"from":${h.from},"to":${h.to},"order":"${h.order}"`;
-    return this.format === 'json' ? `{${fields},"series":[` : `{"kind":"trend",${fields}}\n`;
+    this.out.ascii(this.format === 'json' ? `{${fields},"series":[` : `{"kind":"trend",${fields}}\n`);
   }
 
-  add(rows: readonly TrendDataRow[]): string {
-    let out = '';
-    for (const row of rows) {
-      const stats = row.agg === 1 ? (JSON.parse(row.json) as BucketStats) : undefined;
-      if (this.group.length > 0) {
-        if (stats !== undefined && row.ord === this.groupOrd && stats.time === this.group[0]!.stats.time) {
-          this.group.push({ stats, valueDiscrete: row.value_discrete, maxDiscrete: row.max_discrete });
-          continue;
-        }
-        out += this.flushGroup();
+  /** Writes the whole rows of `buf`; returns the bytes they took (a row cut at the end waits for the next chunk). */
+  add(buf: Buffer): number {
+    const s = this.spans;
+    let at = 0;
+    for (;;) {
+      const next = readRow(buf, at, s);
+      if (next < 0) return at;
+      at = next;
+      const ord = s[ORD]!;
+      if (s[AGG] === 1) {
+        const g: BucketGroup = {
+          stats: JSON.parse(buf.toString('latin1', s[JSON_TEXT], s[JSON_TEXT + 1])) as BucketStats,
+          valueDiscrete: buf.toString('utf8', s[VALUE_DISCRETE], s[VALUE_DISCRETE + 1]),
+          maxDiscrete: buf.toString('utf8', s[MAX_DISCRETE], s[MAX_DISCRETE + 1]),
+        };
+        if (this.group.length > 0 && (ord !== this.groupOrd || g.stats.time !== this.group[0]!.stats.time)) this.flushGroup();
+        if (ord !== this.current) this.moveTo(ord);
+        this.group.push(g);
+        this.groupOrd = ord;
+        continue;
       }
-      if (row.ord !== this.current) out += this.moveTo(row.ord);
-      if (row.ord === this.reads.length) out += this.statusRow(row);
-      else if (stats !== undefined) {
-        this.group.push({ stats, valueDiscrete: row.value_discrete, maxDiscrete: row.max_discrete });
-        this.groupOrd = row.ord;
-      } else out += this.point(row.ord, rawPointFields(row, this.reads[row.ord]!.windowMinutes > 0));
+      if (this.group.length > 0) this.flushGroup();
+      if (ord !== this.current) this.moveTo(ord);
+      if (ord === this.reads.length) this.statusRow(buf);
+      else this.rawPoint(buf, ord);
     }
-    return out;
   }
 
-  end(): string {
-    let out = this.flushGroup();
-    out += this.moveTo(this.reads.length);
-    return this.format === 'json' ? `${out}]}` : out;
+  end(): void {
+    this.flushGroup();
+    this.moveTo(this.reads.length);
+    if (this.format === 'json') this.out.ascii(']}');
   }
 
-  private flushGroup(): string {
-    if (this.group.length === 0) return '';
+  /** The bytes written since the last take. */
+  take(): Buffer {
+    return this.out.take();
+  }
+
+  private flushGroup(): void {
+    if (this.group.length === 0) return;
     const ord = this.groupOrd;
     const p = bucketPoint(this.group, this.reads[ord]!.windowMinutes > 0);
     this.group = [];
-    return this.point(ord, pointFields(p));
+    this.pointStart(ord);
+    this.out.utf8(pointFields(p));
+    this.out.ascii('}');
+    this.pointEnd();
   }
 
   /** Closes the current series and opens every series up to `ord` (empty ones included). */
-  private moveTo(ord: number): string {
-    let out = '';
+  private moveTo(ord: number): void {
     while (this.current < ord) {
-      if (this.format === 'json' && this.current >= 0) out += ']}';
+      if (this.format === 'json' && this.current >= 0) this.out.ascii(']}');
       this.current++;
       this.written = 0;
       if (this.current === this.reads.length) {
-        if (this.format === 'json') out += '],"statusRows":[';
+        if (this.format === 'json') this.out.ascii('],"statusRows":[');
         break;
       }
       const r = this.reads[this.current]!;
       const fields = `"parameterId":${r.parameterId},"index":${JSON.stringify(r.index)},"type":"${r.windowMinutes === 0 ? 'realtime' : 'average'}","windowMinutes":${r.windowMinutes},"aggregated":${r.aggregated},"bucketMs":${r.aggregated ? this.bucketMs : null}`;
-      out += this.format === 'json' ? `${this.current > 0 ? ',' : ''}{${fields},"points":[` : `{"kind":"series",${fields}}\n`;
+      this.out.utf8(this.format === 'json' ? `${this.current > 0 ? ',' : ''}{${fields},"points":[` : `{"kind":"series",${fields}}\n`);
     }
-    return out;
   }
 
-  private point(ord: number, fields: string): string {
-    if (this.format === 'json') return `${this.written++ > 0 ? ',' : ''}{${fields}}`;
-    const r = this.reads[ord]!;
-    return `{"kind":"point","parameterId":${r.parameterId},"index":${JSON.stringify(r.index)},${fields}}\n`;
+  /** What precedes a point's fields: a separator and `{`, or the NDJSON line's head. */
+  private pointStart(ord: number): void {
+    if (this.format === 'json') this.out.ascii(this.written++ > 0 ? ',{' : '{');
+    else this.out.utf8(this.ndjsonPrefix[ord]!);
   }
 
-  private statusRow(row: TrendDataRow): string {
-    const fields = row.json;
-    if (this.format === 'json') return `${this.written++ > 0 ? ',' : ''}{${fields}}`;
-    return `{"kind":"status",${fields}}\n`;
+  private pointEnd(): void {
+    if (this.format === 'ndjson') this.out.ascii('\n');
+  }
+
+  /** A raw point: ClickHouse's text of its numbers, then the discrete strings (real-time rows have no discreteMax). */
+  private rawPoint(buf: Buffer, ord: number): void {
+    const s = this.spans;
+    this.pointStart(ord);
+    this.out.copy(buf, s[JSON_TEXT]!, s[JSON_TEXT + 1]!);
+    const averaged = this.reads[ord]!.windowMinutes > 0;
+    if (s[VALUE_DISCRETE] === s[VALUE_DISCRETE + 1] && (!averaged || s[MAX_DISCRETE] === s[MAX_DISCRETE + 1])) {
+      this.out.bytes(this.format === 'json' ? NO_DISCRETES : NO_DISCRETES_LINE);
+      return;
+    }
+    this.out.ascii(',"discreteValue":');
+    this.discrete(buf, VALUE_DISCRETE);
+    this.out.ascii(',"discreteMax":');
+    if (averaged) this.discrete(buf, MAX_DISCRETE);
+    else this.out.ascii('null');
+    this.out.ascii('}');
+    this.pointEnd();
+  }
+
+  /** A discrete string column of the current row as JSON: '' (no value) is null. */
+  private discrete(buf: Buffer, slot: number): void {
+    const start = this.spans[slot]!;
+    const end = this.spans[slot + 1]!;
+    if (start === end) this.out.ascii('null');
+    else this.out.utf8(JSON.stringify(buf.toString('utf8', start, end)));
+  }
+
+  private statusRow(buf: Buffer): void {
+    if (this.format === 'json') this.out.ascii(this.written++ > 0 ? ',{' : '{');
+    else this.out.ascii('{"kind":"status",');
+    this.out.copy(buf, this.spans[JSON_TEXT]!, this.spans[JSON_TEXT + 1]!);
+    this.out.ascii(this.format === 'json' ? '}' : '}\n');
   }
 }
 
-/** The answer as text chunks, one per batch of rows (empty chunks skipped). */
-export async function* trendBody(writer: TrendBodyWriter, batches: AsyncIterable<readonly TrendDataRow[]>): AsyncGenerator<string> {
-  yield writer.start();
-  for await (const rows of batches) {
-    const out = writer.add(rows);
-    if (out !== '') yield out;
+/**
+ * The answer as byte chunks, one per chunk of the data query's RowBinary answer (empty ones
+ * skipped). Throws RowBinaryError when the answer ends inside a row.
+ */
+export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+  writer.start();
+  let pending: Buffer | undefined;
+  for await (const chunk of chunks) {
+    const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+    const used = writer.add(buf);
+    pending = used === buf.length ? undefined : buf.subarray(used);
+    const out = writer.take();
+    if (out.length > 0) yield out;
   }
-  yield writer.end();
+  if (pending !== undefined) throw new RowBinaryError(`the trend answer ends inside a row (${pending.length} bytes)`);
+  writer.end();
+  yield writer.take();
 }

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planSeries } from '../../query/trends/plan.ts';
 import { bucketPoint, mostFrequent } from '../../query/trends/points.ts';
-import { TrendBodyWriter, type TrendFormat } from '../../query/trends/response.ts';
+import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
+import { RowBinaryError } from '../../query/rowbinary.ts';
+import { TrendBodyWriter, trendBody, type TrendFormat } from '../../query/trends/response.ts';
 import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
 import type { BucketStats, SeriesRead, TrendDataRow } from '../../query/trends/sql.ts';
 import { bucketMsFor, bucketStart, chooseTier, coversRange, intervalClassOf } from '../../query/trends/tiers.ts';
@@ -208,27 +210,42 @@ describe('points', () => {
     { parameterId: 2, index: 'a"b', windowMinutes: 5, aggregated: false },
     { parameterId: 3, index: '', windowMinutes: 0, aggregated: false },
   ];
-  /** Rows in answer order (series by ord, newest first, status rows last), cut into batches at every place. */
+  /** Rows in answer order (series by ord, newest first, status rows last), as RowBinary cut into chunks at every place. */
   const rows = [
     bucket({ time: 10, sum: 5, nv: 1, n: 1, samples: 1, min: 5, max: 5 }),
     row({ json: '"time":5,"status":-11,"value":null,"min":null,"max":null,"samples":null' }),
     bucket({ time: 0, sum: 4, nv: 2, n: 2, samples: 2, min: 1, max: 3 }),
     bucket({ time: 0, nv: 0, n: 3, samples: 3 }, { value_discrete: 'up' }),
     // Raw and status rows as ClickHouse writes them (sql.ts): their text in `json`.
-    row({ ord: 1, json: '"time":1,"status":5,"value":1.5,"min":1,"max":2,"samples":30' }),
+    row({
+      ord: 1,
+      json: '"time":1,"status":5,"value":1.5,"min":1,"max":2,"samples":30',
+      value_discrete: 'é "x"\n',
+      max_discrete: '\u2028',
+    }),
     row({ ord: 3, json: '"time":7,"status":-1' }),
     row({ ord: 3, json: '"time":2,"status":-5' }),
   ];
-  const write = (format: TrendFormat, cuts: number[]): string => {
-    const w = new TrendBodyWriter(head, reads, 10, format);
-    let out = w.start();
-    let from = 0;
-    for (const cut of [...cuts, rows.length]) {
-      out += w.add(rows.slice(from, cut));
-      from = cut;
+  /** The rows as the data query's RowBinary answer (TREND_DATA_SHAPE). */
+  const encode = (list: readonly TrendDataRow[]): Buffer => {
+    const w = new RowBinaryWriter(16);
+    for (const r of list) {
+      w.uint32(r.ord);
+      w.uint8(r.agg);
+      w.string(r.json);
+      w.string(r.value_discrete);
+      w.string(r.max_discrete);
     }
-    return out + w.end();
+    return w.result();
   };
+  const bytes = encode(rows);
+  /** The answer written from `chunks`, as text. */
+  const body = async (format: TrendFormat, chunks: readonly Buffer[], list = reads): Promise<string> => {
+    const out: Buffer[] = [];
+    for await (const b of trendBody(new TrendBodyWriter(head, list, 10, format), chunks)) out.push(b);
+    return Buffer.concat(out).toString('utf8');
+  };
+  const cutAt = (buf: Buffer, cuts: readonly number[]): Buffer[] => [0, ...cuts].map((c, i) => buf.subarray(c, [...cuts, buf.length][i]));
   const expected = {
     ...head,
     series: [
@@ -252,7 +269,7 @@ describe('points', () => {
         windowMinutes: 5,
         aggregated: false,
         bucketMs: null,
-        points: [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: null, discreteMax: null }],
+        points: [{ time: 1, status: 5, value: 1.5, min: 1, max: 2, samples: 30, discreteValue: 'é "x"\n', discreteMax: '\u2028' }],
       },
       { parameterId: 3, index: '', type: 'realtime', windowMinutes: 0, aggregated: false, bucketMs: null, points: [] },
     ],
@@ -262,13 +279,21 @@ describe('points', () => {
     ],
   };
 
-  it('writes the JSON answer: raw rows as points, bucket groups merged (also across batches), empty series kept', () => {
-    for (let a = 0; a <= rows.length; a++)
-      for (let b = a; b <= rows.length; b++) assert.deepEqual(JSON.parse(write('json', [a, b])), expected, `cut at ${a}, ${b}`);
+  it('writes the JSON answer: raw rows as points, bucket groups merged (also across chunks), empty series kept', async () => {
+    for (let a = 0; a <= bytes.length; a++) assert.deepEqual(JSON.parse(await body('json', cutAt(bytes, [a]))), expected, `cut at ${a}`);
+    // Cut at every pair of row boundaries: a bucket's groups arrive in different chunks.
+    const ends = rows.map((_, i) => encode(rows.slice(0, i + 1)).length);
+    for (const a of ends)
+      for (const b of ends.filter((e) => e >= a))
+        assert.deepEqual(JSON.parse(await body('json', cutAt(bytes, [a, b]))), expected, `cut at ${a}, ${b}`);
   });
 
-  it('writes the same answer as NDJSON: one self-contained object per line', () => {
-    const lines = write('ndjson', [3])
+  it('refuses an answer that ends inside a row', async () => {
+    await assert.rejects(body('json', [bytes.subarray(0, bytes.length - 1)]), RowBinaryError);
+  });
+
+  it('writes the same answer as NDJSON: one self-contained object per line', async () => {
+    const lines = (await body('ndjson', cutAt(bytes, [40])))
       .trimEnd()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -283,13 +308,11 @@ describe('points', () => {
     ]);
   });
 
-  it('writes an answer without rows (every series empty, no status rows)', () => {
-    const w = new TrendBodyWriter(head, reads.slice(0, 1), 10, 'json');
-    const body = JSON.parse(w.start() + w.add([]) + w.end()) as typeof expected;
-    assert.deepEqual(body.series[0]!.points, []);
-    assert.deepEqual(body.statusRows, []);
-    const none = new TrendBodyWriter(head, [], 10, 'json');
-    assert.deepEqual(JSON.parse(none.start() + none.end()), { ...head, series: [], statusRows: [] });
+  it('writes an answer without rows (every series empty, no status rows)', async () => {
+    const empty = JSON.parse(await body('json', [], reads.slice(0, 1))) as typeof expected;
+    assert.deepEqual(empty.series[0]!.points, []);
+    assert.deepEqual(empty.statusRows, []);
+    assert.deepEqual(JSON.parse(await body('json', [Buffer.alloc(0)], [])), { ...head, series: [], statusRows: [] });
   });
 
   it('prefers tiers that cover the range over a real-time tier that holds only its last days', () => {
