@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { BoundsError, checkValues, hasCollections, readVarLong } from './bounds.ts';
+import { EXTRA_CODECS, decodeBlock } from './codecs.ts';
 import { AvroDecodeError } from './errors.ts';
 import { parseWriter, resolveWriter, unrepresentable, type Resolution } from './evolution.ts';
 
@@ -314,7 +315,7 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
   const schemaBytes = meta.get('avro.schema');
   if (schemaBytes === undefined) throw new AvroDecodeError('corrupt', 'header has no avro.schema');
   const codec = meta.get('avro.codec')?.toString() ?? 'null';
-  if (codec !== 'null' && codec !== 'deflate') throw new AvroDecodeError('unsupported-codec', `codec ${codec}`);
+  if (codec !== 'null' && codec !== 'deflate' && !EXTRA_CODECS.has(codec)) throw new AvroDecodeError('unsupported-codec', `codec ${codec}`);
   const writerSchema = schemaBytes.toString('utf8');
   const plan = planFor(writerSchema);
 
@@ -344,7 +345,7 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
       } catch (err) {
         throw new AvroDecodeError('corrupt', `deflate: ${(err as Error).message}`);
       }
-    }
+    } else if (codec !== 'null') block = decodeBlock(codec, block);
     if (plan.boundsCheck) {
       try {
         checkValues(plan.writer, count, block, 0, block.length);
