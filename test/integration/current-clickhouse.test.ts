@@ -18,7 +18,11 @@ import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { batchMessage } from '../../ingest/kafka/message.ts';
 import { describeInsertError } from '../../ingest/sink/clickhouse-errors.ts';
+import { readSinkConfig } from '../../ingest/sink/config.ts';
+import { Sink } from '../../ingest/sink/sink.ts';
 import { encodeForTables, realtimeEncoder } from '../../ingest/sink/encoders.ts';
 import { storeBatch } from '../../ingest/sink/store.ts';
 import { SCOPES, TokenStore } from '../../query/auth/tokens.ts';
@@ -33,7 +37,18 @@ import { applyRetention, partitionZones } from '../../storage/retention.ts';
 import { ensureSchema, TABLES } from '../../storage/schema.ts';
 import { authenticatedOperations, requiredQuery, urlOf, type Target } from '../support/openapi.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
-import { int64, queryRows, type Int64Json } from '../support/services.ts';
+import {
+  committedToEnd,
+  connections,
+  createTestTopics,
+  deleteTestTopics,
+  int64,
+  queryRows,
+  testKafka,
+  uniqueName,
+  type Int64Json,
+} from '../support/services.ts';
+import { until } from '../support/wait.ts';
 
 const PYTHON = join(process.env.STAAS_CACHE_DIR ?? join(homedir(), '.cache', 'staas'), 'venv-chdb', 'bin', 'python');
 const DB = 'staas';
@@ -255,6 +270,48 @@ describe('staas on a current ClickHouse (chdb)', () => {
       const table = (await get('/v1/elements/1/1/tables/1000/rows?limit=100')).json<{ rows: unknown[] }>();
       assert.equal(table.rows.length, 30);
     });
+  });
+
+  it('runs the Sink from the real broker into it: one message spanning 150 days, alarms and rows', async () => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 1);
+    const groupId = uniqueName('sink-chdb');
+    let sink: Sink | undefined;
+    try {
+      const points = Array.from({ length: 600 }, (_, i) => trendPoint(i, { timestamp: NOW - (i % 150) * DAY - i }));
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({ topic: topics.trend, acks: -1, messages: [batchMessage('trend', points, 'k')] });
+      await producer.send({ topic: topics.alarm, acks: -1, messages: [batchMessage('alarm', [alarmEvent(1), alarmEvent(2)], 'k')] });
+      await producer.send({ topic: topics.element, acks: -1, messages: [batchMessage('element', [elementRow(1)], 'k')] });
+      await producer.disconnect();
+      const quiet = { info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
+      sink = await Sink.create(
+        readSinkConfig(process.env, {
+          retentionIntervalMs: 0,
+          topicPrefix: topics.trend.replace(/\.trend$/, ''),
+          groupId,
+          batchAgeMs: 100,
+        }),
+        { kafka: connections.kafka, clickhouse: { url: chdb.url, username: 'default', password: '', database: 'staas_sink' } },
+        { registry: new Registry(), log: quiet },
+      );
+      await sink.start();
+      await until(
+        'the sink committed everything',
+        () => committedToEnd(kafka, groupId, [topics.trend, topics.alarm, topics.element]),
+        60_000,
+      );
+      const counts = await queryRows<{ t: string; n: Int64Json }>(
+        client,
+        `SELECT 'rt' AS t, count() AS n FROM staas_sink.trend_realtime UNION ALL SELECT 'alarm', count() FROM staas_sink.alarm_events
+         UNION ALL SELECT 'active', count() FROM staas_sink.alarm_active UNION ALL SELECT 'element', count() FROM staas_sink.element_rows`,
+      );
+      assert.deepEqual(Object.fromEntries(counts.map((r) => [r.t, int64(r.n)])), { rt: 600, alarm: 2, active: 2, element: 1 });
+    } finally {
+      await sink?.stop();
+      await deleteTestTopics(kafka, topics);
+    }
   });
 
   it('runs retention and the alarm-tree prune', async () => {
