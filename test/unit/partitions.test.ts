@@ -114,5 +114,7 @@ describe('partition split of RowBinary inserts', () => {
   it('refuses a body that is not whole rows', () => {
     const body = encode(realtimeEncoder, [trendPoint(1)]);
     assert.throws(() => rowPartitions('trend_realtime', realtimeEncoder.columns, body.subarray(0, body.length - 3)), RangeError);
+    assert.throws(() => rowPartitions('trend_realtime', realtimeEncoder.columns, body.subarray(0, 20)), RangeError, 'cut inside ts');
+    assert.throws(() => insertBodies('trend_realtime', realtimeEncoder.columns, body.subarray(0, 20)), RangeError);
   });
 });
