@@ -114,6 +114,65 @@ describe('staas on a current ClickHouse (chdb)', () => {
     assert.deepEqual(await partitionZones(client, DB), { trend_realtime: 'UTC', trend_average: 'UTC', alarm_events: 'UTC' });
   });
 
+  it('migrates an alarm_active of the first schema (columns added, view replaced, trees re-flagged), idempotently', async () => {
+    const db = 'staas_migrate';
+    await ensureSchema(client, db);
+    await client.command({ query: `DROP TABLE ${db}.alarm_active_mv` });
+    await client.command({ query: `DROP TABLE ${db}.alarm_active` });
+    await client.command({
+      query: `CREATE TABLE ${db}.alarm_active (
+        dms_id Int32, dma_id Int32, element_id Int32, root_alarm_id Int64, alarm_id Int64, version UInt64, parameter_id Int32,
+        idx String, display_key String, severity Int16, alarm_type Int16, status Int16, user_status Int16, value String,
+        display_value String, ts UInt64, root_created_at UInt64, owner Nullable(String), comment Nullable(String),
+        element_name String, parameter_name String, cleared UInt8
+      ) ENGINE = ReplacingMergeTree(version) ORDER BY (dms_id, dma_id, element_id, root_alarm_id)`,
+    });
+    await client.command({
+      query: `CREATE MATERIALIZED VIEW ${db}.alarm_active_mv TO ${db}.alarm_active AS
+        SELECT dms_id, dma_id, element_id, root_alarm_id, alarm_id, toUInt64(alarm_id) AS version, parameter_id, idx, display_key,
+          severity, alarm_type, status, user_status, value, display_value, ts, root_created_at, owner, comment, element_name,
+          parameter_name, toUInt8(alarm_type = 11) AS cleared
+        FROM ${db}.alarm_events`,
+    });
+    // 10 trees (root = 5000 + i - i % 3); tree 5000 ends with a clear, tree 5003 with status Cleared (the old view misses it).
+    const events = Array.from({ length: 30 }, (_, i) => alarmEvent(i, { elementId: 1, timestamp: TS + i * 1000 }));
+    events.push({ ...events[0]!, alarmId: 9000, rootAlarmId: 5000, alarmType: 11, timestamp: TS + 90_000 });
+    events.push({ ...events[3]!, alarmId: 9003, rootAlarmId: 5003, status: 11, timestamp: TS + 93_000 });
+    await storeBatch(client, db, 'alarm', events);
+    const active = async () =>
+      int64(
+        (
+          await queryRows<{ n: Int64Json }>(
+            client,
+            `SELECT count() AS n FROM (SELECT * FROM ${db}.alarm_active FINAL) AS t WHERE cleared = 0`,
+          )
+        )[0]!.n,
+      );
+    assert.equal(await active(), 9, 'the old rule');
+    await ensureSchema(client, db);
+    assert.equal(await active(), 8, 'the current rule');
+    const columns = await queryRows<{ name: string }>(
+      client,
+      `SELECT name FROM system.columns WHERE database = '${db}' AND table = 'alarm_active'`,
+    );
+    for (const c of ['previous_alarm_id', 'severity_range', 'created_at'])
+      assert.ok(
+        columns.some((x) => x.name === c),
+        c,
+      );
+    const view = async () =>
+      (
+        await queryRows<{ q: string }>(
+          client,
+          `SELECT create_table_query AS q FROM system.tables WHERE database = '${db}' AND name = 'alarm_active_mv'`,
+        )
+      )[0]!.q;
+    const definition = await view();
+    await ensureSchema(client, db);
+    assert.equal(await view(), definition);
+    assert.equal(await active(), 8);
+  });
+
   it('inserts RowBinary into every table through the sink path, a 150-day batch split by partition', async () => {
     const points = [];
     for (let i = 0; i < 300; i++)
