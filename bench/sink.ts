@@ -58,7 +58,7 @@ await sink.start();
 for (;;) {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   const rs = await ch.query({ query: `SELECT count() AS n FROM ${db}.trend_realtime`, format: 'JSONEachRow' });
-  const [row] = await rs.json<{ n: string }>();
+  const [row] = await rs.json<{ n: string | number }>();
   if (Number(row!.n) >= N) break;
   await new Promise((r) => setTimeout(r, 100));
 }

@@ -33,7 +33,7 @@ function serverBinary(): string {
 }
 
 function configXml(cfg: StackConfig, dir: string): string {
-  const { host, httpPort, tcpPort } = cfg.clickhouse;
+  const { host, httpPort, tcpPort, timezone } = cfg.clickhouse;
   // Only elements that 18.16 and current servers both understand.
   return `<?xml version="1.0"?>
 <!-- Written by ops/clickhouse.ts on every start; edit that file, not this one. -->
@@ -58,7 +58,7 @@ function configXml(cfg: StackConfig, dir: string): string {
   <users_config>${dir}/users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
-  <timezone>UTC</timezone>
+  <timezone>${timezone}</timezone>
   <mlock_executable>false</mlock_executable>
   <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
   <max_session_timeout>3600</max_session_timeout>

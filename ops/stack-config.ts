@@ -24,6 +24,8 @@ export interface StackConfig {
     host: string;
     httpPort: number;
     tcpPort: number;
+    /** The server's time zone (IANA name). staas does not depend on it; tests run servers outside UTC. */
+    timezone: string;
   };
 }
 
@@ -47,6 +49,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
       host: r.string('STAAS_CLICKHOUSE_HOST', '127.0.0.1'),
       httpPort: r.port('STAAS_CLICKHOUSE_HTTP_PORT', 8123),
       tcpPort: r.port('STAAS_CLICKHOUSE_TCP_PORT', 9000),
+      timezone: r.string('STAAS_CLICKHOUSE_TIMEZONE', 'UTC'),
     },
   };
   const tlsPort = r.optionalString('STAAS_KAFKA_TLS_PORT');
@@ -55,6 +58,8 @@ export function readStackConfig(env: Env = process.env): StackConfig {
     if (tlsPort === undefined || keystorePem === undefined) r.problem('STAAS_KAFKA_TLS_PORT and STAAS_KAFKA_TLS_KEYSTORE_PEM go together');
     else config.kafka.tls = { port: r.port('STAAS_KAFKA_TLS_PORT', 9094), keystorePem: abs(keystorePem) };
   }
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(config.clickhouse.timezone))
+    r.problem(`STAAS_CLICKHOUSE_TIMEZONE=${config.clickhouse.timezone} must be a time zone name such as UTC or America/Chicago`);
   if (!/^\d+[mMgG]$/.test(config.kafka.heap)) r.problem(`STAAS_KAFKA_HEAP=${config.kafka.heap} must look like 512m or 1g`);
   const ports = [config.kafka.port, config.kafka.controllerPort, config.clickhouse.httpPort, config.clickhouse.tcpPort];
   if (new Set(ports).size !== ports.length) {

@@ -141,7 +141,7 @@ async function report(): Promise<void> {
         query: `SELECT (SELECT count() FROM ${db}.${table} FINAL) AS rows, (SELECT count() FROM ${db}.${table}) AS raw`,
         format: 'JSONEachRow',
       });
-      const [r] = await rs.json<{ rows: string; raw: string }>();
+      const [r] = await rs.json<{ rows: string | number; raw: string | number }>();
       console.log(`  ${`${db}.${table}`.padEnd(22)} ${String(r?.rows).padStart(12)} rows   (${r?.raw} before duplicates collapse)`);
     }
   } finally {

@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { BoundsError, checkValues, hasCollections, readVarLong } from './bounds.ts';
+import { EXTRA_CODECS, decodeBlock } from './codecs.ts';
 import { AvroDecodeError } from './errors.ts';
+import { parseWriter, resolveWriter, unrepresentable, type Resolution } from './evolution.ts';
 
 /** avsc's resolver type is not exported by name. */
 type Resolver = ReturnType<avro.Type['createResolver']>;
@@ -208,7 +210,10 @@ export interface DecodedBatch<T extends RecordType = RecordType> {
 interface ReaderPlan {
   type: RecordType;
   writer: avro.Type;
+  /** The type records are decoded with: the current reader, widened by a newer writer's union branches (schemas/evolution.ts). */
   reader: avro.Type;
+  /** The writer added union branches: check each record against the current reader. */
+  checkBranches: boolean;
   /** The writer schema has arrays or maps: walk the bytes with bounds before avsc reads them. */
   boundsCheck: boolean;
   /** undefined when the writer schema is the reader schema: no resolution needed. */
@@ -228,7 +233,7 @@ function planFor(schemaJson: string): ReaderPlan {
   if (cached !== undefined) return cached;
   let writer: avro.Type;
   try {
-    writer = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema, { wrapUnions: false });
+    writer = parseWriter(JSON.parse(schemaJson) as avro.Schema);
   } catch (err) {
     throw new AvroDecodeError('corrupt', `writer schema does not parse: ${(err as Error).message}`);
   }
@@ -237,16 +242,20 @@ function planFor(schemaJson: string): ReaderPlan {
   if (type === undefined) {
     throw new AvroDecodeError('unknown-schema', `writer schema ${name ?? writer.typeName} is not a staas record type`);
   }
-  const reader = READER_TYPES[type];
-  let resolver: Resolver | undefined;
-  if (!writer.equals(reader)) {
-    try {
-      resolver = reader.createResolver(writer);
-    } catch (err) {
-      throw new AvroDecodeError('incompatible-schema', `${name} cannot be read as the current schema: ${(err as Error).message}`);
-    }
+  let resolution: Resolution;
+  try {
+    resolution = resolveWriter(READER_TYPES[type], writer);
+  } catch (err) {
+    throw new AvroDecodeError('incompatible-schema', `${name} cannot be read as the current schema: ${(err as Error).message}`);
   }
-  const plan: ReaderPlan = { type, writer, reader, resolver, boundsCheck: hasCollections(writer) };
+  const plan: ReaderPlan = {
+    type,
+    writer,
+    reader: resolution.decodeAs,
+    resolver: resolution.resolver,
+    checkBranches: resolution.addedBranches.length > 0,
+    boundsCheck: hasCollections(writer),
+  };
   if (PLANS.size >= MAX_PLANS) PLANS.delete(PLANS.keys().next().value as string);
   PLANS.set(schemaJson, plan);
   return plan;
@@ -306,7 +315,7 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
   const schemaBytes = meta.get('avro.schema');
   if (schemaBytes === undefined) throw new AvroDecodeError('corrupt', 'header has no avro.schema');
   const codec = meta.get('avro.codec')?.toString() ?? 'null';
-  if (codec !== 'null' && codec !== 'deflate') throw new AvroDecodeError('unsupported-codec', `codec ${codec}`);
+  if (codec !== 'null' && codec !== 'deflate' && !EXTRA_CODECS.has(codec)) throw new AvroDecodeError('unsupported-codec', `codec ${codec}`);
   const writerSchema = schemaBytes.toString('utf8');
   const plan = planFor(writerSchema);
 
@@ -336,7 +345,7 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
       } catch (err) {
         throw new AvroDecodeError('corrupt', `deflate: ${(err as Error).message}`);
       }
-    }
+    } else if (codec !== 'null') block = decodeBlock(codec, block);
     if (plan.boundsCheck) {
       try {
         checkValues(plan.writer, count, block, 0, block.length);
@@ -354,6 +363,12 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
         throw new AvroDecodeError('corrupt', `record ${records.length}: ${(err as Error).message}`);
       }
       if (r.offset < 0) throw new AvroDecodeError('corrupt', `record ${records.length} runs past its block`);
+      const unknown = plan.checkBranches ? unrepresentable(READER_TYPES[plan.type], r.value) : undefined;
+      if (unknown !== undefined)
+        throw new AvroDecodeError(
+          'unsupported-branch',
+          `record ${records.length}: ${unknown}, a union branch the writer added that this reader lacks`,
+        );
       records.push(r.value);
       p = r.offset;
     }

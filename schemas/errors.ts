@@ -5,7 +5,8 @@ export type DecodeFailure =
   | 'corrupt' // a sync marker mismatch, a bad codec stream, or record bytes that do not parse
   | 'unsupported-codec'
   | 'unknown-schema' // a well-formed writer schema of no staas record type
-  | 'incompatible-schema'; // a staas record type whose writer schema cannot be resolved to ours
+  | 'incompatible-schema' // a staas record type whose writer schema cannot be resolved to ours
+  | 'unsupported-branch'; // a value of a union branch a newer writer added and this reader lacks
 
 export class AvroDecodeError extends Error {
   constructor(

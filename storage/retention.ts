@@ -3,6 +3,9 @@
  * are dropped whole. A partition expires when its newest possible row is older than the
  * retention of its data type, so nothing younger than the retention is ever dropped.
  *
+ * Partitions are cut in UTC (storage/schema.ts); tables created by an earlier staas are cut in the
+ * server's time zone, and their partitions' ends are computed in that zone (partitionZones).
+ *
  * Defaults are STaaS's: real-time trending 7 days, 5-minute averages 3 months, 1-hour averages
  * 2 years, longer windows 10 years, alarm events 1 year. Element data never expires.
  */
@@ -32,15 +35,69 @@ export interface Partition {
   partitionId: string;
 }
 
-/** The first instant after a YYYYMMDD day or a YYYYMM month, in UTC epoch ms. */
-function endOf(period: string): number {
-  const y = Number(period.slice(0, 4));
-  const m = Number(period.slice(4, 6)) - 1;
-  return period.length === 8 ? Date.UTC(y, m, Number(period.slice(6, 8)) + 1) : Date.UTC(y, m + 1, 1);
+/**
+ * The first instant after local midnight of (year, month0, day) in `timeZone` (an IANA name as
+ * ClickHouse's timezone() returns it), in epoch ms. Throws RangeError for a zone the runtime's
+ * ICU does not know.
+ */
+export function midnightIn(timeZone: string, year: number, month0: number, day: number): number {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
+  /** How far the zone's wall clock is ahead of UTC at `t` (ms). */
+  const offsetAt = (t: number) => {
+    const f = Object.fromEntries(format.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
+    return Date.UTC(f.year!, f.month! - 1, f.day, f.hour, f.minute, f.second) - Math.floor(t / 1000) * 1000;
+  };
+  const wall = Date.UTC(year, month0, day);
+  // The offset at the guess may differ from the offset at the answer across a DST change: settle it.
+  let t = wall - offsetAt(wall);
+  t = wall - offsetAt(t);
+  return t;
 }
 
-/** Which partitions are past their retention at `now` (pure: unit-tested). */
-export function expiredPartitions(parts: readonly Partition[], now: number, policy: RetentionPolicy = STAAS_RETENTION): Partition[] {
+/** The first instant after a YYYYMMDD day or a YYYYMM month in `timeZone` (default UTC), in epoch ms. */
+export function endOf(period: string, timeZone = 'UTC'): number {
+  const y = Number(period.slice(0, 4));
+  const m = Number(period.slice(4, 6)) - 1;
+  const [month0, day] = period.length === 8 ? [m, Number(period.slice(6, 8)) + 1] : [m + 1, 1];
+  return isUtc(timeZone) ? Date.UTC(y, month0, day) : midnightIn(timeZone, y, month0, day);
+}
+
+function isUtc(timeZone: string): boolean {
+  return /^(Etc\/)?(UTC|UCT|GMT|Zulu|Universal|Greenwich)(\+0|-0|0)?$/i.test(timeZone);
+}
+
+/**
+ * `timeZone` when the runtime knows it; else UTC-12, where days end last, so that a partition is
+ * never dropped early (at worst up to a day late).
+ */
+function knownZone(timeZone: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return timeZone;
+  } catch {
+    return 'Etc/GMT+12';
+  }
+}
+
+/**
+ * Which partitions are past their retention at `now` (pure: unit-tested). `zones`: the time zone
+ * each table's partitions are cut in (tables not listed: UTC, as storage/schema.ts creates them).
+ */
+export function expiredPartitions(
+  parts: readonly Partition[],
+  now: number,
+  policy: RetentionPolicy = STAAS_RETENTION,
+  zones: Readonly<Record<string, string>> = {},
+): Partition[] {
   return parts.filter((p) => {
     let days: number;
     let period: string;
@@ -56,8 +113,25 @@ export function expiredPartitions(parts: readonly Partition[], now: number, poli
       days = policy.averageDays[Number(m[1])] ?? policy.longAverageDays;
       period = m[2]!;
     }
-    return endOf(period) <= now - days * DAY;
+    return endOf(period, zones[p.table]) <= now - days * DAY;
   });
+}
+
+/**
+ * The time zone each partitioned table's partitions are cut in: UTC when its partition key says
+ * so (storage/schema.ts since UTC partitions), else the server's zone (tables of an earlier staas).
+ */
+export async function partitionZones(client: ClickHouseClient, db: string): Promise<Record<string, string>> {
+  assertIdentifier(db);
+  const rs = await client.query({
+    query: `SELECT name, partition_key, timezone() AS tz FROM system.tables WHERE database = '${db}' AND name IN ('trend_realtime', 'trend_average', 'alarm_events')`,
+    format: 'JSONEachRow',
+  });
+  const zones: Record<string, string> = {};
+  for (const r of await rs.json<{ name: string; partition_key: string; tz: string }>()) {
+    zones[r.name] = /'UTC'/.test(r.partition_key) ? 'UTC' : knownZone(r.tz);
+  }
+  return zones;
 }
 
 /** Drops the expired partitions of the staas tables in `db`; returns what was (or would be) dropped. */
@@ -77,7 +151,7 @@ export async function applyRetention(
     partition: r.partition,
     partitionId: r.partition_id,
   }));
-  const expired = expiredPartitions(parts, now, opts.policy);
+  const expired = expiredPartitions(parts, now, opts.policy, await partitionZones(client, db));
   if (opts.dryRun !== true) {
     for (const p of expired) {
       if (!/^[0-9a-zA-Z_-]+$/.test(p.partitionId)) throw new Error(`unexpected partition id ${JSON.stringify(p.partitionId)}`);

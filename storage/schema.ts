@@ -9,9 +9,20 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './identifier.ts';
 
-/** Day partitions for real-time trends: retention (7 days) drops whole days. */
-const DAY = 'toYYYYMMDD(toDateTime(intDiv(ts, 1000)))';
-const MONTH = 'toYYYYMM(toDateTime(intDiv(ts, 1000)))';
+/**
+ * Partitions are cut in UTC whatever the server's time zone, so retention (which computes the
+ * end of a day or month in UTC) drops a partition only when its newest possible row is past the
+ * retention. `toDateTime(x, 'UTC')` runs on 18.16 and current servers alike.
+ *
+ * Tables created by an earlier staas partitioned by `toDateTime(intDiv(ts, 1000))`, in the
+ * server's zone. CREATE TABLE IF NOT EXISTS leaves them as they are (a partition key cannot be
+ * altered): on a server in UTC nothing differs; elsewhere retention reads each table's key and the
+ * server's zone and computes those partitions' ends in that zone (storage/retention.ts), and
+ * inserts stay within 100 of those partitions (storage/partitions.ts). See the README to move
+ * such a table to UTC partitions.
+ */
+const DAY = "toYYYYMMDD(toDateTime(intDiv(ts, 1000), 'UTC'))";
+const MONTH = "toYYYYMM(toDateTime(intDiv(ts, 1000), 'UTC'))";
 
 export const TABLES = ['trend_realtime', 'trend_average', 'alarm_events', 'alarm_active', 'element_rows'] as const;
 export type TableName = (typeof TABLES)[number];

@@ -18,7 +18,7 @@ import { ensureSchema } from '../../storage/schema.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { alarmEvent } from '../support/records.ts';
 import { startQueryFixture, type QueryFixture } from '../support/query.ts';
-import { committedToEnd, connections, queryRows, uniqueName } from '../support/services.ts';
+import { committedToEnd, connections, queryRows, uniqueName, type Int64Json } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
 const A = 7;
@@ -497,14 +497,14 @@ describe('Alarm routes (real Writer, Kafka, Sink, ClickHouse)', () => {
 
     const rawRows = async (trees: readonly (readonly number[])[]) => {
       const list = trees.map((t) => `(${t.join(', ')})`).join(', ');
-      const [r] = await queryRows<{ n: string }>(
+      const [r] = await queryRows<{ n: Int64Json }>(
         f.database.client,
         `SELECT count() AS n FROM ${f.database.db}.alarm_active WHERE (dms_id, dma_id, element_id, root_alarm_id) IN (${list}, ${list})`,
       );
       return Number(r!.n);
     };
     const activeTrees = async () => {
-      const [r] = await queryRows<{ n: string }>(
+      const [r] = await queryRows<{ n: Int64Json }>(
         f.database.client,
         `SELECT count() AS n FROM (SELECT DISTINCT dms_id, dma_id, element_id, root_alarm_id FROM ${f.database.db}.alarm_active)`,
       );
@@ -637,7 +637,7 @@ describe('alarm_active migration from the first schema (real ClickHouse)', () =>
           )
         )[0]?.q;
       const definition = await view();
-      const rows = async () => Number((await queryRows<{ n: string }>(client, `SELECT count() AS n FROM ${db}.alarm_active`))[0]!.n);
+      const rows = async () => Number((await queryRows<{ n: Int64Json }>(client, `SELECT count() AS n FROM ${db}.alarm_active`))[0]!.n);
       const before = await rows();
       await ensureSchema(client, db);
       assert.equal(await view(), definition, 'a second run leaves the view alone');

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { storeBatch } from '../../ingest/sink/store.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
-import { createTestDatabase, queryRows, type TestDatabase } from '../support/services.ts';
+import { createTestDatabase, queryRows, type Int64Json, type TestDatabase } from '../support/services.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0);
 const DAY = 86_400_000;
@@ -44,7 +44,7 @@ describe('retention (real ClickHouse)', () => {
       'trend_average',
       'trend_realtime',
     ]);
-    const left = await queryRows<{ t: string; ts: string }>(
+    const left = await queryRows<{ t: string; ts: Int64Json }>(
       client,
       `SELECT 'rt' AS t, ts FROM ${db}.trend_realtime UNION ALL SELECT concat('avg', toString(window_minutes)) AS t, ts FROM ${db}.trend_average
        UNION ALL SELECT 'alarm' AS t, ts FROM ${db}.alarm_events UNION ALL SELECT 'element' AS t, ts FROM ${db}.element_rows`,

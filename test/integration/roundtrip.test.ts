@@ -20,6 +20,8 @@ import {
   testKafka,
   type ConsumedMessage,
   type TestDatabase,
+  int64,
+  type Int64Json,
 } from '../support/services.ts';
 
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
@@ -104,38 +106,42 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
       await storeBatch(database.client, database.db, batch.type, batch.records);
     }
     const db = database.db;
-    const realtime = await queryRows<{ ts: string; value: number | null; value_discrete: string; idx: string }>(
+    // 64-bit integers come as JSON strings from 18.16 and as numbers since 25.8: compare as numbers.
+    const realtime = await queryRows<{ ts: Int64Json; value: number | null; value_discrete: string; idx: string }>(
       database.client,
       `SELECT ts, value, value_discrete, idx FROM ${db}.trend_realtime FINAL ORDER BY ts`,
     );
     const rt = sent.trend.filter((p) => p.windowMinutes === 0).sort((a, b) => a.timestamp - b.timestamp);
     assert.deepEqual(
-      realtime,
-      rt.map((p) => ({ ts: String(p.timestamp), value: p.value, value_discrete: p.discreteValue ?? '', idx: p.index })),
+      realtime.map((r) => ({ ...r, ts: int64(r.ts) })),
+      rt.map((p) => ({ ts: p.timestamp, value: p.value, value_discrete: p.discreteValue ?? '', idx: p.index })),
     );
 
-    const avg = await queryRows<{ n: string; windows: number[]; sum_samples: string; min_min: number }>(
+    const avg = await queryRows<{ n: Int64Json; windows: number[]; sum_samples: Int64Json; min_min: number }>(
       database.client,
       `SELECT count() AS n, groupUniqArray(window_minutes) AS windows, sum(samples) AS sum_samples, min(min) AS min_min FROM ${db}.trend_average FINAL`,
     );
-    assert.deepEqual(avg[0], { n: '40', windows: avg[0]!.windows, sum_samples: String(40 * 30), min_min: 5 });
     assert.deepEqual(
-      [...avg[0].windows].sort((a, b) => a - b),
+      { ...avg[0]!, n: int64(avg[0]!.n), sum_samples: int64(avg[0]!.sum_samples) },
+      { n: 40, windows: avg[0]!.windows, sum_samples: 40 * 30, min_min: 5 },
+    );
+    assert.deepEqual(
+      [...avg[0]!.windows].sort((a, b) => a - b),
       [5, 60],
     );
 
     const alarms = await queryRows<{
-      alarm_id: string;
-      root_alarm_id: string;
+      alarm_id: Int64Json;
+      root_alarm_id: Int64Json;
       severity: number;
       comment: string | null;
       owner: string | null;
     }>(database.client, `SELECT alarm_id, root_alarm_id, severity, comment, owner FROM ${db}.alarm_events FINAL ORDER BY alarm_id`);
     assert.deepEqual(
-      alarms,
+      alarms.map((a) => ({ ...a, alarm_id: int64(a.alarm_id), root_alarm_id: int64(a.root_alarm_id) })),
       sent.alarm.map((a) => ({
-        alarm_id: String(a.alarmId),
-        root_alarm_id: String(a.rootAlarmId),
+        alarm_id: a.alarmId,
+        root_alarm_id: a.rootAlarmId,
         severity: a.severity,
         comment: a.comment,
         owner: a.owner,
@@ -147,16 +153,16 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
       cell_ids: number[];
       cell_numbers: (number | null)[];
       cell_texts: (string | null)[];
-      version: string;
+      version: Int64Json;
     }>(database.client, `SELECT primary_key, cell_ids, cell_numbers, cell_texts, version FROM ${db}.element_rows FINAL ORDER BY version`);
     assert.deepEqual(
-      rows,
+      rows.map((r) => ({ ...r, version: int64(r.version) })),
       sent.element.map((e) => ({
         primary_key: e.primaryKey,
         cell_ids: e.columns.map((c) => c.columnId),
         cell_numbers: e.columns.map((c) => (typeof c.value === 'number' ? c.value : null)),
         cell_texts: e.columns.map((c) => (typeof c.value === 'string' ? c.value : null)),
-        version: String(e.version),
+        version: e.version,
       })),
     );
   });
@@ -178,7 +184,7 @@ describe('Kafka -> ClickHouse round trip (real broker, real database)', () => {
     }
     const afterRedelivery = (await snapshot()).sort((a, b) => String(a.t).localeCompare(String(b.t)));
     assert.deepEqual(afterRedelivery, before);
-    const raw = await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${db}.alarm_events`);
+    const raw = await queryRows<{ n: Int64Json }>(database.client, `SELECT count() AS n FROM ${db}.alarm_events`);
     assert.ok(Number(raw[0]!.n) >= sent.alarm.length, 'the duplicates are physically there until a merge; FINAL hides them');
   });
 

@@ -33,6 +33,7 @@ import {
   uniqueName,
   withAdmin,
   type TestDatabase,
+  type Int64Json,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
@@ -58,7 +59,7 @@ async function writePoints(topics: Topics, from: number, to: number): Promise<vo
 }
 
 async function stats(client: ReturnType<typeof createClickHouse>, db: string) {
-  const [r] = await queryRows<{ n: string; raw: string; total: number }>(
+  const [r] = await queryRows<{ n: Int64Json; raw: Int64Json; total: number }>(
     client,
     `SELECT (SELECT count() FROM ${db}.trend_realtime FINAL) AS n, (SELECT count() FROM ${db}.trend_realtime) AS raw, (SELECT sum(value) FROM ${db}.trend_realtime FINAL) AS total`,
   );
@@ -263,7 +264,7 @@ describe('Sink under failure (real broker, real database)', () => {
     await until(
       'the alarms stored',
       async () =>
-        Number((await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.alarm_events FINAL`))[0]!.n) ===
+        Number((await queryRows<{ n: Int64Json }>(database.client, `SELECT count() AS n FROM ${database.db}.alarm_events FINAL`))[0]!.n) ===
         50,
     );
     await until('every offset committed', () => committedToEnd(kafka, groupId, [topics.trend, topics.alarm]));

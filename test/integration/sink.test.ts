@@ -31,6 +31,8 @@ import {
   uniqueName,
   withAdmin,
   type TestDatabase,
+  int64,
+  type Int64Json,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
@@ -39,7 +41,10 @@ const N = { realtime: 30_000, average: 2000, alarm: 3000, element: 2500 };
 const CLEARED = 100;
 
 async function count(database: TestDatabase, table: string, final = true): Promise<number> {
-  const [row] = await queryRows<{ n: string }>(database.client, `SELECT count() AS n FROM ${database.db}.${table}${final ? ' FINAL' : ''}`);
+  const [row] = await queryRows<{ n: Int64Json }>(
+    database.client,
+    `SELECT count() AS n FROM ${database.db}.${table}${final ? ' FINAL' : ''}`,
+  );
   return Number(row!.n);
 }
 
@@ -127,7 +132,7 @@ describe('Sink (real broker, real database)', () => {
 
   it('keeps the current alarm view: one row per tree, cleared trees leave the active set', async () => {
     // Aliases differ from column names: 18.16 would resolve `cleared` to the alias inside countIf.
-    const [r] = await queryRows<{ n_trees: string; n_active: string; n_cleared: string }>(
+    const [r] = await queryRows<{ n_trees: Int64Json; n_active: Int64Json; n_cleared: Int64Json }>(
       database.client,
       `SELECT count() AS n_trees, countIf(cleared = 0) AS n_active, countIf(cleared = 1) AS n_cleared FROM ${database.db}.alarm_active FINAL`,
     );
@@ -137,7 +142,10 @@ describe('Sink (real broker, real database)', () => {
         return `${a.dmaId}/${a.elementId}/${a.rootAlarmId}`;
       }),
     ).size;
-    assert.deepEqual(r, { n_trees: String(trees), n_active: String(trees - CLEARED), n_cleared: String(CLEARED) });
+    assert.deepEqual(
+      { n_trees: int64(r!.n_trees), n_active: int64(r!.n_active), n_cleared: int64(r!.n_cleared) },
+      { n_trees: trees, n_active: trees - CLEARED, n_cleared: CLEARED },
+    );
   });
 
   it('sends garbage to the DLQ with where it came from and why', async () => {

@@ -28,6 +28,7 @@ import {
   testKafka,
   uniqueName,
   type TestDatabase,
+  type Int64Json,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
@@ -152,7 +153,7 @@ describe('fleet simulator (ingest/writer/cli.ts) through Kafka and a Sink into C
     const db = database.db;
     /** The one row of `sql`, its columns (named K) as numbers. */
     const one = async <K extends string>(sql: string): Promise<Record<K, number>> => {
-      const [row] = await queryRows<Record<K, string>>(database.client, sql);
+      const [row] = await queryRows<Record<K, Int64Json>>(database.client, sql);
       return Object.fromEntries(Object.entries(row!).map(([k, v]) => [k, Number(v)])) as Record<K, number>;
     };
     // Aliases differ from column names: 18.16 would resolve a same-named alias inside countIf.

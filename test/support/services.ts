@@ -63,6 +63,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
+/**
+ * A UInt64/Int64 value read as JSON: a string from 18.16 and from current servers before 25.8
+ * (output_format_json_quote_64bit_integers=1 was the default), a number since 25.8.
+ */
+export type Int64Json = string | number;
+
+/** A 64-bit integer read as JSON, as a number (exact up to 2^53, enough for ids, times and counts). */
+export function int64(v: Int64Json): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`not a safe integer: ${v}`);
+  return n;
+}
+
 export async function queryRows<T = Record<string, unknown>>(client: ClickHouseClient, query: string): Promise<T[]> {
   const rs = await client.query({ query, format: 'JSONEachRow' });
   return rs.json<T>();

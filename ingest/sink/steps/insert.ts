@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import PQueue from 'p-queue';
 import { insertRowBinary } from '../../../storage/insert.ts';
-import { classifyInsertError } from '../clickhouse-errors.ts';
+import { describeInsertError } from '../clickhouse-errors.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -93,7 +93,7 @@ export class Insert implements Step<TableBatch> {
         if (attempt > 1) this.log.info(`insert into ${table} succeeded after ${attempt} attempts`);
         return true;
       } catch (err) {
-        const kind = classifyInsertError(err);
+        const { kind, name, why } = describeInsertError(err);
         if (kind === 'transient' && !this.stopping) {
           this.metrics.insertRetries.inc({ table });
           if (attempt === 1 || attempt % 10 === 0)
@@ -112,7 +112,9 @@ export class Insert implements Step<TableBatch> {
           }
           return false;
         }
-        throw new Error(`insert into ${table} failed: ${(err as Error).message}`, { cause: err });
+        throw new Error(`insert into ${table} failed (${name}${why === undefined ? '' : `: ${why}`}): ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
   }
