@@ -15,7 +15,7 @@
  * bench/results/query-<date>.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
+import { cpuMs } from './procs.ts';
 import { TokenStore } from '../query/auth/tokens.ts';
 import { createQueryMetrics } from '../query/metrics.ts';
 import { ClickHouseReader } from '../query/reader.ts';
@@ -275,12 +276,6 @@ function describeAnswer(body: string): string {
   }
 }
 
-/** CPU time (user + system) a process has used so far, in ms (Linux /proc/<pid>/stat, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 interface Result {
   id: string;
   name: string;
@@ -316,8 +311,8 @@ async function run(
   const probe = await fetch(url + s.path, { headers: { authorization: headers.authorization } });
   const body = await probe.text();
   if (probe.status !== 200) throw new Error(`${s.name}: GET ${s.path} answered ${probe.status}: ${body.slice(0, 400)}`);
-  const api0 = cpuMs(pids.api);
-  const ch0 = cpuMs(pids.clickhouse);
+  const api0 = cpuMs(pids.api) ?? 0;
+  const ch0 = cpuMs(pids.clickhouse) ?? 0;
   const r = await autocannon({ url: url + s.path, connections, duration: SECONDS, headers });
   const perRequest = (ms: number) => Math.round((ms / Math.max(1, r.requests.total)) * 10) / 10;
   return {
@@ -325,8 +320,8 @@ async function run(
     name: s.name,
     path: s.path,
     connections,
-    apiCpuMsPerRequest: perRequest(cpuMs(pids.api) - api0),
-    clickhouseCpuMsPerRequest: INGEST_RATE > 0 ? null : perRequest(cpuMs(pids.clickhouse) - ch0),
+    apiCpuMsPerRequest: perRequest((cpuMs(pids.api) ?? api0) - api0),
+    clickhouseCpuMsPerRequest: INGEST_RATE > 0 ? null : perRequest((cpuMs(pids.clickhouse) ?? ch0) - ch0),
     answer: describeAnswer(body),
     requests: r.requests.total,
     requestsPerSecond: Math.round(r.requests.average * 10) / 10,

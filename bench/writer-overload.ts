@@ -12,12 +12,13 @@
  * Results also go to bench/results/writer-overload-<date>.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
+import { rssMiB } from './procs.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,16 +55,12 @@ function simulate(rate: number, seconds: number): Promise<Run> {
     ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(seconds)],
     { cwd: REPO_ROOT, env: { ...process.env, ...WRITER_ENV, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const rssMiB: number[] = [];
+  const rssSamples: number[] = [];
   let maxSpoolMiB = 0;
   let out = '';
   const sampler = setInterval(() => {
-    try {
-      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-      if (kb !== undefined) rssMiB.push(Math.round(Number(kb) / 1024));
-    } catch {
-      /* the child has exited */
-    }
+    const rss = rssMiB(child.pid!);
+    if (rss !== undefined) rssSamples.push(rss);
   }, 1000);
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
@@ -78,7 +75,7 @@ function simulate(rate: number, seconds: number): Promise<Run> {
       const heldBackS = Number(/held back by the writer ([\d.]+) s/.exec(summary)?.[1]);
       const spoolLeftBytes = Number(/spool left (\d+) bytes/.exec(summary)?.[1]);
       if (code !== 0 || !Number.isFinite(ratePerS)) reject(new Error(`the simulator failed (exit ${code}): ${summary}`));
-      else resolve({ ratePerS, heldBackS, spoolLeftBytes, maxSpoolMiB, rssMiB, summary });
+      else resolve({ ratePerS, heldBackS, spoolLeftBytes, maxSpoolMiB, rssMiB: rssSamples, summary });
     }),
   );
 }

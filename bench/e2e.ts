@@ -1,0 +1,415 @@
+/**
+ * The whole path under load — fleet simulator → Writer → Kafka → Sink → ClickHouse — on the local
+ * stack (started if needed, with its Sink):
+ *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--step-seconds 20] [--latency-seconds 30]
+ * 1. A ramp of offered rates: per step the simulator (ingest/writer/cli.ts, its own process) runs
+ *    at the rate for --step-seconds; the Sink's rows-inserted counter (its /metrics) gives the trend
+ *    points stored per second while offered (after the first 3 s), then the step waits until the
+ *    Sink's lag is 0 (the drain time). A step "kept up" when it stored ≥ 95 % of what the simulator wrote and drained
+ *    within 5 s; the sustained rate is the best such step's stored rate.
+ * 2. Overload: 2 × the sustained rate offered; the stored rate as a share of the sustained one
+ *    (target ≥ 90 %: past capacity, goodput must not collapse).
+ * 3. Write → queryable latency at half the sustained rate: a probe writer (this process) writes a
+ *    stamped point every 100 ms beside the simulator and polls ClickHouse every 50 ms for it.
+ * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
+ * Sink, ClickHouse; from /proc) and the Sink's and writer's peak RSS. Results: JSON, a markdown
+ * table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
+ * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
+ * ramp steps of 8 s and 10 s of latency.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { readConnections } from '../config/connections.ts';
+import { readWriterConfig } from '../ingest/writer/config.ts';
+import { Writer } from '../ingest/writer/writer.ts';
+import { clickhouseFiles } from '../ops/clickhouse.ts';
+import { kafkaFiles } from '../ops/kafka.ts';
+import { runningPid } from '../ops/process.ts';
+import { sinkFiles, sinkMetricsPort, startSink } from '../ops/sink-service.ts';
+import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
+import { up } from '../ops/stack.ts';
+import { createClickHouse } from '../storage/client.ts';
+import { cpuMs, rssMiB } from './procs.ts';
+import { lineChart } from './svg-chart.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rates: { type: 'string' },
+    'step-seconds': { type: 'string' },
+    'latency-seconds': { type: 'string' },
+  },
+});
+
+function numbers(name: string, raw: string): number[] {
+  const list = raw.split(',').map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`bench/e2e: --${name} must be positive integers separated by commas, got ${raw}`);
+    process.exit(2);
+  }
+  return list;
+}
+
+const QUICK = args.quick;
+const RATES = numbers('rates', args.rates ?? (QUICK ? '150000,300000,600000' : '100000,200000,300000,400000,500000,600000,800000,1000000'));
+const STEP_S = numbers('step-seconds', args['step-seconds'] ?? (QUICK ? '8' : '20'))[0]!;
+const LATENCY_S = numbers('latency-seconds', args['latency-seconds'] ?? (QUICK ? '10' : '30'))[0]!;
+/** Longest wait for the Sink's lag to reach 0 after a step (s). */
+const DRAIN_LIMIT_S = QUICK ? 20 : 60;
+/** Trend tables: their stored rows are the "points" of every rate. */
+const TREND_TABLES = ['trend_realtime', 'trend_average'];
+/** The probe element of the latency step: an agent id the simulator does not use. */
+const PROBE = { dmsId: 1, dmaId: 990, elementId: 1, parameterId: 1 } as const;
+
+interface SinkReading {
+  /** Trend rows the Sink inserted since it started. */
+  rows: number;
+  /** Messages behind the end of the topics. */
+  lag: number;
+}
+
+/** The Sink's counters from its /metrics (Prometheus text). */
+async function readSink(): Promise<SinkReading> {
+  const text = await (await fetch(`http://127.0.0.1:${sinkMetricsPort()}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  let rows = 0;
+  let lag = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(staas_sink_rows_inserted_total|staas_sink_consumer_lag)\{([^}]*)\} ([\d.e+]+)$/.exec(line);
+    if (m === null) continue;
+    if (m[1] === 'staas_sink_consumer_lag') lag += Number(m[3]);
+    else if (TREND_TABLES.some((t) => m[2]!.includes(`table="${t}"`))) rows += Number(m[3]);
+  }
+  return { rows, lag };
+}
+
+interface Pids {
+  kafka: number;
+  clickhouse: number;
+  sink: number;
+}
+
+type Cpu = Record<'writer' | 'kafka' | 'sink' | 'clickhouse', number>;
+
+function cpuOf(pids: Pids, writer: number): Cpu {
+  return {
+    writer: cpuMs(writer) ?? 0,
+    kafka: cpuMs(pids.kafka) ?? 0,
+    sink: cpuMs(pids.sink) ?? 0,
+    clickhouse: cpuMs(pids.clickhouse) ?? 0,
+  };
+}
+
+interface Simulator {
+  pid: number;
+  /** Resolves with the simulator's records/s (its summary line) when it exits. */
+  done: Promise<number>;
+}
+
+function startSimulator(rate: number, seconds: number): Simulator {
+  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-'));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(seconds), '--quiet'],
+    { cwd: REPO_ROOT, env: { ...process.env, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<number>((resolve, reject) =>
+    child.once('exit', (code) => {
+      rmSync(spoolDir, { recursive: true, force: true });
+      const summary = out.trim().split('\n').at(-1) ?? '';
+      const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
+      if (code !== 0 || !Number.isFinite(perS)) reject(new Error(`the simulator failed (exit ${code}): ${summary}`));
+      else resolve(perS);
+    }),
+  );
+  return { pid: child.pid!, done };
+}
+
+interface Step {
+  name: string;
+  offeredPerS: number;
+  /** Records/s the simulator handed to the writer (its own count). */
+  writtenPerS: number;
+  /**
+   * Trend points/s the Sink stored while the step offered load, after its first seconds (the
+   * pipeline's own delay — writer linger, Sink batches — would count as a slow start).
+   */
+  storedPerS: number;
+  /** Trend points stored in the step, drain included. */
+  stored: number;
+  /** Seconds after the simulator stopped until the Sink's lag was 0 (DRAIN_LIMIT_S: it was not). */
+  drainS: number;
+  keptUp: boolean;
+  maxLag: number;
+  /** CPU-seconds per million stored trend points, per process and in total. */
+  cpuSecondsPerMillion: Cpu & { total: number };
+  peakRssMiB: { sink: number; writer: number };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+async function runStep(name: string, rate: number, seconds: number, pids: Pids): Promise<Step> {
+  const before = await readSink();
+  const sim = startSimulator(rate, seconds);
+  const cpu0 = cpuOf(pids, sim.pid);
+  const started = Date.now();
+  let writerCpu = cpu0.writer;
+  let exited = false;
+  void sim.done.finally(() => (exited = true)).catch(() => undefined);
+  let last = before;
+  let maxLag = 0;
+  /** The stored count once the pipeline is up to speed, and when. */
+  const warmS = Math.min(3, seconds * 0.3);
+  let warm: { rows: number; at: number } | undefined;
+  const peak = { sink: 0, writer: 0 };
+  while (!exited) {
+    await sleep(1000);
+    const now = await readSink();
+    writerCpu = cpuMs(sim.pid) ?? writerCpu;
+    peak.sink = Math.max(peak.sink, rssMiB(pids.sink) ?? 0);
+    peak.writer = Math.max(peak.writer, rssMiB(sim.pid) ?? 0);
+    maxLag = Math.max(maxLag, now.lag);
+    if (warm === undefined && Date.now() - started >= warmS * 1000) warm = { rows: now.rows, at: Date.now() };
+    process.stdout.write(
+      `  ${name}: ${((Date.now() - started) / 1000).toFixed(0)} s, stored ${Math.round(now.rows - last.rows)} points/s, lag ${now.lag}, sink RSS ${rssMiB(pids.sink) ?? '?'} MiB\n`,
+    );
+    last = now;
+  }
+  const writtenPerS = await sim.done;
+  const offeredEnd = Date.now();
+  const atEnd = await readSink();
+  // The drain: until the Sink has read everything and the stored count stops moving.
+  let drainS = DRAIN_LIMIT_S;
+  let previous = atEnd;
+  for (let t = 0; t < DRAIN_LIMIT_S * 4; t++) {
+    await sleep(250);
+    const now = await readSink();
+    maxLag = Math.max(maxLag, now.lag);
+    if (now.lag === 0 && now.rows === previous.rows) {
+      drainS = round((Date.now() - offeredEnd) / 1000, 1);
+      break;
+    }
+    previous = now;
+  }
+  const after = await readSink();
+  const cpu1 = cpuOf(pids, sim.pid);
+  cpu1.writer = writerCpu;
+  const stored = after.rows - before.rows;
+  const from = warm ?? { rows: before.rows, at: started };
+  const storedPerS = Math.round((atEnd.rows - from.rows) / Math.max(0.001, (offeredEnd - from.at) / 1000));
+  const perMillion = (k: keyof Cpu) => round((cpu1[k] - cpu0[k]) / 1000 / Math.max(1, stored / 1e6));
+  const cpuSecondsPerMillion = {
+    writer: perMillion('writer'),
+    kafka: perMillion('kafka'),
+    sink: perMillion('sink'),
+    clickhouse: perMillion('clickhouse'),
+    total: 0,
+  };
+  cpuSecondsPerMillion.total = round(
+    cpuSecondsPerMillion.writer + cpuSecondsPerMillion.kafka + cpuSecondsPerMillion.sink + cpuSecondsPerMillion.clickhouse,
+  );
+  const keptUp = storedPerS >= 0.95 * writtenPerS && drainS <= 5;
+  return { name, offeredPerS: rate, writtenPerS, storedPerS, stored, drainS, keptUp, maxLag, cpuSecondsPerMillion, peakRssMiB: peak };
+}
+
+interface Latency {
+  offeredPerS: number;
+  probes: number;
+  seen: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** [seconds since start, latency ms] per probe, for the chart. */
+  samples: [number, number][];
+}
+
+/** Write → queryable latency: stamped probe points beside the simulator at `rate`. */
+async function measureLatency(rate: number, seconds: number): Promise<Latency> {
+  const conn = readConnections();
+  const ch = createClickHouse(conn.clickhouse);
+  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-probe-'));
+  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir }), conn.kafka, {
+    registry: new Registry(),
+    log: { info: () => undefined, warn: (m) => console.warn(`probe writer: ${m}`) },
+  });
+  const sim = startSimulator(rate, seconds + 2);
+  const written: number[] = [];
+  const visibleAt = new Map<number, number>();
+  const start = Date.now();
+  let writing = true;
+  const probe = (async () => {
+    let seq = 0;
+    while (writing) {
+      const ts = Date.now();
+      await writer.trend({ ...PROBE, timestamp: ts, value: seq++ });
+      written.push(ts);
+      await sleep(100);
+    }
+  })();
+  const key = `dms_id = ${PROBE.dmsId} AND dma_id = ${PROBE.dmaId} AND element_id = ${PROBE.elementId} AND parameter_id = ${PROBE.parameterId}`;
+  const poll = async () => {
+    const rs = await ch.query({
+      query: `SELECT toString(max(ts)) AS t FROM ${conn.clickhouse.database}.trend_realtime WHERE ${key} AND ts >= ${start}`,
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ t: string }>();
+    const max = Number(row?.t ?? 0);
+    const now = Date.now();
+    for (const ts of written) if (ts <= max && !visibleAt.has(ts)) visibleAt.set(ts, now);
+  };
+  try {
+    await sleep(2000); // the simulator up to speed
+    const end = Date.now() + seconds * 1000;
+    while (Date.now() < end) {
+      await poll();
+      await sleep(50);
+    }
+    writing = false;
+    await probe;
+    await writer.flush();
+    for (let i = 0; i < 100 && visibleAt.size < written.length; i++) {
+      await poll();
+      await sleep(50);
+    }
+  } finally {
+    writing = false;
+    await writer.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+    await ch.close();
+    await sim.done.catch(() => undefined);
+  }
+  const lat = written.filter((ts) => visibleAt.has(ts)).map((ts) => visibleAt.get(ts)! - ts);
+  const sorted = [...lat].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+  return {
+    offeredPerS: rate,
+    probes: written.length,
+    seen: lat.length,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    maxMs: sorted.at(-1) ?? NaN,
+    samples: written.filter((ts) => visibleAt.has(ts)).map((ts) => [round((ts - start) / 1000, 1), visibleAt.get(ts)! - ts]),
+  };
+}
+
+function markdown(steps: readonly Step[], sustained: number, overload: Step, latency: Latency): string {
+  const row = (s: Step) =>
+    `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} |`;
+  const share = overload.storedPerS / sustained;
+  return [
+    `End to end on ${cpus().length} CPUs (everything co-located), ${STEP_S} s per step: sustained **${sustained} trend points/s**.`,
+    '',
+    '| step | offered rec/s | written rec/s | stored points/s | drain s | kept up | CPU-s per million points: writer / Kafka / Sink / ClickHouse = total | peak RSS MiB: Sink / writer |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- | --- |',
+    ...steps.map(row),
+    row(overload),
+    '',
+    `Overload (2 × sustained offered): stored ${overload.storedPerS} points/s = ${(share * 100).toFixed(1)} % of the sustained rate (target ≥ 90 %: ${share >= 0.9 ? 'met' : 'MISSED'}).`,
+    '',
+    `Write → queryable at ${latency.offeredPerS} rec/s (half the sustained rate), ${latency.seen} of ${latency.probes} probes seen: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms.`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const cfg = readStackConfig();
+  console.log(
+    `end-to-end benchmark${QUICK ? ' (quick)' : ''}: ramp ${RATES.join(', ')} rec/s, ${STEP_S} s per step; ${cpus().length} CPUs`,
+  );
+  await up(cfg, (l) => console.log(`  ${l}`));
+  console.log(`  sink: ${await startSink(cfg)}`);
+  const pids: Pids = {
+    kafka: runningPid(kafkaFiles(cfg))!,
+    clickhouse: runningPid(clickhouseFiles(cfg))!,
+    sink: runningPid(sinkFiles(cfg))!,
+  };
+  const steps: Step[] = [];
+  for (const rate of RATES) {
+    const step = await runStep(`ramp ${rate}`, rate, STEP_S, pids);
+    steps.push(step);
+    console.log(
+      `  => ${step.name}: stored ${step.storedPerS} points/s, drain ${step.drainS} s, ${step.keptUp ? 'kept up' : 'fell behind'}; ${step.cpuSecondsPerMillion.total} CPU-s per million`,
+    );
+  }
+  const kept = steps.filter((s) => s.keptUp);
+  const sustained = Math.max(...(kept.length > 0 ? kept : steps).map((s) => s.storedPerS));
+  const overload = await runStep('overload 2x', 2 * sustained, STEP_S, pids);
+  console.log(
+    `  => overload: stored ${overload.storedPerS} points/s (${((overload.storedPerS / sustained) * 100).toFixed(1)} % of sustained)`,
+  );
+  const latency = await measureLatency(Math.round(sustained / 2), LATENCY_S);
+  console.log(
+    `  => latency at ${latency.offeredPerS} rec/s: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms (${latency.seen}/${latency.probes} probes)`,
+  );
+
+  const date = new Date().toISOString();
+  const stamp = date.slice(0, 19).replaceAll(':', '-');
+  const table = markdown(steps, sustained, overload, latency);
+  const all = [...steps, overload];
+  const rateChart = lineChart({
+    title: 'Offered vs stored (end to end)',
+    xLabel: 'offered records/s',
+    yLabel: 'stored trend points/s',
+    series: [
+      { name: 'stored', points: all.map((s) => [s.offeredPerS, s.storedPerS] as const).sort((a, b) => a[0] - b[0]) },
+      {
+        name: 'stored = offered',
+        points: [
+          [0, 0],
+          [Math.max(...all.map((s) => s.offeredPerS)), Math.max(...all.map((s) => s.offeredPerS))],
+        ],
+        dashed: true,
+      },
+    ],
+  });
+  const latencyChart = lineChart({
+    title: `Write → queryable latency at ${latency.offeredPerS} rec/s`,
+    xLabel: 's since start',
+    yLabel: 'ms',
+    series: [
+      { name: 'probe latency', points: latency.samples },
+      {
+        name: `p99 ${latency.p99Ms} ms`,
+        points: [
+          [0, latency.p99Ms],
+          [latency.samples.at(-1)?.[0] ?? 1, latency.p99Ms],
+        ],
+        dashed: true,
+      },
+    ],
+  });
+  const result = {
+    date,
+    command: `npx tsx bench/e2e.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    cpus: cpus().length,
+    node: process.version,
+    stepSeconds: STEP_S,
+    sustainedPointsPerS: sustained,
+    overloadShare: round(overload.storedPerS / sustained, 3),
+    steps,
+    overload,
+    latency,
+  };
+  mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
+  mkdirSync(join(REPO_ROOT, 'docs/bench'), { recursive: true });
+  const base = join(REPO_ROOT, `bench/results/e2e-${stamp}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  for (const dir of [base, join(REPO_ROOT, 'docs/bench/e2e')]) {
+    writeFileSync(`${dir}.md`, `${table}\nCommand: \`${result.command}\` (${date}).\n`);
+    writeFileSync(`${dir}-rate.svg`, rateChart);
+    writeFileSync(`${dir}-latency.svg`, latencyChart);
+  }
+  console.log(`\n${table}`);
+  console.log(`results: ${base}.json (.md, -rate.svg, -latency.svg); latest also in docs/bench/`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
