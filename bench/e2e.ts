@@ -11,6 +11,9 @@
  *    (target ≥ 90 %: past capacity, goodput must not collapse).
  * 3. Write → queryable latency at half the sustained rate: a probe writer (this process) writes a
  *    stamped point every 100 ms beside the simulator and polls ClickHouse every 50 ms for it.
+ * 4. Baselines on the same broker and server (bench/baselines/): the naive pipeline (a JSON message
+ *    per point, a JSONEachRow insert per consumed batch) and ClickHouse's own bulk load of RowBinary
+ *    (the ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
  * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
  * Sink, ClickHouse; from /proc) and the Sink's and writer's peak RSS. Results: JSON, a markdown
  * table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
@@ -33,6 +36,8 @@ import { sinkFiles, sinkMetricsPort, startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 import { createClickHouse } from '../storage/client.ts';
+import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
+import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { cpuMs, rssMiB } from './procs.ts';
 import { lineChart } from './svg-chart.ts';
 
@@ -42,6 +47,7 @@ const { values: args } = parseArgs({
     rates: { type: 'string' },
     'step-seconds': { type: 'string' },
     'latency-seconds': { type: 'string' },
+    'skip-baselines': { type: 'boolean', default: false },
   },
 });
 
@@ -218,6 +224,12 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
   return { name, offeredPerS: rate, writtenPerS, storedPerS, stored, drainS, keptUp, maxLag, cpuSecondsPerMillion, peakRssMiB: peak };
 }
 
+/** The step whose stored rate is the sustained one: the best that kept up (else the best). */
+function bestStep(steps: readonly Step[]): Step {
+  const kept = steps.filter((s) => s.keptUp);
+  return (kept.length > 0 ? kept : steps).reduce((a, b) => (b.storedPerS > a.storedPerS ? b : a));
+}
+
 interface Latency {
   offeredPerS: number;
   probes: number;
@@ -298,7 +310,23 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   };
 }
 
-function markdown(steps: readonly Step[], sustained: number, overload: Step, latency: Latency): string {
+interface Baselines {
+  naive: NaiveResult;
+  ceiling: BulkLoadResult;
+}
+
+function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
+  return [
+    '| pipeline | points/s | CPU-s per million points | staas ÷ it (throughput) |',
+    '| --- | ---: | --- | ---: |',
+    `| staas (sustained step) | ${sustained} | ${best.cpuSecondsPerMillion.total} (writer ${best.cpuSecondsPerMillion.writer}, Kafka ${best.cpuSecondsPerMillion.kafka}, Sink ${best.cpuSecondsPerMillion.sink}, ClickHouse ${best.cpuSecondsPerMillion.clickhouse}) | 1 |`,
+    `| naive: JSON message per point, JSONEachRow insert per batch (${b.naive.rows} points, ${b.naive.lost} lost) | ${b.naive.pointsPerS} | ${b.naive.cpuSPerMillion.total} (client ${b.naive.cpuSPerMillion.client}, Kafka ${b.naive.cpuSPerMillion.kafka}, ClickHouse ${b.naive.cpuSPerMillion.clickhouse}) | ${round(sustained / b.naive.pointsPerS, 1)} |`,
+    `| ceiling: ClickHouse bulk load, RowBinary over HTTP (${b.ceiling.rows} rows) | ${b.ceiling.pointsPerS} | ${b.ceiling.clickhouseCpuSPerMillion} (ClickHouse) | ${round(sustained / b.ceiling.pointsPerS, 2)} |`,
+    '',
+  ];
+}
+
+function markdown(steps: readonly Step[], sustained: number, overload: Step, latency: Latency, baselines: Baselines | undefined): string {
   const row = (s: Step) =>
     `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} |`;
   const share = overload.storedPerS / sustained;
@@ -314,6 +342,7 @@ function markdown(steps: readonly Step[], sustained: number, overload: Step, lat
     '',
     `Write → queryable at ${latency.offeredPerS} rec/s (half the sustained rate), ${latency.seen} of ${latency.probes} probes seen: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms.`,
     '',
+    ...(baselines === undefined ? [] : baselineLines(baselines, sustained, bestStep(steps))),
   ].join('\n');
 }
 
@@ -337,8 +366,7 @@ async function main(): Promise<void> {
       `  => ${step.name}: stored ${step.storedPerS} points/s, drain ${step.drainS} s, ${step.keptUp ? 'kept up' : 'fell behind'}; ${step.cpuSecondsPerMillion.total} CPU-s per million`,
     );
   }
-  const kept = steps.filter((s) => s.keptUp);
-  const sustained = Math.max(...(kept.length > 0 ? kept : steps).map((s) => s.storedPerS));
+  const sustained = bestStep(steps).storedPerS;
   const overload = await runStep('overload 2x', 2 * sustained, STEP_S, pids);
   console.log(
     `  => overload: stored ${overload.storedPerS} points/s (${((overload.storedPerS / sustained) * 100).toFixed(1)} % of sustained)`,
@@ -348,9 +376,19 @@ async function main(): Promise<void> {
     `  => latency at ${latency.offeredPerS} rec/s: p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms (${latency.seen}/${latency.probes} probes)`,
   );
 
+  let baselines: Baselines | undefined;
+  if (!args['skip-baselines']) {
+    const conn = readConnections();
+    const naive = await naivePipeline(conn, QUICK ? 200_000 : 1_000_000, pids);
+    console.log(`  => naive pipeline: ${naive.pointsPerS} points/s, ${naive.cpuSPerMillion.total} CPU-s per million, ${naive.lost} lost`);
+    const ceiling = await bulkLoad(conn.clickhouse, QUICK ? 1_000_000 : 4_000_000, pids.clickhouse);
+    console.log(`  => ClickHouse bulk load: ${ceiling.pointsPerS} rows/s, ${ceiling.clickhouseCpuSPerMillion} CPU-s per million`);
+    baselines = { naive, ceiling };
+  }
+
   const date = new Date().toISOString();
   const stamp = date.slice(0, 19).replaceAll(':', '-');
-  const table = markdown(steps, sustained, overload, latency);
+  const table = markdown(steps, sustained, overload, latency, baselines);
   const all = [...steps, overload];
   const rateChart = lineChart({
     title: 'Offered vs stored (end to end)',
@@ -395,6 +433,7 @@ async function main(): Promise<void> {
     steps,
     overload,
     latency,
+    baselines: baselines ?? null,
   };
   mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
   mkdirSync(join(REPO_ROOT, 'docs/bench'), { recursive: true });
