@@ -11,34 +11,45 @@
 const SHORT = 32;
 
 export class ByteText {
-  private buf: Buffer;
+  /** The buffer written into; handed-over pieces are views of it (see `take`). */
+  private slab: Buffer;
+  /** Where the piece not yet taken starts, and the write position. */
+  private start = 0;
   private pos = 0;
 
-  /** `chunkBytes`: the capacity each buffer starts with (it doubles when a write needs more). */
-  constructor(private readonly chunkBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(chunkBytes);
+  /**
+   * `slabBytes`: the size of the buffers pieces are carved from. Few large buffers rather than
+   * one per piece: every Buffer over 4 KiB is its own ArrayBuffer, and their churn made V8
+   * collect garbage far more often (profiled: GC grew from 4 to 17 ms per 1 MB answer with a
+   * new 64 KiB buffer per piece).
+   */
+  constructor(private readonly slabBytes = 256 * 1024) {
+    this.slab = Buffer.allocUnsafe(slabBytes);
   }
 
   /** Bytes written since the last `take`. */
   get length(): number {
-    return this.pos;
+    return this.pos - this.start;
   }
 
   private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    if (this.pos + n <= this.slab.length) return;
+    const piece = this.pos - this.start;
+    const next = Buffer.allocUnsafe(Math.max(this.slabBytes, 2 * (piece + n)));
+    this.slab.copy(next, 0, this.start, this.pos);
+    this.slab = next;
+    this.start = 0;
+    this.pos = piece;
   }
 
   /** Text whose characters are all below U+0080 (JSON punctuation, numbers, names we chose). */
   ascii(s: string): void {
     this.ensure(s.length);
     if (s.length > SHORT) {
-      this.pos += this.buf.write(s, this.pos, 'latin1');
+      this.pos += this.slab.write(s, this.pos, 'latin1');
       return;
     }
-    const buf = this.buf;
+    const buf = this.slab;
     let pos = this.pos;
     for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i);
     this.pos = pos;
@@ -47,7 +58,7 @@ export class ByteText {
   /** Any text, as UTF-8. */
   utf8(s: string): void {
     this.ensure(Buffer.byteLength(s));
-    this.pos += this.buf.write(s, this.pos, 'utf8');
+    this.pos += this.slab.write(s, this.pos, 'utf8');
   }
 
   /** All of `src` (e.g. text encoded once, ahead of time). */
@@ -59,21 +70,20 @@ export class ByteText {
   copy(src: Uint8Array, start: number, end: number): void {
     this.ensure(end - start);
     if (end - start > SHORT) {
-      this.buf.set(src.subarray(start, end), this.pos);
+      this.slab.set(src.subarray(start, end), this.pos);
       this.pos += end - start;
       return;
     }
-    const buf = this.buf;
+    const buf = this.slab;
     let pos = this.pos;
     for (let i = start; i < end; i++) buf[pos++] = src[i]!;
     this.pos = pos;
   }
 
-  /** The bytes written since the last take, handed over: later writes go to a new buffer. */
+  /** The bytes written since the last take, handed over: a view the writer never writes into again. */
   take(): Buffer {
-    const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.chunkBytes);
-    this.pos = 0;
+    const out = this.slab.subarray(this.start, this.pos);
+    this.start = this.pos;
     return out;
   }
 }

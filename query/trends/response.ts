@@ -205,11 +205,32 @@ export class TrendBodyWriter {
  */
 export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
   writer.start();
+  /** The start of a row cut by the end of the previous chunk. */
   let pending: Buffer | undefined;
   for await (const chunk of chunks) {
-    const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-    const used = writer.add(buf);
-    pending = used === buf.length ? undefined : buf.subarray(used);
+    let rest = chunk;
+    if (pending !== undefined) {
+      // Complete the cut row from the head of this chunk (copying a few KiB, not the chunk:
+      // a copy of every chunk was as much garbage again as the answer).
+      for (let head = Math.min(chunk.length, 4096); ; head = Math.min(chunk.length, head * 4)) {
+        const joined = Buffer.concat([pending, chunk.subarray(0, head)]);
+        const used = writer.add(joined);
+        if (used > pending.length) {
+          rest = chunk.subarray(used - pending.length);
+          pending = undefined;
+          break;
+        }
+        if (head === chunk.length) {
+          pending = joined;
+          rest = chunk.subarray(chunk.length);
+          break;
+        }
+      }
+    }
+    if (pending === undefined) {
+      const used = writer.add(rest);
+      if (used < rest.length) pending = rest.subarray(used);
+    }
     const out = writer.take();
     if (out.length > 0) yield out;
   }
