@@ -19,6 +19,9 @@ export interface SinkConfig {
   metricsPort: number;
   /** How often expired partitions are dropped (0: never, e.g. when another process does it). */
   retentionIntervalMs: number;
+  /** One message may decode to at most this many records, and this many bytes once decompressed; else it is dead-lettered as 'too-large'. */
+  maxRecordsPerMessage: number;
+  maxDecodedBytesPerMessage: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -38,6 +41,8 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     dlqWindowMessages: r.int('STAAS_SINK_DLQ_WINDOW', 1000, { min: 10 }),
     metricsPort: r.int('STAAS_SINK_METRICS_PORT', 9464, { min: 0, max: 65535 }),
     retentionIntervalMs: r.secondsAsMs('STAAS_SINK_RETENTION_INTERVAL_S', 3600, { min: 0 }),
+    maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
+    maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
     ...overrides,
   };
   r.done();

@@ -21,7 +21,9 @@ import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
+import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
+import { TopicLimits } from '../writer/topic-limits.ts';
 import type { SinkConfig } from './config.ts';
 import { DeadLetters } from './dlq.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -49,6 +51,8 @@ export class Sink {
   private readonly timers: NodeJS.Timeout[] = [];
   private fatal: Error | undefined;
   private stopping = false;
+  /** consumer.run() was called: only then may it be paused (kafkajs throws before). */
+  private running = false;
   private readonly done: Promise<void>;
   private finish!: (err?: Error) => void;
 
@@ -80,7 +84,10 @@ export class Sink {
       this.insert,
       this.commit,
     );
-    this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics);
+    this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
+      maxRecords: config.maxRecordsPerMessage,
+      maxDecodedBytes: config.maxDecodedBytesPerMessage,
+    });
   }
 
   static async create(config: SinkConfig, conn: Connections, deps: { registry?: Registry; log?: SinkLog } = {}): Promise<Sink> {
@@ -89,17 +96,22 @@ export class Sink {
       warn: (m) => console.warn(`sink: ${m}`),
       error: (m) => console.error(`sink: ${m}`),
     };
+    registerKafkaCodecs(); // batches compressed with snappy, lz4 or zstd by other producers
     const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
     const ch = createClickHouse(conn.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
     await ensureSchema(ch, conn.clickhouse.database);
     const topics = topicsFor(config.topicPrefix);
     const dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await dlqProducer.connect();
-    const deadLetters = new DeadLetters(dlqProducer, topics.dlq, {
-      maxRatio: config.dlqMaxRatio,
-      minInvalid: config.dlqMinInvalid,
-      windowMessages: config.dlqWindowMessages,
-    });
+    // The DLQ topic's size limit, so that a dead letter can be cut to fit (Kafka's default if unreadable).
+    const dlqLimits = new TopicLimits(kafka, [topics.dlq], Number.MAX_SAFE_INTEGER);
+    if (!(await dlqLimits.refresh(10_000))) log.warn(`could not read max.message.bytes of ${topics.dlq}; assuming Kafka's default`);
+    const deadLetters = new DeadLetters(
+      dlqProducer,
+      topics.dlq,
+      { maxRatio: config.dlqMaxRatio, minInvalid: config.dlqMinInvalid, windowMessages: config.dlqWindowMessages },
+      dlqLimits.maxMessageBytes(topics.dlq),
+    );
     return new Sink(
       config,
       kafka,
@@ -159,6 +171,7 @@ export class Sink {
       prune();
       this.timers.push(setInterval(retention, this.config.retentionIntervalMs), setInterval(prune, this.config.retentionIntervalMs));
     }
+    this.running = true;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -177,8 +190,15 @@ export class Sink {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
     this.insert.stopping = true;
-    // Pause rather than stop: kafkajs cannot commit once the consumer is stopped.
-    this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
+    // Pause rather than stop: kafkajs cannot commit once the consumer is stopped. A consumer that
+    // never ran (it failed to connect or subscribe) has no group to pause.
+    if (this.running) {
+      try {
+        this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
+      } catch (err) {
+        this.log.warn(`stopping: could not pause the consumer: ${(err as Error).message}`);
+      }
+    }
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
       await this.head.join().catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
@@ -186,9 +206,9 @@ export class Sink {
       // Nothing more is stored or committed; let sends already under way end before disconnecting.
       await this.deadLetter.join().catch(() => undefined);
     }
-    await this.consumer?.disconnect();
-    await this.dlqProducer.disconnect();
-    await this.ch.close();
+    await this.consumer?.disconnect().catch((err: Error) => this.log.warn(`stopping: consumer disconnect failed: ${err.message}`));
+    await this.dlqProducer.disconnect().catch((err: Error) => this.log.warn(`stopping: DLQ producer disconnect failed: ${err.message}`));
+    await this.ch.close().catch(() => undefined);
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
   }
@@ -231,7 +251,7 @@ export class Sink {
         } catch (err) {
           this.commit.forget(ref);
           if (!(err instanceof MessageRejected)) {
-            this.stopWith(err as Error);
+            this.stopWith(new Error(`${topic}[${partition}]@${message.offset}: ${(err as Error).message}`, { cause: err }));
             return;
           }
           // Backpressure: leave this message and the rest of the batch in Kafka until there is room.
@@ -259,10 +279,15 @@ export class Sink {
     this.metrics.pausedPartitions.set(0);
   }
 
+  /**
+   * Stops on a failure no message caused (ClickHouse, Kafka, the DLQ guard). The log line names
+   * where each partition stands: the first message not yet stored (nothing from there on is
+   * committed), so an operator knows where the sink will resume.
+   */
   private stopWith(err: Error): void {
     if (this.fatal !== undefined) return;
     this.fatal = err;
-    this.log.error(`stopping: ${err.message}`);
+    this.log.error(`stopping: ${err.message} (uncommitted from: ${this.commit.positions() || 'nothing in flight'})`);
     void this.stop();
   }
 }

@@ -56,6 +56,18 @@ export class CommitOffsets implements Step<MessageRef> {
     this.progress.get(`${ref.topic}:${ref.partition}`)?.done(Number(ref.offset));
   }
 
+  /** Per partition, the first offset not yet done ("topic[partition]@offset, ..."): where a restart resumes. */
+  positions(): string {
+    const out: string[] = [];
+    for (const [key, p] of this.progress) {
+      const first = p.firstPending;
+      if (first === undefined) continue;
+      const cut = key.lastIndexOf(':');
+      out.push(`${key.slice(0, cut)}[${key.slice(cut + 1)}]@${first}`);
+    }
+    return out.join(', ');
+  }
+
   poll(): void {
     if (this.committing !== undefined || Date.now() - this.lastCommit < this.intervalMs) return;
     this.committing = this.commitNow()

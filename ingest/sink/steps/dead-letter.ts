@@ -41,7 +41,12 @@ export class DeadLetter implements Step<Rejected> {
         this.next.submit(ref);
       })
       .catch((err: Error) => {
-        this.failure ??= err;
+        this.failure ??= new Error(
+          `${ref.topic}[${ref.partition}]@${ref.offset}: sending it to the DLQ (${reason}) failed: ${err.message}`,
+          {
+            cause: err,
+          },
+        );
       })
       .finally(() => this.pending.delete(send));
     this.pending.add(send);

@@ -112,8 +112,23 @@ export class Insert implements Step<TableBatch> {
           }
           return false;
         }
-        throw new Error(`insert into ${table} failed: ${(err as Error).message}`, { cause: err });
+        throw new Error(`insert into ${table} of ${describeRefs(b.refs)} failed: ${(err as Error).message}`, { cause: err });
       }
     }
   }
+}
+
+/** "topic[p]@first..last (n messages)" per partition: which messages a failed insert held. */
+export function describeRefs(refs: readonly MessageRef[]): string {
+  const byPartition = new Map<string, { first: string; last: string; n: number }>();
+  for (const r of refs) {
+    const key = `${r.topic}[${r.partition}]`;
+    const e = byPartition.get(key);
+    if (e === undefined) byPartition.set(key, { first: r.offset, last: r.offset, n: 1 });
+    else {
+      e.last = r.offset;
+      e.n++;
+    }
+  }
+  return [...byPartition].map(([k, e]) => `${k}@${e.first === e.last ? e.first : `${e.first}..${e.last}`}`).join(', ');
 }
