@@ -2,12 +2,14 @@
  * The Sink: a consumer group that stores what the writers send, as a chain of steps
  * (ingest/sink/steps), each with one bound:
  *
- *   Decode ──▶ TableBatches ──▶ Insert ──▶ CommitOffsets
- *     └──▶ DeadLetter ─────────────────────────┘
+ *   Decode ──▶ TableBatches ──▶ Insert ─────────────┐
+ *     └──▶ DeadLetter ◀── rows a table refused ──┘    ▼
+ *              └──────────────────────────▶ Completion (per message) ──▶ CommitOffsets
  *
- * Offsets travel with the data (MessageRef): a message is done when every table it fed is
- * stored, or it went to the DLQ, and a partition's committed offset only moves past messages
- * that are done. When a step rejects a message, its partition is paused and the message stays
+ * Offsets travel with the data (MessageRef): each message carries one Completion, the one place
+ * that decides when it is done — every table it fed stored its rows, or it went to the DLQ as a
+ * whole and its other tables settled — and only then hands it to the commit step. A partition's
+ * committed offset only moves past messages that are done. When a step rejects a message, its partition is paused and the message stays
  * in Kafka (re-read after resume), so memory stays bounded whatever the backlog. Storage is
  * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
  * no query result.
@@ -18,12 +20,14 @@ import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
+import { insertRowBinary } from '../../storage/insert.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
 import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
 import { TopicLimits } from '../writer/topic-limits.ts';
+import { Completion } from './completion.ts';
 import type { SinkConfig } from './config.ts';
 import { DeadLetters } from './dlq.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -75,15 +79,16 @@ export class Sink {
       metrics,
       (err) => log.warn(`commit failed: ${err.message}`),
     );
-    this.deadLetter = new DeadLetter(deadLetters, this.commit, metrics, (m) => log.warn(m));
-    this.insert = new Insert(this.ch, db, config.maxInFlightInserts, this.commit, this.deadLetter, metrics, log, () =>
-      this.resumeIfDrained(),
+    this.deadLetter = new DeadLetter(deadLetters, metrics, (m) => log.warn(m));
+    this.insert = new Insert(
+      (table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId }),
+      config.maxInFlightInserts,
+      this.deadLetter,
+      metrics,
+      log,
+      () => this.resumeIfDrained(),
     );
-    this.batches = new TableBatches(
-      { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs },
-      this.insert,
-      this.commit,
-    );
+    this.batches = new TableBatches({ rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs }, this.insert);
     this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
       maxRecords: config.maxRecordsPerMessage,
       maxDecodedBytes: config.maxDecodedBytesPerMessage,
@@ -201,7 +206,10 @@ export class Sink {
     }
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
-      await this.head.join().catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
+      await this.head
+        .join()
+        .then(() => this.commit.join())
+        .catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
     } else {
       // Nothing more is stored or committed; let sends already under way end before disconnecting.
       await this.deadLetter.join().catch(() => undefined);
@@ -220,6 +228,7 @@ export class Sink {
   private poll(): void {
     try {
       this.head.poll();
+      this.commit.poll(); // messages reach it through their Completion, not through the chain
     } catch (err) {
       this.stopWith(err as Error);
     }
@@ -241,7 +250,7 @@ export class Sink {
         partition,
         offset: message.offset,
         message,
-        tablesLeft: 0,
+        completion: new Completion(() => this.commit.submit(ref)),
         generation: this.commit.currentGeneration,
       };
       if (this.commit.begin(ref)) {

@@ -50,8 +50,10 @@ export class CommitOffsets implements Step<MessageRef> {
     this.progress.get(`${ref.topic}:${ref.partition}`)?.forget(Number(ref.offset));
   }
 
-  /** A message is done: stored in every table it fed, or dead-lettered. */
+  /** A message is done (its Completion says so and calls this, once). */
   submit(ref: MessageRef): void {
+    if (!ref.completion.done)
+      throw new Error(`${ref.topic}[${ref.partition}]@${ref.offset} is not done: waits for ${ref.completion.waitingFor.join(', ')}`);
     if (ref.generation !== this.generation) return;
     this.progress.get(`${ref.topic}:${ref.partition}`)?.done(Number(ref.offset));
   }

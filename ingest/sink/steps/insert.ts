@@ -5,14 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClickHouseClient } from '@clickhouse/client';
 import PQueue from 'p-queue';
-import { insertRowBinary } from '../../../storage/insert.ts';
+import type { TableName } from '../../../storage/schema.ts';
 import { classifyInsertError } from '../clickhouse-errors.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
 import type { TableBatch } from './table-batch.ts';
+
+/**
+ * Stores one RowBinary body in `table` (resolves when ClickHouse acknowledged it; rejects with
+ * ClickHouse's error). The sink passes storage/insert.ts insertRowBinary; unit tests a fake.
+ */
+export type StoreRows = (table: TableName, columns: readonly string[], body: Buffer, queryId: string) => Promise<void>;
 
 export class Insert implements Step<TableBatch> {
   private readonly queue: PQueue;
@@ -21,10 +26,8 @@ export class Insert implements Step<TableBatch> {
   stopping = false;
 
   constructor(
-    private readonly ch: ClickHouseClient,
-    private readonly db: string,
+    private readonly store: StoreRows,
     private readonly maxInFlight: number,
-    private readonly next: Step<MessageRef>,
     private readonly deadLetter: DeadLetter,
     private readonly metrics: SinkMetrics,
     private readonly log: { info(m: string): void; warn(m: string): void },
@@ -57,7 +60,7 @@ export class Insert implements Step<TableBatch> {
       .add(() => this.insertWithRetry(b, body))
       .then(
         (stored) => {
-          if (stored) for (const ref of b.refs) if (--ref.tablesLeft === 0) this.next.submit(ref);
+          if (stored) for (const ref of b.refs) ref.completion.stored(b.encoder.table);
         },
         (err: Error) => (this.failure ??= err),
       )
@@ -69,13 +72,13 @@ export class Insert implements Step<TableBatch> {
 
   poll(): void {
     if (this.failure !== undefined) throw this.failure;
-    this.next.poll();
+    this.deadLetter.poll();
   }
 
   async join(): Promise<void> {
     await this.queue.onIdle();
+    await this.deadLetter.join();
     this.poll();
-    await this.next.join();
   }
 
   /** True when stored; false when the batch went to the DLQ instead. */
@@ -87,7 +90,7 @@ export class Insert implements Step<TableBatch> {
     for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();
       try {
-        await insertRowBinary(this.ch, this.db, table, b.encoder.columns, body, { queryId: `staas-sink-${randomUUID()}` });
+        await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`);
         this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.rowsInserted.inc({ table }, b.rows);
         if (attempt > 1) this.log.info(`insert into ${table} succeeded after ${attempt} attempts`);
@@ -103,10 +106,12 @@ export class Insert implements Step<TableBatch> {
           continue;
         }
         if (kind === 'data') {
-          // The rows are wrong for the table: dead-letter the messages that fed them.
+          // The rows are wrong for the table: dead-letter the messages that fed them (each once,
+          // even if another of its tables refuses too). Each is done when its DLQ copy is
+          // acknowledged and its other tables have settled (ingest/sink/completion.ts).
           const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
           for (const ref of b.refs) {
-            ref.tablesLeft = 1; // the DLQ entry completes the message
+            if (!ref.completion.refused(table)) continue;
             while (this.deadLetter.full) await sleep(10);
             this.deadLetter.submit({ ref, reason: 'insert-rejected', detail });
           }

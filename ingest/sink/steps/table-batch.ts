@@ -30,8 +30,6 @@ export class TableBatches implements Step<Encoded> {
   constructor(
     private readonly limits: BatchLimits,
     private readonly next: Step<TableBatch>,
-    /** A message with no rows at all (an empty batch) is done at once. */
-    private readonly done: Step<MessageRef>,
   ) {}
 
   /** Bytes held in open batches. */
@@ -46,8 +44,7 @@ export class TableBatches implements Step<Encoded> {
       const b = this.open.get(t.encoder.table);
       if (b !== undefined && this.ready(b, 0)) this.flush(b); // throws MessageRejected: nothing taken
     }
-    if (tables.length === 0) return this.done.submit(ref);
-    ref.tablesLeft = tables.length;
+    ref.completion.feeds(tables.map((t) => t.encoder.table)); // none (an empty batch): done at once
     for (const t of tables) {
       let b = this.open.get(t.encoder.table);
       if (b === undefined)

@@ -1,11 +1,12 @@
-/** Steps driven with a recording next step (as arroyo tests its strategies): exact hand-offs and rejections. */
+/** TableBatches driven with a recording next step (as arroyo tests its strategies): exact hand-offs and rejections. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
-import { encodeForTables } from '../../ingest/sink/encoders.ts';
-import { MessageRejected, type MessageRef, type Step } from '../../ingest/sink/steps/step.ts';
-import { TableBatches, type TableBatch } from '../../ingest/sink/steps/table-batch.ts';
-import { alarmEvent, trendPoint } from '../support/records.ts';
+import { Completion } from '../../../../ingest/sink/completion.ts';
+import { encodeForTables } from '../../../../ingest/sink/encoders.ts';
+import { MessageRejected, type MessageRef, type Step } from '../../../../ingest/sink/steps/step.ts';
+import { TableBatches, type TableBatch } from '../../../../ingest/sink/steps/table-batch.ts';
+import { alarmEvent, trendPoint } from '../../../support/records.ts';
 
 class Recorder<T> implements Step<T> {
   items: T[] = [];
@@ -21,20 +22,23 @@ class Recorder<T> implements Step<T> {
 }
 
 let offset = 0;
-const ref = (): MessageRef => ({
-  topic: 't',
-  partition: 0,
-  offset: String(offset++),
-  message: {} as KafkaMessage,
-  tablesLeft: 0,
-  generation: 0,
-});
+const done: MessageRef[] = [];
+const ref = (): MessageRef => {
+  const r: MessageRef = {
+    topic: 't',
+    partition: 0,
+    offset: String(offset++),
+    message: {} as KafkaMessage,
+    completion: new Completion(() => done.push(r)),
+    generation: 0,
+  };
+  return r;
+};
 
 describe('TableBatches step', () => {
   it('hands a table batch on at its row limit, with the messages that fed it', () => {
     const next = new Recorder<TableBatch>();
-    const done = new Recorder<MessageRef>();
-    const step = new TableBatches({ rows: 4, bytes: 1 << 20, ageMs: 60_000 }, next, done);
+    const step = new TableBatches({ rows: 4, bytes: 1 << 20, ageMs: 60_000 }, next);
     const refs = [ref(), ref(), ref()];
     step.submit({ ref: refs[0]!, tables: encodeForTables('trend', [trendPoint(1), trendPoint(2)]) });
     step.submit({ ref: refs[1]!, tables: encodeForTables('alarm', [alarmEvent(1)]) });
@@ -44,17 +48,17 @@ describe('TableBatches step', () => {
       next.items.map((b) => [b.encoder.table, b.rows, b.refs.map((r) => r.offset)]),
       [['trend_realtime', 4, [refs[0]!.offset, refs[2]!.offset]]],
     );
-    assert.equal(refs[1]!.tablesLeft, 1, 'the alarm message waits for its table');
+    assert.deepEqual(refs[1]!.completion.waitingFor, ['alarm_events'], 'the alarm message waits for its table');
   });
 
   it('rejects a message without taking it when a full batch cannot be handed on', () => {
     const next = new Recorder<TableBatch>();
-    const step = new TableBatches({ rows: 2, bytes: 1 << 20, ageMs: 60_000 }, next, new Recorder());
+    const step = new TableBatches({ rows: 2, bytes: 1 << 20, ageMs: 60_000 }, next);
     next.reject = true;
     step.submit({ ref: ref(), tables: encodeForTables('trend', [trendPoint(1), trendPoint(2)]) }); // full, kept
     const rejected = ref();
     assert.throws(() => step.submit({ ref: rejected, tables: encodeForTables('trend', [trendPoint(3)]) }), MessageRejected);
-    assert.equal(rejected.tablesLeft, 0, 'not taken');
+    assert.deepEqual(rejected.completion.waitingFor, ['decode'], 'not taken');
     next.reject = false;
     step.submit({ ref: rejected, tables: encodeForTables('trend', [trendPoint(3)]) });
     assert.deepEqual(
@@ -64,10 +68,9 @@ describe('TableBatches step', () => {
   });
 
   it('completes a message with no rows at once', () => {
-    const done = new Recorder<MessageRef>();
-    const step = new TableBatches({ rows: 10, bytes: 1 << 20, ageMs: 60_000 }, new Recorder(), done);
+    const step = new TableBatches({ rows: 10, bytes: 1 << 20, ageMs: 60_000 }, new Recorder());
     const empty = ref();
     step.submit({ ref: empty, tables: [] });
-    assert.deepEqual(done.items, [empty]);
+    assert.equal(done.at(-1), empty);
   });
 });
