@@ -15,12 +15,13 @@ export async function insertRowBinary(
   db: string,
   table: TableName,
   columns: readonly string[],
-  body: Buffer,
+  /** The rows: one buffer, or several sent one after another as one body. */
+  body: Buffer | readonly Buffer[],
   opts: { queryId?: string } = {},
 ): Promise<void> {
   const result = await client.exec({
     query: `INSERT INTO ${assertIdentifier(db)}.${table} (${columns.join(', ')}) FORMAT RowBinary`,
-    values: Readable.from([body]),
+    values: Readable.from(Buffer.isBuffer(body) ? [body] : body),
     ...(opts.queryId === undefined ? {} : { query_id: opts.queryId }),
   });
   result.stream.resume();

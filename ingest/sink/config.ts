@@ -8,6 +8,8 @@ export interface SinkConfig {
   batchRows: number;
   batchBytes: number;
   batchAgeMs: number;
+  /** Bytes retained by open batches and in-flight inserts; at the cap the partitions are paused. */
+  maxBufferedBytes: number;
   /** Inserts running or waiting; at the limit the partitions are paused. */
   maxInFlightInserts: number;
   insertTimeoutMs: number;
@@ -33,6 +35,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     batchRows: r.int('STAAS_SINK_BATCH_ROWS', 200_000, { min: 1 }),
     batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
     batchAgeMs: r.ms('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
+    maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024 }),
     maxInFlightInserts: r.int('STAAS_SINK_MAX_INFLIGHT_INSERTS', 2, { min: 1, max: 64 }),
     insertTimeoutMs: r.ms('STAAS_SINK_INSERT_TIMEOUT_MS', 60_000, { min: 1000 }),
     commitIntervalMs: r.ms('STAAS_SINK_COMMIT_INTERVAL_MS', 1000, { min: 10 }),

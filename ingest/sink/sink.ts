@@ -88,7 +88,11 @@ export class Sink {
       log,
       () => this.resumeIfDrained(),
     );
-    this.batches = new TableBatches({ rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs }, this.insert);
+    this.batches = new TableBatches(
+      { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs, maxBufferedBytes: config.maxBufferedBytes },
+      this.insert,
+      () => this.insert.bytes,
+    );
     this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
       maxRecords: config.maxRecordsPerMessage,
       maxDecodedBytes: config.maxDecodedBytesPerMessage,
@@ -282,7 +286,7 @@ export class Sink {
   }
 
   private resumeIfDrained(): void {
-    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.stopping) return;
+    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.batches.full || this.stopping) return;
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);

@@ -12,7 +12,7 @@ import type { RecordType } from '../../../schemas/records.ts';
 import { readBatchMessage } from '../../kafka/message.ts';
 import type { Topics } from '../../kafka/topics.ts';
 import type { DeadLetters } from '../dlq.ts';
-import { encodeForTables, type TableRows } from '../encoders.ts';
+import { encodeForTables, TableWriters, type TableRows } from '../encoders.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import { invalidRecords } from '../validate.ts';
 import type { DeadLetter } from './dead-letter.ts';
@@ -33,6 +33,9 @@ interface Unstorable {
 type Prepared = { type: RecordType; records: number; tables: TableRows[] } | Unstorable;
 
 export class Decode implements Step<MessageRef> {
+  /** Reused for every message: the next step copies the rows it keeps before submit returns. */
+  private readonly writers = new TableWriters();
+
   constructor(
     private readonly topics: Topics,
     private readonly next: Step<Encoded>,
@@ -72,7 +75,7 @@ export class Decode implements Step<MessageRef> {
       const invalid = invalidRecords(decoded.type, decoded.records);
       if (invalid !== undefined) return { reason: 'invalid-record', detail: invalid };
       stage = 'encode';
-      return { type: decoded.type, records: decoded.records.length, tables: encodeForTables(decoded.type, decoded.records) };
+      return { type: decoded.type, records: decoded.records.length, tables: encodeForTables(decoded.type, decoded.records, this.writers) };
     } catch (err) {
       if (err instanceof AvroDecodeError) return { reason: err.failure, detail: err.message };
       // Not a failure we foresaw (a bug, or input no check caught): this message only.

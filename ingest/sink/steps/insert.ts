@@ -11,13 +11,13 @@ import { classifyInsertError } from '../clickhouse-errors.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
-import type { TableBatch } from './table-batch.ts';
+import { retainedBytes, type TableBatch } from './table-batch.ts';
 
 /**
  * Stores one RowBinary body in `table` (resolves when ClickHouse acknowledged it; rejects with
  * ClickHouse's error). The sink passes storage/insert.ts insertRowBinary; unit tests a fake.
  */
-export type StoreRows = (table: TableName, columns: readonly string[], body: Buffer, queryId: string) => Promise<void>;
+export type StoreRows = (table: TableName, columns: readonly string[], body: readonly Buffer[], queryId: string) => Promise<void>;
 
 export class Insert implements Step<TableBatch> {
   private readonly queue: PQueue;
@@ -46,18 +46,17 @@ export class Insert implements Step<TableBatch> {
     return this.inFlight >= this.maxInFlight;
   }
 
-  /** Bytes of batches being inserted or waiting. */
+  /** Bytes retained by batches being inserted or waiting (allocated, not just used). */
   get bytes(): number {
     return this.heldBytes;
   }
 
   submit(b: TableBatch): void {
     if (this.full) throw new MessageRejected('insert');
-    const body = b.bodies.length === 1 ? b.bodies[0]! : Buffer.concat(b.bodies, b.bytes);
-    b.bodies = [];
-    this.heldBytes += b.bytes;
+    const held = retainedBytes(b);
+    this.heldBytes += held;
     void this.queue
-      .add(() => this.insertWithRetry(b, body))
+      .add(() => this.insertWithRetry(b))
       .then(
         (stored) => {
           if (stored) for (const ref of b.refs) ref.completion.stored(b.encoder.table);
@@ -65,7 +64,7 @@ export class Insert implements Step<TableBatch> {
         (err: Error) => (this.failure ??= err),
       )
       .finally(() => {
-        this.heldBytes -= b.bytes;
+        this.heldBytes -= held;
         this.onDrain();
       });
   }
@@ -82,10 +81,11 @@ export class Insert implements Step<TableBatch> {
   }
 
   /** True when stored; false when the batch went to the DLQ instead. */
-  private async insertWithRetry(b: TableBatch, body: Buffer): Promise<boolean> {
+  private async insertWithRetry(b: TableBatch): Promise<boolean> {
     const table = b.encoder.table;
+    const body = b.body.views(); // streamed chunk by chunk: no concatenated copy
     this.metrics.batchRows.observe({ table }, b.rows);
-    this.metrics.batchBytes.observe({ table }, b.bytes);
+    this.metrics.batchBytes.observe({ table }, b.body.length);
     let backoff = 250;
     for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();

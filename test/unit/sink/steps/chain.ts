@@ -43,7 +43,8 @@ export class FakeClickHouse {
   readonly held: { table: TableName; rows: number; held: Held }[] = [];
   readonly stored: { table: TableName; bytes: number }[] = [];
 
-  readonly store = (table: TableName, _columns: readonly string[], body: Buffer): Promise<void> => {
+  readonly store = (table: TableName, _columns: readonly string[], chunks: readonly Buffer[]): Promise<void> => {
+    const body = Buffer.concat(chunks);
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     if (this.refuse.has(table))
       return Promise.reject(new Error(`Code: 33, e.displayText() = DB::Exception: Cannot read all data (${table})`));
@@ -133,6 +134,7 @@ export interface ChainOptions {
   batchRows?: number;
   maxInFlight?: number;
   maxDlqPending?: number;
+  maxBufferedBytes?: number;
 }
 
 let nextOffset = 0;
@@ -163,7 +165,11 @@ export function chain(opts: ChainOptions = {}): Chain {
   const deadLetter = new DeadLetter(deadLetters, metrics, () => undefined, opts.maxDlqPending ?? 100);
   const quiet = { info: () => undefined, warn: () => undefined };
   const insert = new Insert(clickhouse.store, opts.maxInFlight ?? 4, deadLetter, metrics, quiet, () => undefined);
-  const batches = new TableBatches({ rows: opts.batchRows ?? 1_000_000, bytes: 1 << 30, ageMs: 60_000 }, insert);
+  const batches = new TableBatches(
+    { rows: opts.batchRows ?? 1_000_000, bytes: 1 << 30, ageMs: 60_000, maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 30 },
+    insert,
+    () => insert.bytes,
+  );
   const decode = new Decode(TOPICS, batches, deadLetter, deadLetters, metrics);
   const delivered = c.delivered;
   const submit = commit.submit.bind(commit);

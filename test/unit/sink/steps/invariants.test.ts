@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import { Completion } from '../../../../ingest/sink/completion.ts';
 import { encodeForTables } from '../../../../ingest/sink/encoders.ts';
 import { MessageRejected, type MessageRef, type Step } from '../../../../ingest/sink/steps/step.ts';
+import { RowChunks } from '../../../../ingest/sink/row-chunks.ts';
 import type { TableBatch } from '../../../../ingest/sink/steps/table-batch.ts';
 import type { TrendPoint } from '../../../../schemas/records.ts';
 import { averagePoint, trendPoint } from '../../../support/records.ts';
@@ -60,7 +61,11 @@ const grantInserts = (c: Chain, which: 'first' | 'rest') => {
 function batchesOf(ref: MessageRef, twoTables: boolean): TableBatch[] {
   const tables = encodeForTables('trend', points(Number(ref.offset), twoTables));
   ref.completion.feeds(tables.map((t) => t.encoder.table));
-  return tables.map((t) => ({ encoder: t.encoder, bodies: [t.body], rows: t.rows, bytes: t.body.length, openedAt: 0, refs: [ref] }));
+  return tables.map((t) => {
+    const body = new RowChunks();
+    body.append(t.body);
+    return { encoder: t.encoder, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref] };
+  });
 }
 
 const CASES: StepCase[] = [
