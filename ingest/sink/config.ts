@@ -21,6 +21,10 @@ export interface SinkConfig {
   metricsPort: number;
   /** How often expired partitions are dropped (0: never, e.g. when another process does it). */
   retentionIntervalMs: number;
+  /** SIGTERM: how long stop() waits for what was taken to be stored; past it, unstored messages stay uncommitted. */
+  stopTimeoutMs: number;
+  /** /health answers 503 when no insert succeeded for this long while some were waiting. */
+  healthStallMs: number;
   /** One message may decode to at most this many records, and this many bytes once decompressed; else it is dead-lettered as 'too-large'. */
   maxRecordsPerMessage: number;
   maxDecodedBytesPerMessage: number;
@@ -44,10 +48,16 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     dlqWindowMessages: r.int('STAAS_SINK_DLQ_WINDOW', 1000, { min: 10 }),
     metricsPort: r.int('STAAS_SINK_METRICS_PORT', 9464, { min: 0, max: 65535 }),
     retentionIntervalMs: r.secondsAsMs('STAAS_SINK_RETENTION_INTERVAL_S', 3600, { min: 0 }),
+    stopTimeoutMs: r.ms('STAAS_SINK_STOP_TIMEOUT_MS', 30_000, { min: 100 }),
+    healthStallMs: r.ms('STAAS_SINK_HEALTH_STALL_MS', 60_000, { min: 1000 }),
     maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
     maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
     ...overrides,
   };
+  if (config.dlqMinInvalid > config.dlqWindowMessages)
+    r.problem(
+      `STAAS_SINK_DLQ_MIN_INVALID=${config.dlqMinInvalid} exceeds STAAS_SINK_DLQ_WINDOW=${config.dlqWindowMessages}: the DLQ guard could never stop the sink`,
+    );
   r.done();
   return config;
 }

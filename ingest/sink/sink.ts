@@ -57,6 +57,8 @@ export class Sink {
   private stopping = false;
   /** consumer.run() was called: only then may it be paused (kafkajs throws before). */
   private running = false;
+  /** Whether the consumer is a member of its group now (kafkajs group events). */
+  private inGroup = false;
   private readonly done: Promise<void>;
   private finish!: (err?: Error) => void;
 
@@ -148,10 +150,14 @@ export class Sink {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new assignment: what this member tracked may belong to another member now.
+      this.inGroup = true;
       const generation = this.commit.newGeneration();
       this.log.info(`joined group ${this.config.groupId} (generation ${generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
     });
+    for (const left of [consumer.events.REBALANCING, consumer.events.STOP, consumer.events.DISCONNECT])
+      consumer.on(left, () => (this.inGroup = false));
     consumer.on(consumer.events.CRASH, (e) => {
+      this.inGroup = false;
       if (!e.payload.restart) this.stopWith(new Error(`consumer crashed: ${e.payload.error.message}`));
     });
     await consumer.connect();
@@ -210,10 +216,20 @@ export class Sink {
     }
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
-      await this.head
-        .join()
-        .then(() => this.commit.join())
-        .catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
+      // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
+      // by the next member); what is done is still committed.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.config.stopTimeoutMs)));
+      const joined = await Promise.race([this.head.join().then(() => 'joined' as const), timedOut]).catch((err: Error) => {
+        this.log.warn(`stopping: ${err.message}`);
+        return 'failed' as const;
+      });
+      clearTimeout(timer);
+      if (joined === 'timeout')
+        this.log.warn(
+          `stopping: not everything was stored within ${this.config.stopTimeoutMs} ms; uncommitted from: ${this.commit.positions() || 'nothing in flight'}`,
+        );
+      await this.commit.join().catch((err: Error) => this.log.warn(`stopping: final commit failed: ${err.message}`));
     } else {
       // Nothing more is stored or committed; let sends already under way end before disconnecting.
       await this.deadLetter.join().catch(() => undefined);
@@ -223,6 +239,21 @@ export class Sink {
     await this.ch.close().catch(() => undefined);
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
+  }
+
+  /**
+   * Whether the sink does its job, with the reasons when not (/health answers 503 with them):
+   * stopped on a failure, not a member of its consumer group, or inserts stalled for
+   * `healthStallMs` (ClickHouse down or hanging).
+   */
+  health(now = Date.now()): { healthy: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.fatal !== undefined) reasons.push(`stopped: ${this.fatal.message}`);
+    else if (this.stopping) reasons.push('stopping');
+    else if (!this.inGroup) reasons.push(`the consumer is not in group ${this.config.groupId}`);
+    const stalled = this.insert.stalled(this.config.healthStallMs, now);
+    if (stalled !== undefined) reasons.push(stalled);
+    return { healthy: reasons.length === 0, reasons };
   }
 
   get state(): { buffered: number; inFlightInserts: number; paused: number } {

@@ -23,6 +23,9 @@ export class Insert implements Step<TableBatch> {
   private readonly queue: PQueue;
   private failure: Error | undefined;
   private heldBytes = 0;
+  /** When an insert last succeeded, or work arrived while none was pending (ms since epoch). */
+  private lastProgressAt = Date.now();
+  private lastError: string | undefined;
   stopping = false;
 
   constructor(
@@ -53,6 +56,7 @@ export class Insert implements Step<TableBatch> {
 
   submit(b: TableBatch): void {
     if (this.full) throw new MessageRejected('insert');
+    if (this.inFlight === 0) this.lastProgressAt = Date.now();
     const held = retainedBytes(b);
     this.heldBytes += held;
     void this.queue
@@ -67,6 +71,16 @@ export class Insert implements Step<TableBatch> {
         this.heldBytes -= held;
         this.onDrain();
       });
+  }
+
+  /**
+   * Why inserts look stuck: none succeeded for `boundMs` while some were waiting (ClickHouse
+   * down, hanging, or refusing with transient errors). Undefined when they are moving.
+   */
+  stalled(boundMs: number, now = Date.now()): string | undefined {
+    if (this.inFlight === 0 || now - this.lastProgressAt < boundMs) return undefined;
+    const s = Math.round((now - this.lastProgressAt) / 1000);
+    return `no insert succeeded for ${s} s with ${this.inFlight} waiting${this.lastError === undefined ? '' : ` (last error: ${this.lastError})`}`;
   }
 
   poll(): void {
@@ -93,11 +107,14 @@ export class Insert implements Step<TableBatch> {
         await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`);
         this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.rowsInserted.inc({ table }, b.rows);
+        this.lastProgressAt = Date.now();
+        this.lastError = undefined;
         if (attempt > 1) this.log.info(`insert into ${table} succeeded after ${attempt} attempts`);
         return true;
       } catch (err) {
         const kind = classifyInsertError(err);
         if (kind === 'transient' && !this.stopping) {
+          this.lastError = (err as Error).message.split('\n')[0];
           this.metrics.insertRetries.inc({ table });
           if (attempt === 1 || attempt % 10 === 0)
             this.log.warn(`insert into ${table} failed (${(err as Error).message.split('\n')[0]}); retrying`);
