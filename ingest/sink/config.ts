@@ -10,6 +10,8 @@ export interface SinkConfig {
   batchAgeMs: number;
   /** Bytes retained by open batches and in-flight inserts; at the cap the partitions are paused. */
   maxBufferedBytes: number;
+  /** Bytes one fetch from Kafka may return (kafkajs maxBytes; per partition at most 4 MiB). */
+  fetchMaxBytes: number;
   /** Inserts running or waiting; at the limit the partitions are paused. */
   maxInFlightInserts: number;
   insertTimeoutMs: number;
@@ -40,6 +42,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
     batchAgeMs: r.ms('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
     maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024 }),
+    fetchMaxBytes: r.int('STAAS_SINK_FETCH_MAX_BYTES', 16 * 1024 * 1024, { min: 64 * 1024 }),
     maxInFlightInserts: r.int('STAAS_SINK_MAX_INFLIGHT_INSERTS', 2, { min: 1, max: 64 }),
     insertTimeoutMs: r.ms('STAAS_SINK_INSERT_TIMEOUT_MS', 60_000, { min: 1000 }),
     commitIntervalMs: r.ms('STAAS_SINK_COMMIT_INTERVAL_MS', 1000, { min: 10 }),

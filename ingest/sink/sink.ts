@@ -28,6 +28,7 @@ import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
 import { TopicLimits } from '../writer/topic-limits.ts';
 import { Completion } from './completion.ts';
+import { detach } from './detach.ts';
 import type { SinkConfig } from './config.ts';
 import { DeadLetters } from './dlq.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -143,8 +144,9 @@ export class Sink {
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
       maxWaitTimeInMs: 100,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      // Fetched bytes are memory too (messages stay views into the fetch response until done).
+      maxBytesPerPartition: Math.min(4 * 1024 * 1024, this.config.fetchMaxBytes),
+      maxBytes: this.config.fetchMaxBytes,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
@@ -284,7 +286,7 @@ export class Sink {
         topic,
         partition,
         offset: message.offset,
-        message,
+        message: detach(message), // not a view that keeps the whole fetch response alive
         completion: new Completion(() => this.commit.submit(ref)),
         generation: this.commit.currentGeneration,
       };
