@@ -8,7 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDeflateRaw } from 'node:zlib';
 import type { Kafka, Producer } from 'kafkajs';
@@ -18,7 +20,9 @@ import { batchMessage, HEADER_COUNT, HEADER_TYPE } from '../../ingest/kafka/mess
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import { readSinkConfig } from '../../ingest/sink/config.ts';
 import { Sink } from '../../ingest/sink/sink.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { TopicLimits } from '../../ingest/writer/topic-limits.ts';
+import { Writer } from '../../ingest/writer/writer.ts';
 import avro from 'avsc';
 import { encodeBatch } from '../../schemas/container.ts';
 import { SCHEMA_JSON, type TrendPoint } from '../../schemas/records.ts';
@@ -179,6 +183,26 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
         `${codecs[k]}: every value, in order`,
       );
     }
+  });
+
+  it('stores what a Writer sends with Kafka-level compression (STAAS_WRITER_KAFKA_COMPRESSION)', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
+    try {
+      const writer = await Writer.create(
+        readWriterConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), spoolDir, kafkaCompression: 'zstd' }),
+        connections.kafka,
+        { registry: new Registry(), log: { info: () => undefined, warn: () => undefined } },
+      );
+      for (let i = 0; i < 300; i++) await writer.trend({ dmsId: 7, dmaId: 1, elementId: 150, parameterId: 1, timestamp: TS + i, value: i });
+      await writer.close();
+    } finally {
+      rmSync(spoolDir, { recursive: true, force: true });
+    }
+    await until('the zstd batches stored', async () => (await stored(150)).length === 300, 30_000);
+    assert.deepEqual(
+      await stored(150),
+      Array.from({ length: 300 }, (_, i) => i),
+    );
   });
 
   it('dead-letters ids and samples past int32 (legal varints) and stores what follows', async () => {
