@@ -9,8 +9,10 @@
  * Offsets travel with the data (MessageRef): each message carries one Completion, the one place
  * that decides when it is done — every table it fed stored its rows, or it went to the DLQ as a
  * whole and its other tables settled — and only then hands it to the commit step. A partition's
- * committed offset only moves past messages that are done. When a step rejects a message, its partition is paused and the message stays
- * in Kafka (re-read after resume), so memory stays bounded whatever the backlog. Storage is
+ * committed offset only moves past messages that are done. When a step rejects a message (inserts
+ * or dead letters at their limit, or retained bytes at STAAS_SINK_MAX_BUFFERED_BYTES), its
+ * partition is paused and the message stays in Kafka (re-read after resume), so memory stays
+ * bounded whatever the backlog. Storage is
  * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
  * no query result.
  */

@@ -1,7 +1,10 @@
 /**
  * Collects encoded rows per ClickHouse table and hands a table's batch on when it reaches its
  * row count, byte size or age. Like arroyo's Reduce, it sends ready batches on *before* taking
- * a message, so a rejection downstream rejects the message without holding it twice.
+ * a message, so a rejection downstream rejects the message without holding it twice. It owns
+ * the sink's memory bound: rows are copied into chunks the batch owns (RowChunks), and while open
+ * batches and in-flight inserts retain `maxBufferedBytes`, messages are rejected (their
+ * partitions pause) and poll sends the open batches on.
  */
 import type { TableName } from '../../../storage/schema.ts';
 import type { TableEncoder } from '../encoders.ts';
