@@ -136,3 +136,37 @@ export function hasCollections(type: avro.Type): boolean {
   };
   return visit(type);
 }
+
+/**
+ * The fewest bytes one value of this type can take in Avro's binary encoding (numbers, lengths,
+ * counts and union indexes take at least one byte each; null takes none). A block that announces
+ * `count` records needs at least `count * minEncodedBytes` bytes: checked before anything is
+ * allocated for them.
+ */
+export function minEncodedBytes(type: avro.Type): number {
+  const visiting = new Set<avro.Type>();
+  const min = (t: AnyType): number => {
+    switch (t.typeName) {
+      case 'null':
+        return 0;
+      case 'float':
+        return 4;
+      case 'double':
+        return 8;
+      case 'fixed':
+        return t.size ?? 0;
+      case 'record':
+      case 'error': {
+        if (visiting.has(t)) return 0; // a recursive record ends in a union or collection anyway
+        visiting.add(t);
+        const n = (t.fields ?? []).reduce((s, f) => s + min(f.type), 0);
+        visiting.delete(t);
+        return n;
+      }
+      default:
+        if (t.typeName.startsWith('logical:') && t.underlyingType !== undefined) return min(t.underlyingType);
+        return 1; // boolean, int, long, enum, string, bytes, union index, array or map block count
+    }
+  };
+  return min(type);
+}

@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
-import { BoundsError, checkValues, hasCollections, readVarLong } from './bounds.ts';
-import { EXTRA_CODECS, decodeBlock } from './codecs.ts';
+import { BoundsError, checkValues, hasCollections, minEncodedBytes, readVarLong } from './bounds.ts';
+import { EXTRA_CODECS, MAX_BLOCK_BYTES, decodeBlock } from './codecs.ts';
 import { AvroDecodeError } from './errors.ts';
 import { parseWriter, resolveWriter, unrepresentable, type Resolution } from './evolution.ts';
 
@@ -216,6 +216,8 @@ interface ReaderPlan {
   checkBranches: boolean;
   /** The writer schema has arrays or maps: walk the bytes with bounds before avsc reads them. */
   boundsCheck: boolean;
+  /** Fewest bytes one record of the writer schema takes (bounds a block's record count). */
+  minRecordBytes: number;
   /** undefined when the writer schema is the reader schema: no resolution needed. */
   resolver: Resolver | undefined;
 }
@@ -255,6 +257,7 @@ function planFor(schemaJson: string): ReaderPlan {
     resolver: resolution.resolver,
     checkBranches: resolution.addedBranches.length > 0,
     boundsCheck: hasCollections(writer),
+    minRecordBytes: minEncodedBytes(writer),
   };
   if (PLANS.size >= MAX_PLANS) PLANS.delete(PLANS.keys().next().value as string);
   PLANS.set(schemaJson, plan);
@@ -294,12 +297,42 @@ function boundsFailure(err: BoundsError, where: string): AvroDecodeError {
 }
 
 /**
+ * What one container may hold once decoded: a few hundred KB of deflate can announce tens of
+ * millions of records or inflate to gigabytes, so both are checked before anything is allocated
+ * for them. Exceeding either is an AvroDecodeError 'too-large'.
+ */
+export interface DecodeLimits {
+  /** Records in the whole container (all blocks). */
+  maxRecords: number;
+  /** Bytes of all blocks after decompression (the inflater stops at this output size). */
+  maxDecodedBytes: number;
+}
+
+/** Generous for any batch the Writer makes (at most 15 MiB of records), small enough for a bounded reader. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({ maxRecords: 1_000_000, maxDecodedBytes: 64 * 1024 * 1024 });
+
+/**
+ * Inflates a raw deflate block, stopping at `maxBytes` of output (Node's zlib `maxOutputLength`:
+ * the inflater gives up with ERR_BUFFER_TOO_LARGE instead of growing its output further).
+ */
+function inflateBounded(block: Buffer, maxBytes: number, where: string): Buffer {
+  try {
+    return inflateRawSync(block, { maxOutputLength: Math.max(1, maxBytes) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new AvroDecodeError('too-large', `${where} inflates to more than the ${maxBytes} bytes left of the decode limit`);
+    throw new AvroDecodeError('corrupt', `deflate: ${(err as Error).message}`);
+  }
+}
+
+/**
  * Decodes one container file into records of the current reader schema. Any malformed input
  * ends in an AvroDecodeError saying what is wrong, never in another exception. A file cut
  * between two blocks is still valid Avro: pass the record count the producer announced (the
- * message header) to detect that too.
+ * message header) to detect that too. `limits` bound what the file may decode to (records and
+ * decompressed bytes, see DecodeLimits).
  */
-export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
+export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatch {
   if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     const prefix = buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf);
     throw new AvroDecodeError(prefix ? 'truncated' : 'not-avro', 'no Avro container magic bytes');
@@ -320,6 +353,7 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
   const plan = planFor(writerSchema);
 
   const records: unknown[] = [];
+  let decodedBytes = 0;
   const c = { buf, pos: header.offset, end: buf.length };
   while (c.pos < buf.length) {
     let count: number;
@@ -338,14 +372,35 @@ export function decodeBatch(buf: Buffer, expectedCount?: number): DecodedBatch {
       throw new AvroDecodeError('truncated', `block of ${size} bytes at ${start} runs past the end (${buf.length})`);
     if (!buf.subarray(end, end + SYNC_SIZE).equals(sync))
       throw new AvroDecodeError('corrupt', `sync marker mismatch after the block at ${start}`);
+    // Bounds before allocating: the record count against the limit and against the bytes its
+    // records need at the least (all-zero records are 14 bytes each for a trend point).
+    if (records.length + count > limits.maxRecords)
+      throw new AvroDecodeError(
+        'too-large',
+        `block at ${start} brings the records to ${records.length + count}, over the limit of ${limits.maxRecords}`,
+      );
+    const leftBytes = limits.maxDecodedBytes - decodedBytes;
+    const needs = count * plan.minRecordBytes;
+    // A compressed block's records may need more bytes than the block: only the decode limit
+    // bounds them before it is decompressed.
+    const compressed = codec !== 'null';
+    if (needs > (compressed ? leftBytes : size))
+      throw new AvroDecodeError(
+        compressed ? 'too-large' : 'corrupt',
+        `block at ${start} announces ${count} records: at least ${needs} bytes, ${compressed ? `over the ${leftBytes} bytes left of the decode limit` : `but it has ${size}`}`,
+      );
     let block = buf.subarray(start, end);
-    if (codec === 'deflate') {
-      try {
-        block = inflateRawSync(block);
-      } catch (err) {
-        throw new AvroDecodeError('corrupt', `deflate: ${(err as Error).message}`);
-      }
-    } else if (codec !== 'null') block = decodeBlock(codec, block);
+    if (codec === 'deflate') block = inflateBounded(block, leftBytes, `block at ${start}`);
+    else if (compressed) {
+      block = decodeBlock(codec, block, Math.max(1, Math.min(MAX_BLOCK_BYTES, leftBytes)));
+    } else if (size > leftBytes)
+      throw new AvroDecodeError('too-large', `block at ${start} holds ${size} bytes, over the ${leftBytes} bytes left of the decode limit`);
+    decodedBytes += block.length;
+    if (needs > block.length)
+      throw new AvroDecodeError(
+        'corrupt',
+        `block at ${start} announces ${count} records: at least ${needs} bytes, but it has ${block.length}`,
+      );
     if (plan.boundsCheck) {
       try {
         checkValues(plan.writer, count, block, 0, block.length);

@@ -20,22 +20,28 @@ export async function insertRowBinary(
   db: string,
   table: TableName,
   columns: readonly string[],
-  body: Buffer,
+  /** The rows: one buffer, or several sent one after another as one body. */
+  body: Buffer | readonly Buffer[],
   opts: { queryId?: string } = {},
 ): Promise<void> {
-  let bodies: Buffer[];
+  const chunks = Buffer.isBuffer(body) ? [body] : body;
+  let bodies: (readonly Buffer[])[];
   try {
-    bodies = insertBodies(table, columns, body);
+    // The partition scan needs the rows in one buffer: a batch of several chunks is joined for
+    // it (a transient copy), and sent as its own chunks when it needs no split.
+    const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const parts = insertBodies(table, columns, whole);
+    bodies = parts.length === 1 ? [chunks] : parts.map((part) => [part]);
   } catch {
     // Not whole rows of these columns: send it as it is and let the server name the problem
     // (a data error), rather than failing here in a way the caller would retry.
-    bodies = [body];
+    bodies = [chunks];
   }
   for (let i = 0; i < bodies.length; i++) {
     const queryId = opts.queryId === undefined ? undefined : bodies.length === 1 ? opts.queryId : `${opts.queryId}-${i + 1}`;
     const result = await client.exec({
       query: `INSERT INTO ${assertIdentifier(db)}.${table} (${columns.join(', ')}) FORMAT RowBinary`,
-      values: Readable.from([bodies[i]!]),
+      values: Readable.from(bodies[i]!),
       ...(queryId === undefined ? {} : { query_id: queryId }),
     });
     result.stream.resume();

@@ -3,7 +3,7 @@
  * the record type and count, so a consumer can route and check a message before decoding it.
  */
 import type { IHeaders, Message } from 'kafkajs';
-import { decodeBatch, encodeBatch, type Codec, type DecodedBatch } from '../../schemas/container.ts';
+import { decodeBatch, encodeBatch, type Codec, type DecodedBatch, type DecodeLimits } from '../../schemas/container.ts';
 import { AvroDecodeError } from '../../schemas/errors.ts';
 import { RECORD_TYPES, type RecordOf, type RecordType } from '../../schemas/records.ts';
 
@@ -32,13 +32,16 @@ function header(headers: IHeaders | undefined, name: string): string | undefined
   return (Array.isArray(v) ? v[0] : v)?.toString();
 }
 
-/** Decodes a consumed message, cross-checking its headers against the container it carries. */
-export function readBatchMessage(value: Buffer | null, headers: IHeaders | undefined): DecodedBatch {
+/**
+ * Decodes a consumed message, cross-checking its headers against the container it carries.
+ * Throws AvroDecodeError (with `limits`: also 'too-large', see schemas/container.ts DecodeLimits).
+ */
+export function readBatchMessage(value: Buffer | null, headers: IHeaders | undefined, limits?: DecodeLimits): DecodedBatch {
   if (value === null) throw new AvroDecodeError('not-avro', 'the message has no value (tombstone)');
   const announcedType = header(headers, HEADER_TYPE);
   const countText = header(headers, HEADER_COUNT);
   const count = countText !== undefined && /^\d+$/.test(countText) ? Number(countText) : undefined;
-  const batch = decodeBatch(value, count);
+  const batch = decodeBatch(value, count, limits);
   if (announcedType !== undefined && announcedType !== batch.type) {
     const known = (RECORD_TYPES as readonly string[]).includes(announcedType);
     throw new AvroDecodeError(known ? 'corrupt' : 'unknown-schema', `header says ${announcedType}, the data holds ${batch.type} records`);

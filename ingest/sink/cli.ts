@@ -1,7 +1,9 @@
 /**
- * Runs the Sink until SIGINT/SIGTERM (graceful: store, commit, leave the group).
+ * Runs the Sink until SIGINT/SIGTERM (graceful: store, commit, leave the group; bounded by
+ * STAAS_SINK_STOP_TIMEOUT_MS).
  *   npx tsx ingest/sink/cli.ts
- * Serves /metrics (Prometheus) and /health on STAAS_SINK_METRICS_PORT.
+ * Serves /metrics (Prometheus) and /health on STAAS_SINK_METRICS_PORT: /health answers 200, or
+ * 503 with the reasons (stopped, not in its consumer group, inserts stalled).
  */
 import { createServer } from 'node:http';
 import { register } from 'prom-client';
@@ -11,19 +13,25 @@ import { readSinkConfig } from './config.ts';
 import { Sink } from './sink.ts';
 
 async function main(): Promise<number> {
-  let sink: Sink;
-  let config: ReturnType<typeof readSinkConfig>;
-  try {
-    config = readSinkConfig();
-    sink = await Sink.create(config, readConnections(process.env, 'staas-sink'));
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`sink: ${err.message}`);
-      return 2;
+  // Every configuration problem in one pass (the sink's own settings and the connections).
+  const problems: string[] = [];
+  const read = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
     }
-    throw err;
+  };
+  const config = read(() => readSinkConfig());
+  const conn = read(() => readConnections(process.env, 'staas-sink'));
+  if (config === undefined || conn === undefined) {
+    console.error(`sink: ${new ConfigError(problems).message}`);
+    return 2;
   }
-  let healthy = true;
+  // The metrics port first: a port in use is one clear line, before any connection is made.
+  let sink: Sink | undefined;
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       register.metrics().then(
@@ -31,20 +39,49 @@ async function main(): Promise<number> {
         (err: Error) => res.writeHead(500).end(err.message),
       );
     } else if (req.url === '/health') {
-      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ healthy, ...sink.state }));
+      const health = sink?.health() ?? { healthy: false, reasons: ['starting'] };
+      res.writeHead(health.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ...health, ...sink?.state }));
     } else res.writeHead(404).end();
   });
-  if (config.metricsPort > 0) server.listen(config.metricsPort, '127.0.0.1');
-  const stop = () => void sink.stop();
+  if (config.metricsPort > 0) {
+    const listening = await new Promise<Error | undefined>((resolve) => {
+      server.once('error', resolve);
+      server.listen(config.metricsPort, '127.0.0.1', () => resolve(undefined));
+    });
+    if (listening !== undefined) {
+      const code = (listening as NodeJS.ErrnoException).code;
+      console.error(
+        code === 'EADDRINUSE'
+          ? `sink: port ${config.metricsPort} is in use: set STAAS_SINK_METRICS_PORT to a free port (0: no metrics server)`
+          : `sink: cannot serve metrics on 127.0.0.1:${config.metricsPort}: ${listening.message}`,
+      );
+      return 2;
+    }
+  }
+  try {
+    sink = await Sink.create(config, conn);
+  } catch (err) {
+    console.error(`sink: cannot start: ${(err as Error).message}`);
+    server.close();
+    return 1;
+  }
+  const running = sink;
+  const stop = () => void running.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await sink.start();
+  try {
+    await running.start();
+  } catch (err) {
+    console.error(`sink: cannot consume: ${(err as Error).message}`);
+    await running.stop();
+    server.close();
+    return 1;
+  }
   console.log(`sink: consuming as group ${config.groupId}; metrics on http://127.0.0.1:${config.metricsPort}/metrics`);
   try {
-    await sink.finished;
+    await running.finished;
     return 0;
   } catch (err) {
-    healthy = false;
     console.error(`sink: ${(err as Error).message}`);
     return 1;
   } finally {

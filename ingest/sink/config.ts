@@ -8,6 +8,10 @@ export interface SinkConfig {
   batchRows: number;
   batchBytes: number;
   batchAgeMs: number;
+  /** Bytes retained by open batches and in-flight inserts; at the cap the partitions are paused. */
+  maxBufferedBytes: number;
+  /** Bytes one fetch from Kafka may return (kafkajs maxBytes; per partition at most 4 MiB). */
+  fetchMaxBytes: number;
   /** Inserts running or waiting; at the limit the partitions are paused. */
   maxInFlightInserts: number;
   insertTimeoutMs: number;
@@ -19,6 +23,13 @@ export interface SinkConfig {
   metricsPort: number;
   /** How often expired partitions are dropped (0: never, e.g. when another process does it). */
   retentionIntervalMs: number;
+  /** SIGTERM: how long stop() waits for what was taken to be stored; past it, unstored messages stay uncommitted. */
+  stopTimeoutMs: number;
+  /** /health answers 503 when no insert succeeded for this long while some were waiting. */
+  healthStallMs: number;
+  /** One message may decode to at most this many records, and this many bytes once decompressed; else it is dead-lettered as 'too-large'. */
+  maxRecordsPerMessage: number;
+  maxDecodedBytesPerMessage: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -30,6 +41,8 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     batchRows: r.int('STAAS_SINK_BATCH_ROWS', 200_000, { min: 1 }),
     batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
     batchAgeMs: r.ms('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
+    maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024 }),
+    fetchMaxBytes: r.int('STAAS_SINK_FETCH_MAX_BYTES', 16 * 1024 * 1024, { min: 64 * 1024 }),
     maxInFlightInserts: r.int('STAAS_SINK_MAX_INFLIGHT_INSERTS', 2, { min: 1, max: 64 }),
     insertTimeoutMs: r.ms('STAAS_SINK_INSERT_TIMEOUT_MS', 60_000, { min: 1000 }),
     commitIntervalMs: r.ms('STAAS_SINK_COMMIT_INTERVAL_MS', 1000, { min: 10 }),
@@ -38,8 +51,16 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     dlqWindowMessages: r.int('STAAS_SINK_DLQ_WINDOW', 1000, { min: 10 }),
     metricsPort: r.int('STAAS_SINK_METRICS_PORT', 9464, { min: 0, max: 65535 }),
     retentionIntervalMs: r.secondsAsMs('STAAS_SINK_RETENTION_INTERVAL_S', 3600, { min: 0 }),
+    stopTimeoutMs: r.ms('STAAS_SINK_STOP_TIMEOUT_MS', 30_000, { min: 100 }),
+    healthStallMs: r.ms('STAAS_SINK_HEALTH_STALL_MS', 60_000, { min: 1000 }),
+    maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
+    maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
     ...overrides,
   };
+  if (config.dlqMinInvalid > config.dlqWindowMessages)
+    r.problem(
+      `STAAS_SINK_DLQ_MIN_INVALID=${config.dlqMinInvalid} exceeds STAAS_SINK_DLQ_WINDOW=${config.dlqWindowMessages}: the DLQ guard could never stop the sink`,
+    );
   r.done();
   return config;
 }

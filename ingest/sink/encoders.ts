@@ -157,15 +157,34 @@ export const elementRowEncoder: TableEncoder<ElementRow> = {
 
 export interface TableRows {
   encoder: TableEncoder<never>;
+  /** The rows; with reused `TableWriters`, a view valid until their next use (copy what you keep). */
   body: Buffer;
   rows: number;
 }
 
-/** Encodes the records of one decoded batch, per target table (trend points split by tier). */
-export function encodeForTables(type: 'trend' | 'alarm' | 'element', records: readonly unknown[]): TableRows[] {
+/**
+ * One writer per table, reused for every message (the Decode step owns one set): encoding a
+ * message allocates nothing, and whoever keeps rows copies them (TableBatches into its
+ * RowChunks). Without them each message got fresh 64 KiB buffers that its batch kept alive.
+ */
+export class TableWriters {
+  readonly realtime = new RowBinaryWriter();
+  readonly average = new RowBinaryWriter();
+  readonly other = new RowBinaryWriter();
+}
+
+/**
+ * Encodes the records of one decoded batch, per target table (trend points split by tier).
+ * `writers`: reused buffers (bodies are views into them); without, the bodies are new buffers
+ * sized for the records.
+ */
+export function encodeForTables(type: 'trend' | 'alarm' | 'element', records: readonly unknown[], writers?: TableWriters): TableRows[] {
+  const fresh = () => new RowBinaryWriter(Math.max(256, records.length * 64));
   if (type === 'trend') {
-    const rt = new RowBinaryWriter();
-    const avg = new RowBinaryWriter(1024);
+    const rt = writers?.realtime ?? fresh();
+    const avg = writers?.average ?? fresh();
+    rt.reset();
+    avg.reset();
     let nRt = 0;
     let nAvg = 0;
     for (const p of records as TrendPoint[]) {
@@ -183,7 +202,8 @@ export function encodeForTables(type: 'trend' | 'alarm' | 'element', records: re
     return out;
   }
   const encoder = (type === 'alarm' ? alarmEncoder : elementRowEncoder) as TableEncoder<unknown>;
-  const w = new RowBinaryWriter();
+  const w = writers?.other ?? fresh();
+  w.reset();
   for (const r of records) encoder.write(w, r);
   return records.length === 0 ? [] : [{ encoder: encoder, body: w.result(), rows: records.length }];
 }

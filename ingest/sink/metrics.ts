@@ -71,7 +71,7 @@ export function createSinkMetrics(registry: Registry) {
     commits: new Counter({ name: 'staas_sink_commits_total', help: 'Offset commits', registers }),
     bufferedBytes: new Gauge({
       name: 'staas_sink_buffered_bytes',
-      help: 'RowBinary bytes in open table batches and in-flight inserts',
+      help: 'Bytes retained by open table batches and in-flight inserts (row chunks as allocated, and the Kafka messages they keep)',
       registers,
     }),
   };

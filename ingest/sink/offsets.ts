@@ -50,6 +50,11 @@ export class PartitionProgress {
     if (this.committable === undefined || this.committable < offset) this.committable = offset;
   }
 
+  /** The oldest offset begun and not done, if any. */
+  get firstPending(): number | undefined {
+    return this.inFlight.find((e) => !e.done)?.offset;
+  }
+
   get pending(): number {
     return this.inFlight.length;
   }

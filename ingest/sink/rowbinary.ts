@@ -7,8 +7,17 @@ export class RowBinaryWriter {
   private buf: Buffer;
   private pos = 0;
 
-  constructor(initialBytes = 64 * 1024) {
+  constructor(private readonly initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /**
+   * Starts over for the next rows, keeping the buffer (a writer reused per message allocates
+   * nothing) unless one large message grew it past `keepBytes`.
+   */
+  reset(keepBytes = 4 * 1024 * 1024): void {
+    this.pos = 0;
+    if (this.buf.length > keepBytes) this.buf = Buffer.allocUnsafe(this.initialBytes);
   }
 
   get length(): number {

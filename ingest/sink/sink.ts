@@ -2,13 +2,17 @@
  * The Sink: a consumer group that stores what the writers send, as a chain of steps
  * (ingest/sink/steps), each with one bound:
  *
- *   Decode ──▶ TableBatches ──▶ Insert ──▶ CommitOffsets
- *     └──▶ DeadLetter ─────────────────────────┘
+ *   Decode ──▶ TableBatches ──▶ Insert ─────────────┐
+ *     └──▶ DeadLetter ◀── rows a table refused ──┘    ▼
+ *              └──────────────────────────▶ Completion (per message) ──▶ CommitOffsets
  *
- * Offsets travel with the data (MessageRef): a message is done when every table it fed is
- * stored, or it went to the DLQ, and a partition's committed offset only moves past messages
- * that are done. When a step rejects a message, its partition is paused and the message stays
- * in Kafka (re-read after resume), so memory stays bounded whatever the backlog. Storage is
+ * Offsets travel with the data (MessageRef): each message carries one Completion, the one place
+ * that decides when it is done — every table it fed stored its rows, or it went to the DLQ as a
+ * whole and its other tables settled — and only then hands it to the commit step. A partition's
+ * committed offset only moves past messages that are done. When a step rejects a message (inserts
+ * or dead letters at their limit, or retained bytes at STAAS_SINK_MAX_BUFFERED_BYTES), its
+ * partition is paused and the message stays in Kafka (re-read after resume), so memory stays
+ * bounded whatever the backlog. Storage is
  * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
  * no query result.
  */
@@ -18,10 +22,15 @@ import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
+import { insertRowBinary } from '../../storage/insert.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema } from '../../storage/schema.ts';
 import { createKafka } from '../kafka/client.ts';
+import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
+import { TopicLimits } from '../writer/topic-limits.ts';
+import { Completion } from './completion.ts';
+import { detach } from './detach.ts';
 import type { SinkConfig } from './config.ts';
 import { DeadLetters } from './dlq.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -49,6 +58,10 @@ export class Sink {
   private readonly timers: NodeJS.Timeout[] = [];
   private fatal: Error | undefined;
   private stopping = false;
+  /** consumer.run() was called: only then may it be paused (kafkajs throws before). */
+  private running = false;
+  /** Whether the consumer is a member of its group now (kafkajs group events). */
+  private inGroup = false;
   private readonly done: Promise<void>;
   private finish!: (err?: Error) => void;
 
@@ -71,16 +84,24 @@ export class Sink {
       metrics,
       (err) => log.warn(`commit failed: ${err.message}`),
     );
-    this.deadLetter = new DeadLetter(deadLetters, this.commit, metrics, (m) => log.warn(m));
-    this.insert = new Insert(this.ch, db, config.maxInFlightInserts, this.commit, this.deadLetter, metrics, log, () =>
-      this.resumeIfDrained(),
+    this.deadLetter = new DeadLetter(deadLetters, metrics, (m) => log.warn(m));
+    this.insert = new Insert(
+      (table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId }),
+      config.maxInFlightInserts,
+      this.deadLetter,
+      metrics,
+      log,
+      () => this.resumeIfDrained(),
     );
     this.batches = new TableBatches(
-      { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs },
+      { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs, maxBufferedBytes: config.maxBufferedBytes },
       this.insert,
-      this.commit,
+      () => this.insert.bytes,
     );
-    this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics);
+    this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
+      maxRecords: config.maxRecordsPerMessage,
+      maxDecodedBytes: config.maxDecodedBytesPerMessage,
+    });
   }
 
   static async create(config: SinkConfig, conn: Connections, deps: { registry?: Registry; log?: SinkLog } = {}): Promise<Sink> {
@@ -89,17 +110,22 @@ export class Sink {
       warn: (m) => console.warn(`sink: ${m}`),
       error: (m) => console.error(`sink: ${m}`),
     };
+    registerKafkaCodecs(); // batches compressed with snappy, lz4 or zstd by other producers
     const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
     const ch = createClickHouse(conn.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
     await ensureSchema(ch, conn.clickhouse.database);
     const topics = topicsFor(config.topicPrefix);
     const dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await dlqProducer.connect();
-    const deadLetters = new DeadLetters(dlqProducer, topics.dlq, {
-      maxRatio: config.dlqMaxRatio,
-      minInvalid: config.dlqMinInvalid,
-      windowMessages: config.dlqWindowMessages,
-    });
+    // The DLQ topic's size limit, so that a dead letter can be cut to fit (Kafka's default if unreadable).
+    const dlqLimits = new TopicLimits(kafka, [topics.dlq], Number.MAX_SAFE_INTEGER);
+    if (!(await dlqLimits.refresh(10_000))) log.warn(`could not read max.message.bytes of ${topics.dlq}; assuming Kafka's default`);
+    const deadLetters = new DeadLetters(
+      dlqProducer,
+      topics.dlq,
+      { maxRatio: config.dlqMaxRatio, minInvalid: config.dlqMinInvalid, windowMessages: config.dlqWindowMessages },
+      dlqLimits.maxMessageBytes(topics.dlq),
+    );
     return new Sink(
       config,
       kafka,
@@ -120,17 +146,22 @@ export class Sink {
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
       maxWaitTimeInMs: 100,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      // Fetched bytes are memory too (messages stay views into the fetch response until done).
+      maxBytesPerPartition: Math.min(4 * 1024 * 1024, this.config.fetchMaxBytes),
+      maxBytes: this.config.fetchMaxBytes,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new assignment: what this member tracked may belong to another member now.
+      this.inGroup = true;
       const generation = this.commit.newGeneration();
       this.log.info(`joined group ${this.config.groupId} (generation ${generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
     });
+    for (const left of [consumer.events.REBALANCING, consumer.events.STOP, consumer.events.DISCONNECT])
+      consumer.on(left, () => (this.inGroup = false));
     consumer.on(consumer.events.CRASH, (e) => {
+      this.inGroup = false;
       if (!e.payload.restart) this.stopWith(new Error(`consumer crashed: ${e.payload.error.message}`));
     });
     await consumer.connect();
@@ -159,6 +190,7 @@ export class Sink {
       prune();
       this.timers.push(setInterval(retention, this.config.retentionIntervalMs), setInterval(prune, this.config.retentionIntervalMs));
     }
+    this.running = true;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -177,20 +209,55 @@ export class Sink {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
     this.insert.stopping = true;
-    // Pause rather than stop: kafkajs cannot commit once the consumer is stopped.
-    this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
+    // Pause rather than stop: kafkajs cannot commit once the consumer is stopped. A consumer that
+    // never ran (it failed to connect or subscribe) has no group to pause.
+    if (this.running) {
+      try {
+        this.consumer?.pause([{ topic: this.topics.trend }, { topic: this.topics.alarm }, { topic: this.topics.element }]);
+      } catch (err) {
+        this.log.warn(`stopping: could not pause the consumer: ${(err as Error).message}`);
+      }
+    }
     for (const t of this.timers) clearInterval(t);
     if (this.fatal === undefined) {
-      await this.head.join().catch((err: Error) => this.log.warn(`stopping: ${err.message}`));
+      // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
+      // by the next member); what is done is still committed.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.config.stopTimeoutMs)));
+      const joined = await Promise.race([this.head.join().then(() => 'joined' as const), timedOut]).catch((err: Error) => {
+        this.log.warn(`stopping: ${err.message}`);
+        return 'failed' as const;
+      });
+      clearTimeout(timer);
+      if (joined === 'timeout')
+        this.log.warn(
+          `stopping: not everything was stored within ${this.config.stopTimeoutMs} ms; uncommitted from: ${this.commit.positions() || 'nothing in flight'}`,
+        );
+      await this.commit.join().catch((err: Error) => this.log.warn(`stopping: final commit failed: ${err.message}`));
     } else {
       // Nothing more is stored or committed; let sends already under way end before disconnecting.
       await this.deadLetter.join().catch(() => undefined);
     }
-    await this.consumer?.disconnect();
-    await this.dlqProducer.disconnect();
-    await this.ch.close();
+    await this.consumer?.disconnect().catch((err: Error) => this.log.warn(`stopping: consumer disconnect failed: ${err.message}`));
+    await this.dlqProducer.disconnect().catch((err: Error) => this.log.warn(`stopping: DLQ producer disconnect failed: ${err.message}`));
+    await this.ch.close().catch(() => undefined);
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
+  }
+
+  /**
+   * Whether the sink does its job, with the reasons when not (/health answers 503 with them):
+   * stopped on a failure, not a member of its consumer group, or inserts stalled for
+   * `healthStallMs` (ClickHouse down or hanging).
+   */
+  health(now = Date.now()): { healthy: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.fatal !== undefined) reasons.push(`stopped: ${this.fatal.message}`);
+    else if (this.stopping) reasons.push('stopping');
+    else if (!this.inGroup) reasons.push(`the consumer is not in group ${this.config.groupId}`);
+    const stalled = this.insert.stalled(this.config.healthStallMs, now);
+    if (stalled !== undefined) reasons.push(stalled);
+    return { healthy: reasons.length === 0, reasons };
   }
 
   get state(): { buffered: number; inFlightInserts: number; paused: number } {
@@ -200,6 +267,7 @@ export class Sink {
   private poll(): void {
     try {
       this.head.poll();
+      this.commit.poll(); // messages reach it through their Completion, not through the chain
     } catch (err) {
       this.stopWith(err as Error);
     }
@@ -220,8 +288,8 @@ export class Sink {
         topic,
         partition,
         offset: message.offset,
-        message,
-        tablesLeft: 0,
+        message: detach(message), // not a view that keeps the whole fetch response alive
+        completion: new Completion(() => this.commit.submit(ref)),
         generation: this.commit.currentGeneration,
       };
       if (this.commit.begin(ref)) {
@@ -231,7 +299,7 @@ export class Sink {
         } catch (err) {
           this.commit.forget(ref);
           if (!(err instanceof MessageRejected)) {
-            this.stopWith(err as Error);
+            this.stopWith(new Error(`${topic}[${partition}]@${message.offset}: ${(err as Error).message}`, { cause: err }));
             return;
           }
           // Backpressure: leave this message and the rest of the batch in Kafka until there is room.
@@ -253,16 +321,21 @@ export class Sink {
   }
 
   private resumeIfDrained(): void {
-    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.stopping) return;
+    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.batches.full || this.stopping) return;
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);
   }
 
+  /**
+   * Stops on a failure no message caused (ClickHouse, Kafka, the DLQ guard). The log line names
+   * where each partition stands: the first message not yet stored (nothing from there on is
+   * committed), so an operator knows where the sink will resume.
+   */
   private stopWith(err: Error): void {
     if (this.fatal !== undefined) return;
     this.fatal = err;
-    this.log.error(`stopping: ${err.message}`);
+    this.log.error(`stopping: ${err.message} (uncommitted from: ${this.commit.positions() || 'nothing in flight'})`);
     void this.stop();
   }
 }

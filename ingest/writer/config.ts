@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { EnvReader, type Env } from '../../config/env.ts';
 import type { Codec } from '../../schemas/container.ts';
+import { KAFKA_COMPRESSIONS, type KafkaCompression } from '../kafka/codecs.ts';
 
 export interface WriterConfig {
   topicPrefix: string;
@@ -20,6 +21,8 @@ export interface WriterConfig {
   drainBytesPerSecond: number;
   fsyncIntervalMs: number;
   codec: Codec;
+  /** Kafka-level compression of the record batches sent (Kafka's `compression.type` names). */
+  kafkaCompression: KafkaCompression;
   /** Used when topic metadata cannot be read at start (Kafka down) and none was saved. */
   defaultPartitions: number;
 }
@@ -43,6 +46,7 @@ export function readWriterConfig(env: Env = process.env, overrides: Partial<Writ
     drainBytesPerSecond: r.int('STAAS_WRITER_DRAIN_BYTES_PER_S', 64 * MiB, { min: 1024 }),
     fsyncIntervalMs: r.ms('STAAS_WRITER_FSYNC_INTERVAL_MS', 1000, { min: 1 }),
     codec: r.oneOf('STAAS_WRITER_CODEC', ['null', 'deflate'] as const, 'null'),
+    kafkaCompression: r.oneOf('STAAS_WRITER_KAFKA_COMPRESSION', KAFKA_COMPRESSIONS, 'none'),
     defaultPartitions: r.int('STAAS_KAFKA_PARTITIONS', 4, { min: 1, max: 256 }),
     ...overrides,
   };

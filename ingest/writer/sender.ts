@@ -5,6 +5,7 @@
  * would drop it silently); the cost is a possible duplicate, which storage collapses.
  */
 import type { Kafka, Producer } from 'kafkajs';
+import { compressionType, registerKafkaCodecs, type KafkaCompression } from '../kafka/codecs.ts';
 import { HEADER_COUNT, HEADER_TYPE } from '../kafka/message.ts';
 import type { SealedBatch } from './sealed-batch.ts';
 
@@ -14,10 +15,17 @@ export class PartitionNotAcknowledgedError extends Error {}
 export class KafkaSender {
   private producer: Promise<Producer> | undefined;
 
+  private readonly compression: number;
+
   constructor(
     private readonly kafka: Kafka,
     private readonly timeoutMs: number,
-  ) {}
+    /** Kafka-level compression of each record batch ('none' by default). */
+    compression: KafkaCompression = 'none',
+  ) {
+    registerKafkaCodecs();
+    this.compression = compressionType(compression);
+  }
 
   /** Sends one batch to `partition` (the batch's own, or where it must go now). */
   async send(batch: SealedBatch, partition = batch.partition): Promise<void> {
@@ -33,6 +41,7 @@ export class KafkaSender {
             topic: batch.topic,
             acks: -1,
             timeout: this.timeoutMs,
+            compression: this.compression,
             messages: [
               {
                 partition,

@@ -17,7 +17,7 @@ export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 export const KAFKA_FRAMING_BYTES = 512;
 
 export class TopicLimits {
-  private readonly maxMessageBytes = new Map<string, number>();
+  private readonly maxBytesByTopic = new Map<string, number>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -26,9 +26,14 @@ export class TopicLimits {
     private readonly configuredBytes: number,
   ) {}
 
+  /** The topic's `max.message.bytes` (Kafka's default until read). */
+  maxMessageBytes(topic: string): number {
+    return this.maxBytesByTopic.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
   /** Largest Avro container (bytes) to send to `topic`. */
   batchBytes(topic: string): number {
-    const max = this.maxMessageBytes.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    const max = this.maxBytesByTopic.get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
     return Math.min(this.configuredBytes, max - KAFKA_FRAMING_BYTES);
   }
 
@@ -43,7 +48,7 @@ export class TopicLimits {
     if (answer === undefined) return false;
     for (const r of answer.resources) {
       const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
-      if (Number.isSafeInteger(v) && v > KAFKA_FRAMING_BYTES) this.maxMessageBytes.set(r.resourceName, v);
+      if (Number.isSafeInteger(v) && v > KAFKA_FRAMING_BYTES) this.maxBytesByTopic.set(r.resourceName, v);
     }
     return true;
   }

@@ -179,7 +179,16 @@ export class Writer {
       PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000),
       limits.refresh(5000),
     ]);
-    return new Writer(config, topics, new KafkaSender(kafka, config.sendTimeoutMs), partitions, limits, spool, metrics, log);
+    return new Writer(
+      config,
+      topics,
+      new KafkaSender(kafka, config.sendTimeoutMs, config.kafkaCompression),
+      partitions,
+      limits,
+      spool,
+      metrics,
+      log,
+    );
   }
 
   /**

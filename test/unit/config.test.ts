@@ -80,6 +80,8 @@ describe('configuration from the environment', () => {
       ['STAAS_SINK_INSERT_TIMEOUT_MS', (env) => readSinkConfig(env), 1],
       ['STAAS_SINK_COMMIT_INTERVAL_MS', (env) => readSinkConfig(env), 1],
       ['STAAS_SINK_RETENTION_INTERVAL_S', (env) => readSinkConfig(env), 1000],
+      ['STAAS_SINK_STOP_TIMEOUT_MS', (env) => readSinkConfig(env), 1],
+      ['STAAS_SINK_HEALTH_STALL_MS', (env) => readSinkConfig(env), 1],
     ];
     for (const [name, read, unitMs] of timers) {
       const max = Math.floor(MAX_TIMER_MS / unitMs);
@@ -101,5 +103,15 @@ describe('configuration from the environment', () => {
       problems(() => readWriterConfig({ STAAS_WRITER_SPOOL_MAX_BYTES: '99999999999999999999' })),
       ['STAAS_WRITER_SPOOL_MAX_BYTES=99999999999999999999 is too large to be exact (at most 9007199254740991)'],
     );
+  });
+});
+
+describe('sink configuration', () => {
+  it('refuses a DLQ guard that could never trip (more invalid messages needed than the window holds)', () => {
+    assert.deepEqual(
+      problems(() => readSinkConfig({ STAAS_SINK_DLQ_MIN_INVALID: '2000', STAAS_SINK_DLQ_WINDOW: '1000' })),
+      ['STAAS_SINK_DLQ_MIN_INVALID=2000 exceeds STAAS_SINK_DLQ_WINDOW=1000: the DLQ guard could never stop the sink'],
+    );
+    assert.doesNotThrow(() => readSinkConfig({ STAAS_SINK_DLQ_MIN_INVALID: '1000', STAAS_SINK_DLQ_WINDOW: '1000' }));
   });
 });

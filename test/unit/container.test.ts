@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { deflateRawSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import avro from 'avsc';
 import { decodeBatch, encodeBatch } from '../../schemas/container.ts';
@@ -211,5 +212,40 @@ describe('damaged input', () => {
       ]);
       expectDecodeError(junk);
     }
+  });
+});
+
+describe('decode limits (deflate bombs)', () => {
+  const points = Array.from({ length: 50 }, (_, i) => trendPoint(i));
+
+  it('refuses more records than the limit before decoding any', () => {
+    const buf = encodeBatch('trend', points, { codec: 'deflate' });
+    assert.throws(
+      () => decodeBatch(buf, undefined, { maxRecords: 49, maxDecodedBytes: 1 << 20 }),
+      (e: unknown) => e instanceof AvroDecodeError && e.failure === 'too-large' && /50, over the limit of 49/.test(e.message),
+    );
+    assert.equal(decodeBatch(buf, undefined, { maxRecords: 50, maxDecodedBytes: 1 << 20 }).records.length, 50);
+  });
+
+  it('stops inflating at the byte limit', () => {
+    const buf = encodeBatch('trend', points, { codec: 'deflate' });
+    const bytes = encodeBatch('trend', points).length; // about the inflated size
+    assert.throws(
+      () => decodeBatch(buf, undefined, { maxRecords: 1000, maxDecodedBytes: Math.floor(bytes / 4) }),
+      (e: unknown) => e instanceof AvroDecodeError && e.failure === 'too-large' && /inflates to more than/.test(e.message),
+    );
+  });
+
+  it('refuses a count the bytes cannot hold (14 bytes at least per trend record)', () => {
+    const header = encodeBatch('trend', [], { codec: 'deflate' });
+    const sync = header.subarray(header.length - 16);
+    const data = deflateRawSync(Buffer.alloc(14 * 1000));
+    const long = avro.Type.forSchema('long');
+    const buf = Buffer.concat([header, long.toBuffer(2_000_000), long.toBuffer(data.length), data, sync]);
+    assert.throws(
+      () => decodeBatch(buf, undefined, { maxRecords: 10_000_000, maxDecodedBytes: 1 << 20 }),
+      (e: unknown) =>
+        e instanceof AvroDecodeError && e.failure === 'too-large' && /2000000 records: at least 28000000 bytes/.test(e.message),
+    );
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Producer } from 'kafkajs';
 import { classifyInsertError } from '../../ingest/sink/clickhouse-errors.ts';
-import { DeadLetters, DlqRateExceeded } from '../../ingest/sink/dlq.ts';
+import { DeadLetters, DlqRateExceeded, dlqRecordBytes, fitDlqRecord } from '../../ingest/sink/dlq.ts';
 import { PartitionProgress } from '../../ingest/sink/offsets.ts';
 import { invalidRecords } from '../../ingest/sink/validate.ts';
 import { toTrendPoint } from '../../schemas/validate.ts';
@@ -127,5 +127,32 @@ describe('partition progress with rejected and re-delivered messages', () => {
     p.done(3);
     assert.equal(p.take(), 4);
     assert.throws(() => p.forget(3), /only forget the last begun offset/);
+  });
+});
+
+describe('DLQ copies that would not fit the DLQ topic', () => {
+  const headers = { 'dlq-reason': 'not-avro', 'dlq-source-topic': 't', 'original-staas-type': 'trend' };
+
+  it('are sent whole when they fit', () => {
+    const r = { key: Buffer.from('k'), value: Buffer.alloc(1000), headers };
+    assert.equal(fitDlqRecord(r, 10_000), r);
+  });
+
+  it('lose the end of their value first, saying so and how large the original was', () => {
+    const value = Buffer.alloc(10_000, 7);
+    const r = fitDlqRecord({ key: Buffer.from('k'), value, headers }, 5000);
+    assert.ok(dlqRecordBytes(r) <= 5000, `${dlqRecordBytes(r)} bytes`);
+    assert.ok(r.value!.length > 4000 - 512 && r.value!.equals(value.subarray(0, r.value!.length)), `${r.value!.length} bytes kept`);
+    assert.equal(r.headers['dlq-truncated'], 'value');
+    assert.equal(r.headers['dlq-original-bytes'], '10000');
+    assert.equal(r.headers['original-staas-type'], 'trend');
+  });
+
+  it('then their original headers and key, never the dlq-* headers', () => {
+    const r = fitDlqRecord({ key: Buffer.alloc(300, 1), value: Buffer.alloc(100), headers }, 0);
+    assert.deepEqual(
+      [r.key!.length, r.value!.length, r.headers['dlq-truncated'], r.headers['original-staas-type'], r.headers['dlq-reason']],
+      [0, 0, 'value,headers,key', undefined, 'not-avro'],
+    );
   });
 });

@@ -50,10 +50,24 @@ export class CommitOffsets implements Step<MessageRef> {
     this.progress.get(`${ref.topic}:${ref.partition}`)?.forget(Number(ref.offset));
   }
 
-  /** A message is done: stored in every table it fed, or dead-lettered. */
+  /** A message is done (its Completion says so and calls this, once). */
   submit(ref: MessageRef): void {
+    if (!ref.completion.done)
+      throw new Error(`${ref.topic}[${ref.partition}]@${ref.offset} is not done: waits for ${ref.completion.waitingFor.join(', ')}`);
     if (ref.generation !== this.generation) return;
     this.progress.get(`${ref.topic}:${ref.partition}`)?.done(Number(ref.offset));
+  }
+
+  /** Per partition, the first offset not yet done ("topic[partition]@offset, ..."): where a restart resumes. */
+  positions(): string {
+    const out: string[] = [];
+    for (const [key, p] of this.progress) {
+      const first = p.firstPending;
+      if (first === undefined) continue;
+      const cut = key.lastIndexOf(':');
+      out.push(`${key.slice(0, cut)}[${key.slice(cut + 1)}]@${first}`);
+    }
+    return out.join(', ');
   }
 
   poll(): void {

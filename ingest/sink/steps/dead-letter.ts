@@ -1,7 +1,8 @@
 /**
  * Side step for messages that cannot be stored: sends the original bytes with the reason to the
- * DLQ (at most `maxPending` sends at a time), then hands the message to the commit step. The
- * guard in DeadLetters stops the sink when too much of the stream is invalid.
+ * DLQ (at most `maxPending` sends at a time), then tells the message's completion, which hands it
+ * to the commit step once nothing else of it is pending. The guard in DeadLetters stops the sink
+ * when too much of the stream is invalid.
  */
 import type { DeadLetters } from '../dlq.ts';
 import type { SinkMetrics } from '../metrics.ts';
@@ -19,7 +20,6 @@ export class DeadLetter implements Step<Rejected> {
 
   constructor(
     private readonly deadLetters: DeadLetters,
-    private readonly next: Step<MessageRef>,
     private readonly metrics: SinkMetrics,
     private readonly log: (msg: string) => void,
     private readonly maxPending = 100,
@@ -33,15 +33,21 @@ export class DeadLetter implements Step<Rejected> {
   submit({ ref, reason, detail }: Rejected): void {
     if (this.full) throw new MessageRejected('dead-letter');
     this.deadLetters.observe(true); // throws DlqRateExceeded: the sink stops
+    ref.completion.deadLettering();
     const send = this.deadLetters
       .send({ ...ref, key: ref.message.key, value: ref.message.value, headers: ref.message.headers, reason, detail })
       .then(() => {
         this.metrics.dlq.inc({ reason });
         this.log(`${ref.topic}[${ref.partition}]@${ref.offset} -> DLQ (${reason}): ${detail.slice(0, 300)}`);
-        this.next.submit(ref);
+        ref.completion.deadLettered();
       })
       .catch((err: Error) => {
-        this.failure ??= err;
+        this.failure ??= new Error(
+          `${ref.topic}[${ref.partition}]@${ref.offset}: sending it to the DLQ (${reason}) failed: ${err.message}`,
+          {
+            cause: err,
+          },
+        );
       })
       .finally(() => this.pending.delete(send));
     this.pending.add(send);

@@ -1,14 +1,18 @@
 /**
  * First step: Avro container -> records (writer schema resolved to ours) -> the Writer's
- * validation -> RowBinary per target table. Messages that cannot be stored go to the
- * dead-letter step with the reason.
+ * validation -> RowBinary per target table. Nothing in one message can stop the sink: every
+ * failure on the way — a decode error, a record out of range, or any exception at all (a
+ * RangeError, a stack overflow) — sends the message to the dead-letter step with a reason.
+ * Decompression and record counts are bounded (DecodeLimits), because running out of heap is
+ * the one failure that cannot be caught.
  */
+import type { DecodeLimits } from '../../../schemas/container.ts';
 import { AvroDecodeError } from '../../../schemas/errors.ts';
 import type { RecordType } from '../../../schemas/records.ts';
 import { readBatchMessage } from '../../kafka/message.ts';
 import type { Topics } from '../../kafka/topics.ts';
 import type { DeadLetters } from '../dlq.ts';
-import { encodeForTables, type TableRows } from '../encoders.ts';
+import { encodeForTables, TableWriters, type TableRows } from '../encoders.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import { invalidRecords } from '../validate.ts';
 import type { DeadLetter } from './dead-letter.ts';
@@ -19,34 +23,36 @@ export interface Encoded {
   tables: TableRows[];
 }
 
+/** Why a message goes to the DLQ: the dead-letter reason and a detail for people. */
+interface Unstorable {
+  reason: string;
+  detail: string;
+}
+
+/** A message with its rows, or why it has none. */
+type Prepared = { type: RecordType; records: number; tables: TableRows[] } | Unstorable;
+
 export class Decode implements Step<MessageRef> {
+  /** Reused for every message: the next step copies the rows it keeps before submit returns. */
+  private readonly writers = new TableWriters();
+
   constructor(
     private readonly topics: Topics,
     private readonly next: Step<Encoded>,
     private readonly deadLetter: DeadLetter,
     private readonly deadLetters: DeadLetters,
     private readonly metrics: SinkMetrics,
+    private readonly limits?: DecodeLimits,
   ) {}
 
   submit(ref: MessageRef): void {
     // Dead-lettering has side effects: only start on a message when both ways out have room.
     if (this.deadLetter.full) throw new MessageRejected('dead-letter');
-    let type: RecordType;
-    let records: unknown[];
-    try {
-      const decoded = readBatchMessage(ref.message.value, ref.message.headers);
-      if (this.topics[decoded.type] !== ref.topic) throw new AvroDecodeError('corrupt', `${decoded.type} records on topic ${ref.topic}`);
-      type = decoded.type;
-      records = decoded.records;
-    } catch (err) {
-      if (!(err instanceof AvroDecodeError)) throw err;
-      return this.deadLetter.submit({ ref, reason: err.failure, detail: err.message });
-    }
-    const invalid = invalidRecords(type, records);
-    if (invalid !== undefined) return this.deadLetter.submit({ ref, reason: 'invalid-record', detail: invalid });
-    this.next.submit({ ref, tables: encodeForTables(type, records) }); // may reject: nothing happened yet
+    const prepared = this.prepare(ref);
+    if ('reason' in prepared) return this.deadLetter.submit({ ref, ...prepared });
+    this.next.submit({ ref, tables: prepared.tables }); // may reject: nothing happened yet
     this.deadLetters.observe(false);
-    this.metrics.records.inc({ type }, records.length);
+    this.metrics.records.inc({ type: prepared.type }, prepared.records);
   }
 
   poll(): void {
@@ -58,4 +64,28 @@ export class Decode implements Step<MessageRef> {
     await this.deadLetter.join();
     await this.next.join();
   }
+
+  /** Decodes, validates and encodes one message; never throws. */
+  private prepare(ref: MessageRef): Prepared {
+    let stage: 'decode' | 'validate' | 'encode' = 'decode';
+    try {
+      const decoded = readBatchMessage(ref.message.value, ref.message.headers, this.limits);
+      if (this.topics[decoded.type] !== ref.topic) throw new AvroDecodeError('corrupt', `${decoded.type} records on topic ${ref.topic}`);
+      stage = 'validate';
+      const invalid = invalidRecords(decoded.type, decoded.records);
+      if (invalid !== undefined) return { reason: 'invalid-record', detail: invalid };
+      stage = 'encode';
+      return { type: decoded.type, records: decoded.records.length, tables: encodeForTables(decoded.type, decoded.records, this.writers) };
+    } catch (err) {
+      if (err instanceof AvroDecodeError) return { reason: err.failure, detail: err.message };
+      // Not a failure we foresaw (a bug, or input no check caught): this message only.
+      return { reason: `${stage}-error`, detail: describe(err) };
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error)
+    return `${err.name}: ${err.message}${err.stack === undefined ? '' : ` at ${err.stack.split('\n')[1]?.trim() ?? ''}`}`;
+  return `thrown: ${String(err)}`;
 }

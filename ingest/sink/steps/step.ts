@@ -5,6 +5,7 @@
  * partition) until there is room. Backpressure is a value that travels, not a sleep.
  */
 import type { KafkaMessage } from 'kafkajs';
+import type { Completion } from '../completion.ts';
 
 export class MessageRejected extends Error {
   constructor(step: string) {
@@ -28,8 +29,8 @@ export interface MessageRef {
   partition: number;
   offset: string;
   message: KafkaMessage;
-  /** Table batches this message still waits for. */
-  tablesLeft: number;
+  /** Whether it is done (stored in every table it fed, or dead-lettered): the one place that decides. */
+  completion: Completion;
   /** The group generation it was consumed in: completions from an older one change nothing. */
   generation: number;
 }
