@@ -264,42 +264,50 @@ describe('Writer outbox: order, backpressure and message sizes (real broker)', (
     assert.ok(reached, 'records reached the new partitions within 30 s (they used to wait up to 5 minutes)');
   });
 
-  it('survives a spool the file system refuses (EFBIG under ulimit -f): holds writes back, flush() refuses to claim durability, nothing acknowledged is lost', async () => {
-    const prefix = 'spoolfault';
-    const t = await topics(prefix);
-    const spoolDir = mkdtempSync(join(tmpdir(), 'staas-outbox-'));
-    cleanup.push(spoolDir);
-    await stopService(kafkaFiles(stack.cfg), 20_000);
-    const script = join(import.meta.dirname, '../support/writer-spool-fault-child.ts');
-    const child = spawn('bash', ['-c', `ulimit -S -f 400 && exec "${process.execPath}" --import tsx "${script}" "${spoolDir}" ${prefix}`], {
-      env: stack.env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const phases: Record<string, unknown>[] = [];
-    let buffer = '';
-    const restarted = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-          const line = JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>;
-          buffer = buffer.slice(nl + 1);
-          phases.push(line);
-          if (line.phase === 'flush') startKafka(stack.cfg).then(() => resolve(), reject);
-        }
+  it(
+    'survives a spool the file system refuses (EFBIG under ulimit -f): holds writes back, flush() refuses to claim durability, nothing acknowledged is lost',
+    { timeout: 180_000 },
+    async () => {
+      const prefix = 'spoolfault';
+      const t = await topics(prefix);
+      const spoolDir = mkdtempSync(join(tmpdir(), 'staas-outbox-'));
+      cleanup.push(spoolDir);
+      await stopService(kafkaFiles(stack.cfg), 20_000);
+      const script = join(import.meta.dirname, '../support/writer-spool-fault-child.ts');
+      const child = spawn(
+        'bash',
+        ['-c', `ulimit -S -f 400 && exec "${process.execPath}" --import tsx "${script}" "${spoolDir}" ${prefix}`],
+        {
+          env: stack.env,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      const phases: Record<string, unknown>[] = [];
+      let buffer = '';
+      const restarted = new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+            const line = JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>;
+            buffer = buffer.slice(nl + 1);
+            phases.push(line);
+            if (line.phase === 'flush') startKafka(stack.cfg).then(() => resolve(), reject);
+          }
+        });
       });
-    });
-    const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await Promise.race([restarted, exit]);
-    assert.equal(await exit, 0, JSON.stringify(phases));
+      const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await Promise.race([restarted, exit]);
+      assert.equal(await exit, 0, JSON.stringify(phases));
 
-    const [blocked, flush, done] = phases;
-    assert.equal(blocked!.phase, 'blocked');
-    assert.ok((blocked!.spoolWriteFailures as number) > 0, 'the spool refused appends');
-    assert.equal(blocked!.blocked, true, 'writes were held back');
-    assert.ok((blocked!.spoolBytes as number) < 400 * 1024, `spool ${String(blocked!.spoolBytes)}`);
-    assert.deepEqual([flush!.phase, flush!.error], ['flush', 'SpoolUnavailableError'], String(flush!.message));
-    assert.deepEqual([done!.phase, done!.delivered], ['done', true]);
-    const points = await readAllRecords<TrendPoint>(kafka, t.trend);
-    assert.equal(new Set(points.map((p) => p.value)).size, done!.written, 'every accepted record reached Kafka');
-  });
+      const [blocked, flush, done] = phases;
+      assert.equal(blocked!.phase, 'blocked');
+      assert.ok((blocked!.spoolWriteFailures as number) > 0, 'the spool refused appends');
+      assert.equal(blocked!.blocked, true, 'writes were held back');
+      assert.ok((blocked!.spoolBytes as number) < 400 * 1024, `spool ${String(blocked!.spoolBytes)}`);
+      assert.deepEqual([flush!.phase, flush!.error], ['flush', 'SpoolUnavailableError'], String(flush!.message));
+      assert.deepEqual([done!.phase, done!.delivered], ['done', true]);
+      const points = await readAllRecords<TrendPoint>(kafka, t.trend);
+      assert.equal(new Set(points.map((p) => p.value)).size, done!.written, 'every accepted record reached Kafka');
+    },
+  );
 });
