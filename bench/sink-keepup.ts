@@ -6,12 +6,12 @@
  * keeping up, and the rows stored; then drops the scratch database and deletes the topics.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { logLevel } from 'kafkajs';
 import { readConnections } from '../config/connections.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
+import { procUsage } from './procs.ts';
 const rate = process.argv[2] ?? '50000';
 const prefix = `keepup-${Date.now().toString(36)}`;
 const db = prefix.replace('-', '_');
@@ -32,7 +32,7 @@ const env = {
 };
 const sink = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 await new Promise<void>((r) => sink.stdout.on('data', (c: Buffer) => c.toString().includes('consuming') && r()));
-const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${sink.pid}/status`, 'utf8'))![1]) / 1024;
+const rss = () => procUsage(sink.pid!).rss / 1048576;
 const idle = rss();
 let peak = 0;
 const t = setInterval(() => (peak = Math.max(peak, rss())), 100);
@@ -60,7 +60,7 @@ sim.stdout.on('data', (c: Buffer) => (simOut += c.toString()));
 await new Promise((r) => sim.once('exit', r));
 await new Promise((r) => setTimeout(r, 3000));
 clearInterval(t);
-const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${sink.pid}/status`, 'utf8'))![1]) / 1024;
+const hwm = procUsage(sink.pid!).hwm / 1048576;
 sink.kill('SIGTERM');
 await new Promise((r) => sink.once('exit', r));
 const ch = createClickHouse(conn.clickhouse);

@@ -8,13 +8,13 @@
  * database and deletes the group. The topics themselves are only read.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { logLevel } from 'kafkajs';
 import { readConnections } from '../config/connections.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
+import { procUsage } from './procs.ts';
 
 const { values } = parseArgs({ options: { prefix: { type: 'string', default: 'staas' }, seconds: { type: 'string', default: '300' } } });
 const topics = topicsFor(values.prefix);
@@ -34,15 +34,6 @@ for (const t of names) {
 const suffix = Date.now().toString(36);
 const groupId = `bench-replay-${suffix}`;
 const db = `bench_replay_${suffix}`;
-
-/** CPU seconds (user + system) and resident bytes of process `pid`, from /proc (Linux). */
-function procUsage(pid: number): { cpuSeconds: number; rss: number; hwm: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
 
 async function caughtUp(): Promise<boolean> {
   const committed = await admin.fetchOffsets({ groupId, topics: names });

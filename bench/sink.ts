@@ -9,7 +9,7 @@
  * the sink's alone (CPU counted from when it joined the group, so tsx's start-up is left out).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ import { Sink } from '../ingest/sink/sink.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { createClickHouse } from '../storage/client.ts';
+import { procUsage } from './procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -62,15 +63,6 @@ async function stored(): Promise<number> {
   const rs = await ch.query({ query: `SELECT count() AS n FROM ${db}.trend_realtime`, format: 'JSONEachRow' });
   const [row] = await rs.json<{ n: string | number }>();
   return Number(row!.n);
-}
-
-/** CPU seconds (user + system) and resident bytes of process `pid`, from /proc (Linux). */
-function procUsage(pid: number): { cpuSeconds: number; rss: number; hwm: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
 if (values.process) {
