@@ -20,7 +20,6 @@
  * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
  * ramp steps of 8 s and 10 s of latency.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +38,7 @@ import { createClickHouse } from '../storage/client.ts';
 import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { cpuMs, rssMiB } from './procs.ts';
+import { runSimulator } from './simulator.ts';
 import { lineChart } from './svg-chart.ts';
 
 const { values: args } = parseArgs({
@@ -116,24 +116,14 @@ interface Simulator {
 }
 
 function startSimulator(rate: number, seconds: number): Simulator {
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(seconds), '--quiet'],
-    { cwd: REPO_ROOT, env: { ...process.env, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const done = new Promise<number>((resolve, reject) =>
-    child.once('exit', (code) => {
-      rmSync(spoolDir, { recursive: true, force: true });
-      const summary = out.trim().split('\n').at(-1) ?? '';
-      const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
-      if (code !== 0 || !Number.isFinite(perS)) reject(new Error(`the simulator failed (exit ${code}): ${summary}`));
-      else resolve(perS);
-    }),
-  );
-  return { pid: child.pid!, done };
+  const run = runSimulator(rate, seconds, { captureStderr: false });
+  const done = run.exited.then(({ code, out }) => {
+    const summary = out.trim().split('\n').at(-1) ?? '';
+    const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
+    if (code !== 0 || !Number.isFinite(perS)) throw new Error(`the simulator failed (exit ${code}): ${summary}`);
+    return perS;
+  });
+  return { pid: run.child.pid!, done };
 }
 
 interface Step {

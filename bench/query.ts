@@ -14,7 +14,7 @@
  * only without ingest, when nothing else runs there), as a markdown table and as JSON in
  * bench/results/query-<date>.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -32,6 +32,7 @@ import { startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 import { cpuMs } from './procs.ts';
+import { runSimulator } from './simulator.ts';
 import { TokenStore } from '../query/auth/tokens.ts';
 import { createQueryMetrics } from '../query/metrics.ts';
 import { ClickHouseReader } from '../query/reader.ts';
@@ -337,23 +338,13 @@ async function run(
   };
 }
 
+/** The simulator beside the scenarios; `summary`: its last lines once it exited. */
 function startSimulator(rate: number, durationS: number): { child: ChildProcess; summary: Promise<string> } {
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-query-sim-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(durationS), '--quiet'],
-    { cwd: REPO_ROOT, env: { ...process.env, STAAS_WRITER_SPOOL_DIR: spoolDir }, stdio: ['ignore', 'pipe', 'pipe'] },
+  const run = runSimulator(rate, durationS, { captureStderr: true });
+  const summary = run.exited.then(
+    ({ code, out }) => `${out.trim().split('\n').slice(-3).join(' | ')}${code === 0 ? '' : ` (exit ${code})`}`,
   );
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const summary = new Promise<string>((resolve) =>
-    child.once('exit', (code) => {
-      rmSync(spoolDir, { recursive: true, force: true });
-      resolve(`${out.trim().split('\n').slice(-3).join(' | ')}${code === 0 ? '' : ` (exit ${code})`}`);
-    }),
-  );
-  return { child, summary };
+  return { child: run.child, summary };
 }
 
 async function main(): Promise<void> {
