@@ -19,6 +19,15 @@ export interface ClickHouseConnection {
   username: string;
   password: string;
   database: string;
+  /** Set in cluster mode: the tables are Replicated + Distributed (storage/cluster-schema.ts). */
+  cluster?: ClickHouseCluster;
+}
+
+/** A sharded, replicated ClickHouse: its name in remote_servers and each shard's replicas. */
+export interface ClickHouseCluster {
+  name: string;
+  /** HTTP URLs of every replica, per shard, in remote_servers' shard order (the sharding key's index). */
+  shards: string[][];
 }
 
 export interface Connections {
@@ -56,15 +65,39 @@ export function readConnections(env: Env = process.env, clientId = 'staas'): Con
     }
     kafka.sasl = { mechanism: m, username: username ?? '', password: password ?? '' };
   }
+  const cluster = readCluster(r);
   const clickhouse: ClickHouseConnection = {
-    url: r.url('STAAS_CLICKHOUSE_URL', `http://127.0.0.1:${chPort}`),
+    url: r.url('STAAS_CLICKHOUSE_URL', cluster?.shards[0]?.[0] ?? `http://127.0.0.1:${chPort}`),
     username: r.string('STAAS_CLICKHOUSE_USER', 'default'),
     password: r.string('STAAS_CLICKHOUSE_PASSWORD', ''),
     database: r.string('STAAS_CLICKHOUSE_DATABASE', 'staas'),
+    ...(cluster === undefined ? {} : { cluster }),
   };
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(clickhouse.database)) {
     r.problem(`STAAS_CLICKHOUSE_DATABASE=${JSON.stringify(clickhouse.database)} is not a plain identifier`);
   }
   r.done();
   return { kafka, clickhouse };
+}
+
+/**
+ * Cluster mode (STAAS_STACK_MODE=cluster): STAAS_CLICKHOUSE_SHARDS lists each shard's replica
+ * URLs (shards separated by `;`, replicas by `,`), by default the stack's 2 x 2 servers on
+ * STAAS_CLICKHOUSE_CLUSTER_HTTP_PORT (28123) and the next three ports (ops/clickhouse-cluster.ts).
+ */
+function readCluster(r: EnvReader): ClickHouseCluster | undefined {
+  if (r.oneOf('STAAS_STACK_MODE', ['single', 'cluster'] as const, 'single') !== 'cluster') return undefined;
+  const name = r.string('STAAS_CLICKHOUSE_CLUSTER', 'staas');
+  const base = r.port('STAAS_CLICKHOUSE_CLUSTER_HTTP_PORT', 28123);
+  const raw = r.optionalString('STAAS_CLICKHOUSE_SHARDS');
+  const shards =
+    raw === undefined
+      ? [0, 1].map((s) => [0, 1].map((i) => `http://127.0.0.1:${base + s * 2 + i}`))
+      : raw.split(';').map((shard) => shard.split(',').map((u) => u.trim()));
+  for (const url of shards.flat()) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(url))
+      r.problem(`STAAS_CLICKHOUSE_SHARDS: ${JSON.stringify(url)} is not an http(s)://host:port URL`);
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) r.problem(`STAAS_CLICKHOUSE_CLUSTER=${name} must be a plain identifier`);
+  return { name, shards };
 }

@@ -21,7 +21,8 @@ export function clickhouseFiles(cfg: StackConfig): ServiceFiles & { dir: string;
   };
 }
 
-function serverBinary(): string {
+/** The clickhouse-server executable of the OS package; throws naming the bootstrap when missing. */
+export function serverBinary(): string {
   for (const candidate of ['/usr/bin/clickhouse-server', '/usr/sbin/clickhouse-server', '/usr/local/bin/clickhouse-server']) {
     if (existsSync(candidate)) return candidate;
   }
@@ -32,8 +33,28 @@ function serverBinary(): string {
   }
 }
 
+/** What differs between the servers the stack runs: the single server, or one of the cluster's. */
+export interface ServerLayout {
+  host: string;
+  httpPort: number;
+  tcpPort: number;
+  timezone: string;
+  /** The server's folder: data, tmp, users.xml. */
+  dir: string;
+  /** uncompressed_cache_size and mark_cache_size (bytes). */
+  cacheBytes: number;
+  /** More top-level elements (cluster: remote_servers, macros, zookeeper, interserver port). */
+  extra?: string;
+}
+
 function configXml(cfg: StackConfig, dir: string): string {
   const { host, httpPort, tcpPort, timezone } = cfg.clickhouse;
+  return serverConfigXml({ host, httpPort, tcpPort, timezone, dir, cacheBytes: 268435456 });
+}
+
+/** A server's config.xml (written on every start). */
+export function serverConfigXml(layout: ServerLayout): string {
+  const { host, httpPort, tcpPort, timezone, dir, cacheBytes } = layout;
   // Only elements that 18.16 and current servers both understand.
   return `<?xml version="1.0"?>
 <!-- Written by ops/clickhouse.ts on every start; edit that file, not this one. -->
@@ -49,8 +70,8 @@ function configXml(cfg: StackConfig, dir: string): string {
   <max_connections>1024</max_connections>
   <keep_alive_timeout>3</keep_alive_timeout>
   <max_concurrent_queries>100</max_concurrent_queries>
-  <uncompressed_cache_size>268435456</uncompressed_cache_size>
-  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>${cacheBytes}</uncompressed_cache_size>
+  <mark_cache_size>${cacheBytes}</mark_cache_size>
   <path>${dir}/data/</path>
   <tmp_path>${dir}/tmp/</tmp_path>
   <user_files_path>${dir}/user_files/</user_files_path>
@@ -63,18 +84,25 @@ function configXml(cfg: StackConfig, dir: string): string {
   <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
   <max_session_timeout>3600</max_session_timeout>
   <default_session_timeout>60</default_session_timeout>
-</yandex>
+${layout.extra ?? ''}</yandex>
 `;
 }
 
-const USERS_XML = `<?xml version="1.0"?>
+const USERS_XML = usersXml('');
+
+/**
+ * users.xml: the default user (no password, loopback only) and its profile; `profileExtra` adds
+ * settings to the default profile (the cluster's small pools and memory).
+ */
+export function usersXml(profileExtra: string): string {
+  return `<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default>
       <max_memory_usage>4000000000</max_memory_usage>
       <use_uncompressed_cache>0</use_uncompressed_cache>
       <load_balancing>random</load_balancing>
-    </default>
+${profileExtra}    </default>
     <readonly>
       <readonly>1</readonly>
     </readonly>
@@ -104,6 +132,7 @@ const USERS_XML = `<?xml version="1.0"?>
   </quotas>
 </yandex>
 `;
+}
 
 export async function clickhousePing(cfg: StackConfig): Promise<boolean> {
   try {

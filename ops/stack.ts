@@ -11,8 +11,10 @@ import { ConfigError } from '../config/env.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
-import { TABLES, ensureSchema } from '../storage/schema.ts';
+import { ensureSchemaFor } from '../storage/cluster-schema.ts';
+import { TABLES } from '../storage/schema.ts';
 import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
+import { clusterDir, clusterStatus, startCluster, stopCluster } from './cluster.ts';
 import { smokeRoundTrip } from './smoke.ts';
 import { queryAddress, queryFiles, queryReady, startQuery } from './query-service.ts';
 import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
@@ -25,7 +27,11 @@ export async function up(
   log: (line: string) => void = console.log,
   conn: Connections = readConnections(),
 ): Promise<void> {
-  const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
+  if (cfg.mode === 'cluster') {
+    // ZooKeeper and the four ClickHouse servers (ops/cluster.ts), beside the single-node stack.
+    for (const line of await startCluster(cfg)) log(line);
+  }
+  const results = await Promise.allSettled([startKafka(cfg), cfg.mode === 'cluster' ? Promise.resolve('cluster') : startClickHouse(cfg)]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failures.length > 0) {
     if (failures.length === 1) throw failures[0]!;
@@ -33,7 +39,7 @@ export async function up(
   }
   const [k, c] = results as PromiseFulfilledResult<string>[];
   log(`kafka: ${k!.value} on ${cfg.kafka.host}:${cfg.kafka.port}`);
-  log(`clickhouse: ${c!.value} on http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`);
+  if (cfg.mode === 'single') log(`clickhouse: ${c!.value} on http://${cfg.clickhouse.host}:${cfg.clickhouse.httpPort}`);
   await provision(cfg, conn, log);
 }
 
@@ -49,7 +55,7 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
   }
   const ch = createClickHouse(conn.clickhouse);
   try {
-    const tables = await ensureSchema(ch, conn.clickhouse.database);
+    const tables = await ensureSchemaFor(ch, conn.clickhouse);
     log(`clickhouse: database ${conn.clickhouse.database} with tables ${tables.join(', ')}`);
   } finally {
     await ch.close();
@@ -57,6 +63,11 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
 }
 
 export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
+  // Cluster mode stops only the cluster's servers: the single-node services may be in use.
+  if (cfg.mode === 'cluster') {
+    for (const line of await stopCluster(cfg)) log(line);
+    return;
+  }
   // The Query API first (it only reads), then the sink (it stores and commits what it consumed),
   // then Kafka, which flushes its log.
   log(await stopService(queryFiles(cfg), 15_000));
@@ -71,6 +82,7 @@ export async function status(
   log: (line: string) => void = console.log,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<boolean> {
+  if (cfg.mode === 'cluster') return clusterStatus(cfg, log);
   const k = runningPid(kafkaFiles(cfg));
   const c = runningPid(clickhouseFiles(cfg));
   const kOk = k !== undefined && (await kafkaHealthy(cfg));
@@ -262,8 +274,8 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       await down(cfg);
-      rmSync(cfg.stateDir, { recursive: true, force: true });
-      console.log(`removed ${cfg.stateDir}`);
+      rmSync(cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir, { recursive: true, force: true });
+      console.log(`removed ${cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir}`);
       return 0;
     default:
       console.error(

@@ -180,12 +180,17 @@ export function ddl(db: string): Record<TableName | 'alarm_active_mv' | (typeof 
  * Creates the database and any missing table; returns the table names. Also migrates an older
  * alarm_active in place (see migrateAlarmActive). Safe to run again and from several processes.
  */
-export async function ensureSchema(client: ClickHouseClient, db: string): Promise<TableName[]> {
+export async function ensureSchema(
+  client: ClickHouseClient,
+  db: string,
+  /** Rewrites each table's CREATE statement (cluster mode: the Replicated engine, storage/cluster-schema.ts). */
+  opts: { engine?: (table: string, statement: string) => string } = {},
+): Promise<TableName[]> {
   assertIdentifier(db);
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
   const { alarm_active_mv: view, ...tables } = ddl(db);
-  for (const statement of Object.values(tables)) {
-    await client.command({ query: statement });
+  for (const [table, statement] of Object.entries(tables)) {
+    await client.command({ query: opts.engine === undefined ? statement : opts.engine(table, statement) });
   }
   await migrateAlarmActive(client, db, view);
   return [...TABLES];
