@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks, idempotently: the ClickHouse server (OS package), the npm
+# Installs what a fresh machine lacks, idempotently: the ClickHouse server and ZooKeeper (OS packages), the npm
 # packages, and the Kafka broker jars (Maven Central, cached in $STAAS_CACHE_DIR or ~/.cache/staas).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,6 +17,15 @@ if ! need clickhouse-server && [[ ! -x /usr/bin/clickhouse-server && ! -x /usr/s
   sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+fi
+
+# ZooKeeper for the cluster mode's replicated tables (ops/zookeeper.ts runs it with its own config;
+# the package's service is not used).
+if [[ ! -f /usr/share/java/zookeeper.jar ]]; then
+  echo "staas bootstrap: installing zookeeper (apt)"
+  sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends zookeeper >/dev/null
 fi
 
 # npm ci only when the lock file changed since the last install.
