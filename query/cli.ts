@@ -5,7 +5,7 @@
 import { readConnections } from '../config/connections.ts';
 import { ConfigError } from '../config/env.ts';
 import { createClickHouse } from '../storage/client.ts';
-import { ensureSchema } from '../storage/schema.ts';
+import { ensureSchemaFor } from '../storage/cluster-schema.ts';
 import { readQueryConfig } from './config.ts';
 import { createQueryMetrics } from './metrics.ts';
 import { buildQueryApi } from './server.ts';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const client = createClickHouse(conn.clickhouse, { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 });
-  await ensureSchema(client, conn.clickhouse.database);
+  await ensureSchemaFor(client, conn.clickhouse);
   const app = await buildQueryApi({
     client,
     database: conn.clickhouse.database,

@@ -22,7 +22,8 @@ export async function insertRowBinary(
   columns: readonly string[],
   /** The rows: one buffer, or several sent one after another as one body. */
   body: Buffer | readonly Buffer[],
-  opts: { queryId?: string } = {},
+  /** `settings`: ClickHouse settings of the insert (e.g. insert_distributed_sync for a Distributed table). */
+  opts: { queryId?: string; settings?: Record<string, string | number> } = {},
 ): Promise<void> {
   const chunks = Buffer.isBuffer(body) ? [body] : body;
   let bodies: (readonly Buffer[])[];
@@ -43,6 +44,7 @@ export async function insertRowBinary(
       query: `INSERT INTO ${assertIdentifier(db)}.${table} (${columns.join(', ')}) FORMAT RowBinary`,
       values: Readable.from(bodies[i]!),
       ...(queryId === undefined ? {} : { query_id: queryId }),
+      ...(opts.settings === undefined ? {} : { clickhouse_settings: opts.settings }),
     });
     result.stream.resume();
     await finished(result.stream);

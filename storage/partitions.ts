@@ -26,7 +26,8 @@ export interface RowSpan {
   partition: string;
 }
 
-type Skip = (buf: Buffer, pos: number) => number;
+/** Returns the position after one RowBinary value that starts at `pos`. */
+export type Skip = (buf: Buffer, pos: number) => number;
 
 function leb128(buf: Buffer, pos: number): [value: number, next: number] {
   let value = 0;
@@ -53,8 +54,8 @@ const FIXED: Record<string, number> = {
   Float64: 8,
 };
 
-/** A function that returns the position after one value of a ClickHouse type in RowBinary. */
-function skipperOf(type: string): Skip {
+/** A function that returns the position after one value of a ClickHouse type in RowBinary (throws for a type it has no layout for). */
+export function skipperOf(type: string): Skip {
   const fixed = FIXED[type];
   if (fixed !== undefined) return (_buf, pos) => pos + fixed;
   if (type === 'String')

@@ -30,6 +30,12 @@ export interface SinkConfig {
   /** One message may decode to at most this many records, and this many bytes once decompressed; else it is dead-lettered as 'too-large'. */
   maxRecordsPerMessage: number;
   maxDecodedBytesPerMessage: number;
+  /**
+   * On a cluster: `direct` splits each batch by shard and inserts into a replica of each shard
+   * (the default), `distributed` inserts through the Distributed tables with
+   * insert_distributed_sync=1 (kept to compare; see ingest/sink/cluster-store.ts).
+   */
+  clusterInsert: 'direct' | 'distributed';
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -55,6 +61,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     healthStallMs: r.ms('STAAS_SINK_HEALTH_STALL_MS', 60_000, { min: 1000 }),
     maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
     maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
+    clusterInsert: r.oneOf('STAAS_SINK_CLUSTER_INSERT', ['direct', 'distributed'] as const, 'direct'),
     ...overrides,
   };
   if (config.dlqMinInvalid > config.dlqWindowMessages)

@@ -23,8 +23,11 @@ import type { Connections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { insertRowBinary } from '../../storage/insert.ts';
-import { applyRetention } from '../../storage/retention.ts';
-import { ensureSchema } from '../../storage/schema.ts';
+import { applyRetention, type Partition } from '../../storage/retention.ts';
+import type { ClickHouseConnection } from '../../config/connections.ts';
+import { applyClusterRetention, pruneClusterAlarmTrees } from '../../storage/cluster-maintenance.ts';
+import { ensureSchemaFor } from '../../storage/cluster-schema.ts';
+import { clusterStore, type ClusterStore } from './cluster-store.ts';
 import { createKafka } from '../kafka/client.ts';
 import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
@@ -52,6 +55,7 @@ export class Sink {
   private readonly commit: CommitOffsets;
   private readonly batches: TableBatches;
   private readonly insert: Insert;
+  private readonly cluster: ClusterStore | undefined;
   private readonly head: Decode;
   private readonly deadLetter: DeadLetter;
   private readonly paused = new Map<string, { topic: string; partition: number }>();
@@ -75,6 +79,8 @@ export class Sink {
     deadLetters: DeadLetters,
     private readonly metrics: SinkMetrics,
     private readonly log: SinkLog,
+    /** Where ClickHouse is: with a cluster, rows go to each shard (ingest/sink/cluster-store.ts). */
+    private readonly chConn: ClickHouseConnection,
   ) {
     this.done = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
     void this.done.catch(() => undefined);
@@ -85,13 +91,18 @@ export class Sink {
       (err) => log.warn(`commit failed: ${err.message}`),
     );
     this.deadLetter = new DeadLetter(deadLetters, metrics, (m) => log.warn(m));
+    this.cluster =
+      chConn.cluster === undefined
+        ? undefined
+        : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
     this.insert = new Insert(
-      (table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId }),
+      this.cluster?.store ?? ((table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId })),
       config.maxInFlightInserts,
       this.deadLetter,
       metrics,
       log,
       () => this.resumeIfDrained(),
+      this.cluster?.lanes,
     );
     this.batches = new TableBatches(
       { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs, maxBufferedBytes: config.maxBufferedBytes },
@@ -113,7 +124,7 @@ export class Sink {
     registerKafkaCodecs(); // batches compressed with snappy, lz4 or zstd by other producers
     const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
     const ch = createClickHouse(conn.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
-    await ensureSchema(ch, conn.clickhouse.database);
+    await ensureSchemaFor(ch, conn.clickhouse);
     const topics = topicsFor(config.topicPrefix);
     const dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await dlqProducer.connect();
@@ -136,6 +147,7 @@ export class Sink {
       deadLetters,
       createSinkMetrics(deps.registry ?? defaultRegistry),
       log,
+      conn.clickhouse,
     );
   }
 
@@ -169,7 +181,7 @@ export class Sink {
     this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
-        void applyRetention(this.ch, this.db).then(
+        void this.retention().then(
           (dropped) =>
             dropped.length > 0 && this.log.info(`retention dropped ${dropped.map((p) => `${p.table} ${p.partition}`).join(', ')}`),
           (err: Error) => this.log.warn(`retention failed: ${err.message}`),
@@ -179,7 +191,11 @@ export class Sink {
       const prune = () => {
         if (pruning) return;
         pruning = true;
-        void pruneClearedAlarmTrees(this.ch, this.db)
+        void (
+          this.chConn.cluster === undefined
+            ? pruneClearedAlarmTrees(this.ch, this.db)
+            : pruneClusterAlarmTrees(this.chConn, this.chConn.cluster)
+        )
           .then(
             (r) => r.trees > 0 && this.log.info(`pruned ${r.trees} cleared alarm trees in ${r.mutations} mutations`),
             (err: Error) => this.log.warn(`alarm pruning failed: ${err.message}`),
@@ -241,6 +257,7 @@ export class Sink {
     await this.consumer?.disconnect().catch((err: Error) => this.log.warn(`stopping: consumer disconnect failed: ${err.message}`));
     await this.dlqProducer.disconnect().catch((err: Error) => this.log.warn(`stopping: DLQ producer disconnect failed: ${err.message}`));
     await this.ch.close().catch(() => undefined);
+    await this.cluster?.close().catch(() => undefined);
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
   }
@@ -258,6 +275,14 @@ export class Sink {
     const stalled = this.insert.stalled(this.config.healthStallMs, now);
     if (stalled !== undefined) reasons.push(stalled);
     return { healthy: reasons.length === 0, reasons };
+  }
+
+  /** Drops expired partitions: on the server, or on every server of the cluster (their failures logged). */
+  private async retention(): Promise<Partition[]> {
+    if (this.chConn.cluster === undefined) return applyRetention(this.ch, this.db);
+    const nodes = await applyClusterRetention(this.chConn, this.chConn.cluster);
+    for (const n of nodes) if (n.error !== undefined) this.log.warn(`retention on ${n.url} failed: ${n.error}`);
+    return nodes.flatMap((n) => n.dropped);
   }
 
   get state(): { buffered: number; inFlightInserts: number; paused: number } {

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { readConnections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
-import { ensureSchema } from '../../storage/schema.ts';
+import { ensureSchemaFor } from '../../storage/cluster-schema.ts';
 import { createQueryMetrics } from '../metrics.ts';
 import { ClickHouseReader } from '../reader.ts';
 import { SCOPES, TokenStore, type Scope } from './tokens.ts';
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const conn = readConnections(process.env, 'staas-tokens');
   const client = createClickHouse(conn.clickhouse);
   try {
-    await ensureSchema(client, conn.clickhouse.database);
+    await ensureSchemaFor(client, conn.clickhouse);
     const tokens = new TokenStore(client, new ClickHouseReader(client, conn.clickhouse.database, 30, createQueryMetrics()));
     switch (command) {
       case 'create': {
