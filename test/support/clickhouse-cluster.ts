@@ -69,14 +69,15 @@ export async function startClusterSink(
   database: ClusterDatabase,
   overrides: Partial<SinkConfig> = {},
   log: { info(m: string): void; warn(m: string): void; error(m: string): void } = quiet,
-): Promise<{ sink: Sink; registry: Registry }> {
+): Promise<{ sink: Sink; registry: Registry; groupId: string }> {
   const registry = new Registry();
+  const groupId = overrides.groupId ?? uniqueName('sink-cluster');
   const conn: Connections = { kafka: connections.kafka, clickhouse: database.conn };
   const sink = await Sink.create(
     readSinkConfig(process.env, {
       retentionIntervalMs: 0,
       topicPrefix: topics.trend.replace(/\.trend$/, ''),
-      groupId: uniqueName('sink-cluster'),
+      groupId,
       batchRows: 5000,
       batchAgeMs: 100,
       ...overrides,
@@ -85,7 +86,7 @@ export async function startClusterSink(
     { registry, log },
   );
   await sink.start();
-  return { sink, registry };
+  return { sink, registry, groupId };
 }
 
 /** The tenants the tests write: DMS 1 and 3 live on shard 2 (index 1), DMS 2 and 4 on shard 1 (index 0). */

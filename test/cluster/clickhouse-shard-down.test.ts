@@ -1,0 +1,95 @@
+/**
+ * A whole shard of the 2 x 2 ClickHouse cluster down under the sink (issue 11): the other
+ * shard's tenants keep flowing, the down shard's rows wait (offsets not committed; the sink's
+ * memory cap pauses the partitions when they pile up), and everything arrives once it is back.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Kafka } from 'kafkajs';
+import type { Topics } from '../../ingest/kafka/topics.ts';
+import { createClickHouse } from '../../storage/client.ts';
+import { localDatabase } from '../../storage/cluster-schema.ts';
+import {
+  clusterNode,
+  createClusterDatabase,
+  ensureClickHouseCluster,
+  expectedByDms,
+  killNode,
+  pointsByDms,
+  restartNode,
+  startClusterSink,
+  writePoints,
+  type ClusterDatabase,
+} from '../support/clickhouse-cluster.ts';
+import { committedToEnd, createTestTopics, deleteTestTopics, queryRows, testKafka, type Int64Json } from '../support/services.ts';
+import { until } from '../support/wait.ts';
+
+describe('ClickHouse cluster with a whole shard down', { timeout: 300_000 }, () => {
+  let kafka: Kafka;
+  let topics: Topics;
+  let database: ClusterDatabase;
+  const cleanup: (() => Promise<unknown>)[] = [];
+  // Shard 2 (index 1): DMS 1 and 3. Shard 1 keeps DMS 2 and 4.
+  const down = [clusterNode(2), clusterNode(3)];
+
+  before(async () => {
+    await ensureClickHouseCluster();
+    kafka = testKafka();
+    topics = await createTestTopics(kafka, 3);
+    cleanup.push(() => deleteTestTopics(kafka, topics));
+    database = await createClusterDatabase();
+    cleanup.push(() => database.drop());
+  });
+  after(async () => {
+    for (const node of down) await restartNode(node).catch(() => undefined);
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  });
+
+  it("keeps the other shard's tenants flowing, holds back the rest, and stores everything once it is back", async () => {
+    const { sink, groupId } = await startClusterSink(topics, database, { maxBufferedBytes: 1024 * 1024 });
+    cleanup.push(() => sink.stop());
+    const topicNames = [topics.trend, topics.alarm, topics.element];
+    // The live shard's rows per DMS, read from its first replica (the Distributed table needs every shard).
+    const live = createClickHouse({ ...database.conn, url: database.conn.cluster!.shards[0]![0]! });
+    cleanup.push(() => live.close());
+    const liveRows = async () =>
+      new Map(
+        (
+          await queryRows<{ dms_id: number; n: Int64Json; total: number }>(
+            live,
+            `SELECT dms_id, count() AS n, sum(value) AS total FROM ${localDatabase(database.db)}.trend_realtime FINAL GROUP BY dms_id ORDER BY dms_id`,
+          )
+        ).map((r) => [r.dms_id, { n: Number(r.n), sum: r.total }]),
+      );
+
+    await writePoints(topics, 0, 4_000);
+    await until('the first points stored', async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === 4_000);
+    await until('offsets committed', () => committedToEnd(kafka, groupId, topicNames), 30_000);
+
+    for (const node of down) await killNode(node);
+    await writePoints(topics, 4_000, 12_000);
+    const expected = expectedByDms(12_000);
+    await until('the live shard has all its tenants rows', async () => {
+      const rows = await liveRows();
+      return rows.get(2)?.n === expected.get(2)!.n && rows.get(4)?.n === expected.get(4)!.n;
+    });
+    const rows = await liveRows();
+    assert.deepEqual(rows, new Map([2, 4].map((d) => [d, expected.get(d)!])), "the live shard's tenants, each value once");
+    assert.equal(await committedToEnd(kafka, groupId, topicNames), false, 'offsets of rows not stored are not committed');
+    assert.equal(sink.state.paused, 0, 'not paused while the held-back rows fit the memory cap');
+
+    // More than the cap of rows for the down shard: the partitions pause (backpressure).
+    await writePoints(topics, 12_000, 60_000);
+    await until('the partitions paused', () => sink.state.paused > 0, 60_000);
+    assert.ok(sink.state.buffered <= 2 * 1024 * 1024, `buffered ${sink.state.buffered} bytes`);
+
+    for (const node of down) await restartNode(node);
+    await until(
+      'everything stored',
+      async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === 60_000,
+      180_000,
+    );
+    assert.deepEqual(await pointsByDms(database), expectedByDms(60_000), 'every value once per tenant');
+    await until('offsets committed to the end', () => committedToEnd(kafka, groupId, topicNames), 30_000);
+  });
+});
