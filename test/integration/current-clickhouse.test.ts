@@ -34,7 +34,9 @@ import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { insertBodies } from '../../storage/partitions.ts';
 import { applyRetention, partitionZones } from '../../storage/retention.ts';
-import { ensureSchema, TABLES } from '../../storage/schema.ts';
+import { distributedStatement, localDatabase, replicatedStatement } from '../../storage/cluster-schema.ts';
+import { API_TABLES, ddl, ensureSchema, TABLES } from '../../storage/schema.ts';
+import { sql } from '../../storage/sql.ts';
 import { authenticatedOperations, requiredQuery, urlOf, type Target } from '../support/openapi.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
 import {
@@ -112,6 +114,30 @@ describe('staas on a current ClickHouse (chdb)', () => {
     await ensureSchema(client, DB);
     assert.deepEqual(await definitions(), first, 'the view is recognised as current: not dropped and re-created');
     assert.deepEqual(await partitionZones(client, DB), { trend_realtime: 'UTC', trend_average: 'UTC', alarm_events: 'UTC' });
+  });
+
+  it('parses the cluster DDL: Replicated local tables and Distributed tables (chdb has no ZooKeeper, macros or clusters)', async () => {
+    const db = 'staas_cluster';
+    const local = localDatabase(db);
+    const { alarm_active_mv: _view, ...tables } = ddl(local);
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${local}` });
+    for (const [table, statement] of Object.entries(tables)) {
+      const replicated = replicatedStatement(local, table, statement);
+      const [row] = await queryRows<{ q: string }>(client, sql`SELECT formatQuery(${replicated}) AS q`.text);
+      assert.match(row!.q, /ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\//, table);
+      // Creating it gets past the statement to the server's configuration: the {shard} macro.
+      await assert.rejects(client.command({ query: replicated }), (err: Error) => describeInsertError(err).code === 139, table);
+    }
+    // Distributed tables over local tables of the same layout: refused only for the cluster's name.
+    await ensureSchema(client, local);
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+    for (const table of [...TABLES, ...API_TABLES]) {
+      await assert.rejects(
+        client.command({ query: distributedStatement('staas', db, table) }),
+        (err: Error) => describeInsertError(err).code === 701 && /cluster 'staas' not found/.test(err.message),
+        table,
+      );
+    }
   });
 
   it('migrates an alarm_active of the first schema (columns added, view replaced, trees re-flagged), idempotently', async () => {
