@@ -5,7 +5,8 @@
  * then per mode runs the sink (ingest/sink/cli.ts, its own process, a fresh group and scratch
  * database) from the start until its committed offsets reach the ends, and reports rows/s, the
  * sink's CPU seconds and the ClickHouse servers' CPU seconds per million rows (from /proc: every
- * server of the mode, summed), after checking that count() FINAL is exactly `--points`.
+ * server of the mode, summed; on the cluster also once every replica synced), after checking that
+ * count() FINAL is exactly `--points`.
  * Modes: `single` (the server on STAAS_CLICKHOUSE_HTTP_PORT), `direct` and `distributed` (the
  * cluster, STAAS_SINK_CLUSTER_INSERT). The cluster must run (STAAS_STACK_MODE=cluster npx tsx
  * ops/stack.ts up); the single server's CPU includes whatever else it serves meanwhile.
@@ -108,13 +109,20 @@ for (const mode of modes) {
   const chCpu = serverCpu() - serversStart;
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+  // The replicas fetch the new parts after the insert was acknowledged: their CPU counts too.
+  if (modeConn.cluster !== undefined)
+    await forEachNode(modeConn, modeConn.cluster, (node) =>
+      node.command({ query: `SYSTEM SYNC REPLICA ${localDatabase(modeConn.database)}.trend_realtime` }),
+    );
+  const chCpuReplicated = serverCpu() - serversStart;
   const ch = createClickHouse(modeConn);
   const rs = await ch.query({ query: `SELECT count() AS n FROM ${modeConn.database}.trend_realtime FINAL`, format: 'JSONEachRow' });
   const n = (await rs.json<{ n: string }>())[0]?.n;
   const perMillion = (cpu: number) => ((cpu / points) * 1e6).toFixed(2);
   console.log(
     `${mode.padEnd(11)} ${points} rows in ${seconds.toFixed(1)} s = ${Math.round(points / seconds)} rows/s; ` +
-      `ClickHouse CPU ${chCpu.toFixed(1)} s (${perMillion(chCpu)} s per million rows, ${servers.length} server${servers.length > 1 ? 's' : ''}); ` +
+      `ClickHouse CPU ${chCpu.toFixed(1)} s (${perMillion(chCpu)} s per million rows, ${servers.length} server${servers.length > 1 ? 's' : ''}` +
+      `${modeConn.cluster === undefined ? '' : `; ${perMillion(chCpuReplicated)} s with the replicas' fetches`}); ` +
       `sink CPU ${sinkCpu.toFixed(1)} s (${perMillion(sinkCpu)} s per million); count() FINAL ${n}${Number(n) === points ? '' : ' MISMATCH'}`,
   );
   if (modeConn.cluster === undefined) await ch.command({ query: `DROP DATABASE IF EXISTS ${modeConn.database}` });

@@ -14,7 +14,7 @@ import { createSinkMetrics } from '../../../../ingest/sink/metrics.ts';
 import { CommitOffsets } from '../../../../ingest/sink/steps/commit.ts';
 import { DeadLetter } from '../../../../ingest/sink/steps/dead-letter.ts';
 import { Decode } from '../../../../ingest/sink/steps/decode.ts';
-import { Insert } from '../../../../ingest/sink/steps/insert.ts';
+import { Insert, type InsertLanes } from '../../../../ingest/sink/steps/insert.ts';
 import type { MessageRef } from '../../../../ingest/sink/steps/step.ts';
 import { TableBatches } from '../../../../ingest/sink/steps/table-batch.ts';
 import type { TrendPoint } from '../../../../schemas/records.ts';
@@ -40,25 +40,28 @@ export class FakeClickHouse {
   readonly refuse = new Set<TableName>();
   /** Fail every insert with this (a fatal error: unknown table, code 60). */
   fatal: Error | undefined;
-  readonly held: { table: TableName; rows: number; held: Held }[] = [];
-  readonly stored: { table: TableName; bytes: number }[] = [];
+  /** Lanes (shards) whose inserts wait for the test even when `auto`. */
+  readonly heldLanes = new Set<number>();
+  readonly held: { table: TableName; rows: number; lane: number; held: Held }[] = [];
+  readonly stored: { table: TableName; bytes: number; lane: number; body: Buffer }[] = [];
 
-  readonly store = (table: TableName, _columns: readonly string[], chunks: readonly Buffer[]): Promise<void> => {
+  readonly store = (table: TableName, _columns: readonly string[], chunks: readonly Buffer[], _queryId = '', lane = 0): Promise<void> => {
     const body = Buffer.concat(chunks);
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     if (this.refuse.has(table))
       return Promise.reject(new Error(`Code: 33, e.displayText() = DB::Exception: Cannot read all data (${table})`));
-    if (this.auto) {
-      this.stored.push({ table, bytes: body.length });
+    if (this.auto && !this.heldLanes.has(lane)) {
+      this.stored.push({ table, bytes: body.length, lane, body });
       return Promise.resolve();
     }
     const d = deferred();
     this.held.push({
       table,
       rows: 0,
+      lane,
       held: {
         resolve: () => {
-          this.stored.push({ table, bytes: body.length });
+          this.stored.push({ table, bytes: body.length, lane, body });
           d.resolve();
         },
         reject: (err) => d.reject(err),
@@ -66,6 +69,15 @@ export class FakeClickHouse {
     });
     return d.promise;
   };
+
+  /** Acknowledges the held inserts of `lane`, and lets its later ones through. */
+  ackLane(lane: number): void {
+    this.heldLanes.delete(lane);
+    for (const h of this.held.filter((x) => x.lane === lane)) {
+      this.held.splice(this.held.indexOf(h), 1);
+      h.held.resolve();
+    }
+  }
 
   /** Acknowledges the held inserts into `table`. */
   ack(table: TableName): void {
@@ -135,6 +147,8 @@ export interface ChainOptions {
   maxInFlight?: number;
   maxDlqPending?: number;
   maxBufferedBytes?: number;
+  /** Insert lanes (a cluster's shards). */
+  lanes?: InsertLanes;
 }
 
 let nextOffset = 0;
@@ -164,7 +178,7 @@ export function chain(opts: ChainOptions = {}): Chain {
   const deadLetters = new DeadLetters(dlqProducer.asProducer(), TOPICS.dlq, { maxRatio: 1, minInvalid: 1_000_000, windowMessages: 10 });
   const deadLetter = new DeadLetter(deadLetters, metrics, () => undefined, opts.maxDlqPending ?? 100);
   const quiet = { info: () => undefined, warn: () => undefined };
-  const insert = new Insert(clickhouse.store, opts.maxInFlight ?? 4, deadLetter, metrics, quiet, () => undefined);
+  const insert = new Insert(clickhouse.store, opts.maxInFlight ?? 4, deadLetter, metrics, quiet, () => undefined, opts.lanes);
   const batches = new TableBatches(
     { rows: opts.batchRows ?? 1_000_000, bytes: 1 << 30, ageMs: 60_000, maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 30 },
     insert,
