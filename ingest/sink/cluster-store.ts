@@ -11,9 +11,14 @@
  *   retried whole (the shards that stored their part drop the repeat: replicated inserts are
  *   deduplicated by block checksum), and while it fails every tenant waits.
  *
- * Why direct: besides that isolation, it was the faster on this machine (README, "Cluster mode":
- * the same replay into both, rows/s and ClickHouse CPU-seconds per million rows): the Distributed
- * path parses every row on the receiving server and sends it on again over the native protocol.
+ * Why direct: a shard that fails holds back only its own tenants (test/cluster/
+ * clickhouse-shard-down.test.ts fails with `distributed`: the live shard's tenants stop too), the
+ * sink chooses the replica and fails over at once, and an acknowledgement is per shard, which is
+ * what the commit waits for. It costs no more: measured with bench/cluster-insert.ts (the same
+ * 2 M points into each; README, "Cluster mode"), rows/s and ClickHouse CPU-seconds per million
+ * rows were within the noise of this shared 2-core machine either way; the split costs the sink
+ * about 0.2-0.3 CPU-s per million rows, the Distributed path costs the receiving server parsing
+ * every row and sending it on again.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseCluster, ClickHouseConnection } from '../../config/connections.ts';

@@ -44,7 +44,7 @@ describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, 
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
   });
 
-  it('retries the read-only inserts as transient and stores everything once after', async () => {
+  it('retries the read-only inserts as transient and stores everything once after', async (t) => {
     const warnings: string[] = [];
     const { sink, registry } = await startClusterSink(
       topics,
@@ -79,10 +79,13 @@ describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, 
     // What the server answered: read-only tables or ZooKeeper errors, all transient.
     const failures = warnings.filter((w) => /insert into .* failed/.test(w));
     assert.ok(failures.length > 0, 'the failed inserts were logged');
+    const seen = new Set<string>();
     for (const w of failures) {
       const cls = describeInsertError(new Error(w));
       assert.equal(cls.kind, 'transient', `classified transient: ${w}`);
+      seen.add(cls.code === undefined ? cls.name : `${cls.code} ${cls.name}`);
     }
+    t.diagnostic(`insert failures while ZooKeeper was down: ${[...seen].join(', ')}`);
     assert.ok(
       failures.some((w) => /Code: (242|164|999)|read-?only|ZooKeeper|Coordination/i.test(w)),
       `a read-only or ZooKeeper error among: ${failures.slice(0, 3).join(' | ')}`,

@@ -60,7 +60,10 @@ describe('cluster DDL', () => {
       );
       assert.equal(out.replace(/ENGINE = .*\)\n/, ''), statement.replace(/ENGINE = .*\)\n/, ''), 'only the engine changes');
     }
-    assert.throws(() => replicatedStatement(local, 'x', 'CREATE TABLE x (a Int32) ENGINE = MergeTree() ORDER BY a'), /no ReplacingMergeTree/);
+    assert.throws(
+      () => replicatedStatement(local, 'x', 'CREATE TABLE x (a Int32) ENGINE = MergeTree() ORDER BY a'),
+      /no ReplacingMergeTree/,
+    );
   });
 
   it('puts a Distributed table of the same name over each local table, sharded by the DMS id', () => {
