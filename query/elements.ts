@@ -31,12 +31,14 @@ export class ElementDirectory {
     if (until !== undefined && until > Date.now()) return true;
     const db = ident(this.reader.database);
     const where = sql`dms_id = ${dmsId} AND dma_id = ${dmaId} AND element_id = ${elementId}`;
+    // Each branch selects a column, not a constant: through a Distributed table (cluster mode)
+    // 18.16 refuses a constant that comes back from the shards as a column (code 171).
     const rows = await this.reader.rows<{ found: number }>(
       sql`SELECT 1 AS found FROM (
-        SELECT 1 AS x FROM (SELECT 1 FROM ${db}.trend_realtime WHERE ${where} LIMIT 1)
-        UNION ALL SELECT 1 AS x FROM (SELECT 1 FROM ${db}.trend_average WHERE ${where} LIMIT 1)
-        UNION ALL SELECT 1 AS x FROM (SELECT 1 FROM ${db}.alarm_events WHERE ${where} LIMIT 1)
-        UNION ALL SELECT 1 AS x FROM (SELECT 1 FROM ${db}.element_rows WHERE ${where} LIMIT 1)
+        SELECT dms_id AS x FROM (SELECT dms_id FROM ${db}.trend_realtime WHERE ${where} LIMIT 1)
+        UNION ALL SELECT dms_id AS x FROM (SELECT dms_id FROM ${db}.trend_average WHERE ${where} LIMIT 1)
+        UNION ALL SELECT dms_id AS x FROM (SELECT dms_id FROM ${db}.alarm_events WHERE ${where} LIMIT 1)
+        UNION ALL SELECT dms_id AS x FROM (SELECT dms_id FROM ${db}.element_rows WHERE ${where} LIMIT 1)
       ) LIMIT 1`,
       { label: 'element.exists' },
     );
