@@ -87,7 +87,8 @@ ${shards.join('\n')}
     <node><host>${cfg.zookeeper.host}</host><port>${cfg.zookeeper.port}</port></node>
     <session_timeout_ms>10000</session_timeout_ms>
   </zookeeper>
-  <!-- Four servers share two cores and a few GiB: small caches and pools. -->
+  <!-- Four servers share two cores and a few GiB: small caches (above) and pools (users.xml), and
+       a server-wide memory cap where the server knows it (newer servers; 18.16 ignores it). -->
   <max_server_memory_usage>2000000000</max_server_memory_usage>
 `;
 }
