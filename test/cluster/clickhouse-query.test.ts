@@ -20,6 +20,7 @@ import {
   ensureClickHouseCluster,
   pointsByDms,
   startClusterSink,
+  syncReplicas,
   writePoints,
   type ClusterDatabase,
 } from '../support/clickhouse-cluster.ts';
@@ -47,6 +48,7 @@ describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
     cleanup.push(() => sink.stop());
     await writePoints(topics, 0, POINTS);
     await until('every point stored', async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === POINTS);
+    await syncReplicas(database);
     api = await buildQueryApi({ client: database.client, database: database.db, config: readQueryConfig(process.env) });
     await api.ready();
     cleanup.push(() => api.close());

@@ -18,6 +18,7 @@ import {
   pointsByDms,
   restartNode,
   startClusterSink,
+  syncReplicas,
   writePoints,
   type ClusterDatabase,
 } from '../support/clickhouse-cluster.ts';
@@ -89,6 +90,7 @@ describe('ClickHouse cluster with a whole shard down', { timeout: 300_000 }, () 
       async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === 60_000,
       180_000,
     );
+    await syncReplicas(database);
     assert.deepEqual(await pointsByDms(database), expectedByDms(60_000), 'every value once per tenant');
     await until('offsets committed to the end', () => committedToEnd(kafka, groupId, topicNames), 30_000);
   });

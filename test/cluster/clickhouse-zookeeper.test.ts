@@ -18,6 +18,7 @@ import {
   localPoints,
   pointsByDms,
   startClusterSink,
+  syncReplicas,
   writePoints,
   type ClusterDatabase,
 } from '../support/clickhouse-cluster.ts';
@@ -96,6 +97,7 @@ describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, 
       async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === 12_000,
       120_000,
     );
+    await syncReplicas(database);
     assert.deepEqual(await pointsByDms(database), expectedByDms(12_000), 'every value once per tenant');
     // Both replicas of each shard hold the shard's tenants, exactly (replication caught up).
     await until(

@@ -144,6 +144,17 @@ export async function localPoints(
   });
 }
 
+/**
+ * Waits until every replica has fetched what its shard was given (SYSTEM SYNC REPLICA on every
+ * server). Reads through a Distributed table pick a replica at random, and a replica that was
+ * down or busy may still be fetching: without this, a read right after the inserts can miss rows.
+ */
+export async function syncReplicas(database: ClusterDatabase, table = 'trend_realtime'): Promise<void> {
+  await forEachNode(database.conn, database.conn.cluster!, (node) =>
+    node.command({ query: `SYSTEM SYNC REPLICA ${localDatabase(database.db)}.${table}` }),
+  );
+}
+
 export function clusterNode(index: number): ClusterNode {
   const node = clusterNodes(clusterStackConfig)[index];
   if (node === undefined) throw new RangeError(`no cluster node ${index}`);
