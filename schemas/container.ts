@@ -17,7 +17,8 @@ import { parseWriter, resolveWriter, unrepresentable, type Resolution } from './
 
 /** avsc's resolver type is not exported by name. */
 type Resolver = ReturnType<avro.Type['createResolver']>;
-import { READER_TYPES, SCHEMA_JSON, TYPE_BY_NAME, type RecordOf, type RecordType } from './records.ts';
+import { READER_TYPES, SCHEMA_JSON, TYPE_BY_NAME, type RecordOf, type RecordType, type TrendPoint } from './records.ts';
+import { writeTrendPoint } from './trend-encoder.ts';
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]); // "Obj" 1
 const SYNC_SIZE = 16;
@@ -66,7 +67,7 @@ class Output {
   /** Makes room for `n` more bytes at once (one copy instead of a doubling per overflow). */
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(this.pos + n);
+    const grown = Buffer.allocUnsafe(Math.max(this.pos + n, this.buf.length * 2));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
@@ -100,6 +101,8 @@ export class BatchBody<T extends RecordType = RecordType> {
   private readonly writer: avro.Type;
   private readonly schemaBytes: Buffer;
   private records = 0;
+  /** Trend points of the current schema are written by schemas/trend-encoder.ts, not avsc. */
+  private readonly handWritten: boolean;
 
   constructor(
     readonly type: T,
@@ -108,6 +111,7 @@ export class BatchBody<T extends RecordType = RecordType> {
     this.writer = opts.writerType ?? READER_TYPES[type];
     this.schemaBytes = opts.writerType === undefined ? SCHEMA_BYTES[type] : Buffer.from(JSON.stringify(this.writer.schema()));
     this.body = new Output(opts.initialBytes ?? 4096);
+    this.handWritten = type === 'trend' && opts.writerType === undefined;
   }
 
   get count(): number {
@@ -127,7 +131,8 @@ export class BatchBody<T extends RecordType = RecordType> {
   /** Encodes one record; returns its encoded size in bytes. */
   add(record: RecordOf[T]): number {
     const before = this.body.pos;
-    this.body.write(this.writer, record);
+    if (this.handWritten) writeTrendPoint(this.body, record as TrendPoint);
+    else this.body.write(this.writer, record);
     this.records++;
     return this.body.pos - before;
   }
@@ -145,10 +150,16 @@ export class BatchBody<T extends RecordType = RecordType> {
   addMany(records: readonly RecordOf[T][], sizeHint = 0): number[] {
     this.body.reserve(sizeHint);
     const ends: number[] = [];
-    for (const r of records) {
-      this.body.write(this.writer, r);
-      ends.push(this.body.pos);
-    }
+    if (this.handWritten)
+      for (const r of records) {
+        writeTrendPoint(this.body, r as TrendPoint);
+        ends.push(this.body.pos);
+      }
+    else
+      for (const r of records) {
+        this.body.write(this.writer, r);
+        ends.push(this.body.pos);
+      }
     this.records += records.length;
     return ends;
   }
