@@ -42,6 +42,20 @@ export class RowBinaryWriter {
   // column cannot hold (RangeError), as Buffer's did: a silently wrapped id would be stored
   // under another element.
 
+  /**
+   * For a caller that writes a row's bytes itself (ingest/sink/trend-transcoder.ts): makes room
+   * for `n` more bytes and returns the buffer to write at `length`; then call `advance`.
+   */
+  room(n: number): Buffer {
+    this.ensure(n);
+    return this.buf;
+  }
+
+  /** Moves the write position to `pos` after bytes written into `room`'s buffer. */
+  advance(pos: number): void {
+    this.pos = pos;
+  }
+
   uint8(v: number): void {
     this.ensure(1);
     this.buf[this.pos++] = v;
@@ -155,6 +169,30 @@ export class RowBinaryWriter {
     this.leb128(bytes);
     this.ensure(bytes);
     this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /** A String column from UTF-8 bytes [start, end) of `src` (e.g. an Avro string's bytes). */
+  stringBytes(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.leb128(n);
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    if (n <= SHORT_STRING) for (let i = start; i < end; i++) b[p++] = src[i]!;
+    else {
+      b.set(src.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+
+  /** A Float64 column from 8 little-endian bytes of `src` at `at` (an Avro double). */
+  float64Bytes(src: Uint8Array, at: number): void {
+    this.ensure(8);
+    const b = this.buf;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) b[p + i] = src[at + i]!;
+    this.pos = p + 8;
   }
 
   nullableString(s: string | null): void {
