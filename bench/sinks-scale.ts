@@ -12,8 +12,8 @@
  * measured, from its staas_sink_rows_inserted_total), the group's and the brokers' CPU per million
  * points.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -62,6 +62,8 @@ await ensureTopics(admin, topics, { partitions, replicationFactor: CLUSTER_REPLI
 
 const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-spool-'));
 const fillStart = Date.now();
+const brokersCpu = () => brokerPids.reduce((s, pid) => s + (cpuMs(pid) ?? 0), 0) / 1000;
+const fillBrokersCpu = brokersCpu();
 const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: prefix, spoolDir, batchRecords: perMessage }), kafkaConn, {
   registry: new Registry(),
   kafka,
@@ -69,8 +71,22 @@ const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: 
 for (let i = 0; i < N; i++) await writer.trend(benchPoint(i));
 await writer.close();
 rmSync(spoolDir, { recursive: true, force: true });
+const fillSeconds = (Date.now() - fillStart) / 1000;
+const fillCpuPerM = ((brokersCpu() - fillBrokersCpu) * 1e6) / N;
+// Every node holds a replica of every partition (RF 3 on 3 nodes): one node's log files are the topic's size.
+const firstNodeData = clusterNodes(cfg)[0]!.files.dataDir;
+const topicBytes = readdirSync(firstNodeData)
+  .filter((d) => d.startsWith(`${topics.trend}-`))
+  .flatMap((d) =>
+    readdirSync(join(firstNodeData, d))
+      .filter((f) => f.endsWith('.log'))
+      .map((f) => statSync(join(firstNodeData, d, f)).size),
+  )
+  .reduce((a, b) => a + b, 0);
 console.log(
-  `sinks-scale: ${N} trend points (${perMessage} per message) in ${prefix}.trend (${partitions} partitions, RF ${CLUSTER_REPLICATION_FACTOR}), written in ${((Date.now() - fillStart) / 1000).toFixed(1)} s`,
+  `sinks-scale: ${N} trend points (${perMessage} per message) in ${prefix}.trend (${partitions} partitions, RF ${CLUSTER_REPLICATION_FACTOR}), ` +
+    `written in ${fillSeconds.toFixed(1)} s (${Math.round(N / fillSeconds)} points/s, one Writer, acks=all); the 3 brokers used ${fillCpuPerM.toFixed(2)} CPU-s per M points written; ` +
+    `${(topicBytes / N).toFixed(1)} bytes per point on disk per replica`,
 );
 
 const ch = createClickHouse(conn.clickhouse);
@@ -113,7 +129,6 @@ async function rowsInserted(metricsPort: number): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const brokersCpu = () => brokerPids.reduce((s, pid) => s + (cpuMs(pid) ?? 0), 0) / 1000;
 const results: string[] = [];
 for (const n of groupSizes) {
   const db = `bench_sinks_${suffix}_${n}`;
@@ -160,9 +175,7 @@ for (const n of groupSizes) {
   const line =
     `| ${n} | ${Math.round(measured / seconds)} | ${seconds.toFixed(1)} | ${cpu.map((c, i) => perM(c, inserted[i])).join(' / ')} | ` +
     `${inserted.join(' / ')} | ${rowsAtStart} | ${rows - N} | ${perM(cpu.reduce((a, b) => a + b, 0))} | ${perM(brokersSeconds)} |`;
-  console.log(
-    `${n} sink(s): ${measured} rows measured (${rowsAtStart} stored before the group was stable; ${rows - N} stored twice) ${line}`,
-  );
+  console.log(`${n} sink(s), load average ${loadavg()[0]!.toFixed(1)}: ${line}`);
   results.push(line);
 }
 
