@@ -180,9 +180,9 @@ for (const n of groupSizes) {
 }
 
 console.log(
-  '\n| sinks | rows/s | seconds | CPU-s per M points, each sink (of its rows) | rows each | all sinks, CPU-s per M | 3 brokers, CPU-s per M |',
+  '\n| sinks | rows/s | seconds | CPU-s per M points, each sink (of its rows) | rows each | stored before stable | stored twice | all sinks, CPU-s per M | 3 brokers, CPU-s per M |',
 );
-console.log('| ---: | ---: | ---: | --- | --- | ---: | ---: |');
+console.log('| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |');
 for (const line of results) console.log(line);
 console.log(
   `\nCommand: npx tsx bench/sinks-scale.ts --records ${N} --per-message ${perMessage} --partitions ${partitions} --sinks ${values.sinks}`,
