@@ -14,7 +14,8 @@ import type { KafkaClusterNode, StackConfig } from './stack-config.ts';
 /** Replication factor of cluster mode's data and internal topics. */
 export const CLUSTER_REPLICATION_FACTOR = 3;
 
-function clusterDir(cfg: StackConfig): string {
+/** `<STAAS_STATE_DIR>/cluster`: every cluster-mode service keeps its state below it. */
+export function clusterDir(cfg: StackConfig): string {
   return join(cfg.stateDir, 'cluster');
 }
 

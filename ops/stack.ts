@@ -1,9 +1,11 @@
 /**
  * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` and `query` (start them),
- * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag), `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
+ * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag),
+ * `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
- * With STAAS_STACK_MODE=cluster, `up`, `down` and `status` act on the cluster (ops/kafka-cluster.ts).
+ * With STAAS_STACK_MODE=cluster, `up`, `down`, `status`, `logs [kafka-<n>]` and `reset --yes`
+ * act on the cluster (ops/kafka-cluster.ts) and its state under `<STAAS_STATE_DIR>/cluster`.
  */
 import { rmSync } from 'node:fs';
 import { logLevel } from 'kafkajs';
@@ -18,7 +20,15 @@ import { smokeRoundTrip } from './smoke.ts';
 import { queryAddress, queryFiles, queryReady, startQuery } from './query-service.ts';
 import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
-import { CLUSTER_REPLICATION_FACTOR, clusterBrokers, kafkaClusterStatus, startKafkaCluster, stopKafkaCluster } from './kafka-cluster.ts';
+import {
+  CLUSTER_REPLICATION_FACTOR,
+  clusterBrokers,
+  clusterDir,
+  clusterNodes,
+  kafkaClusterStatus,
+  startKafkaCluster,
+  stopKafkaCluster,
+} from './kafka-cluster.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
 
@@ -211,7 +221,10 @@ async function settle(timeoutMs = 180_000): Promise<boolean> {
 }
 
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
-  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
+  const all =
+    cfg.mode === 'cluster'
+      ? Object.fromEntries(clusterNodes(cfg).map((n) => [n.files.name, n.files]))
+      : { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
     if (which !== undefined && which !== name) continue;
     console.log(`==> ${files.logFile} <==`);
@@ -296,8 +309,12 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       await down(cfg);
-      rmSync(cfg.stateDir, { recursive: true, force: true });
-      console.log(`removed ${cfg.stateDir}`);
+      {
+        // Cluster mode's data lives under <state>/cluster: the single-node stack's is left alone.
+        const dir = cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir;
+        rmSync(dir, { recursive: true, force: true });
+        console.log(`removed ${dir}`);
+      }
       return 0;
     default:
       console.error(
