@@ -7,6 +7,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { logLevel } from 'kafkajs';
+import { createKafka } from '../ingest/kafka/client.ts';
 import { answersMetadata, kafkaFiles, startKafkaNode, type KafkaNode, type StartResult } from './kafka.ts';
 import { runningPid, stopService } from './process.ts';
 import type { KafkaClusterNode, StackConfig } from './stack-config.ts';
@@ -95,4 +97,25 @@ export async function kafkaClusterStatus(cfg: StackConfig): Promise<{ node: Kafk
       return { node, pid, healthy: pid !== undefined && (await answersMetadata(`${node.host}:${node.port}`)) };
     }),
   );
+}
+
+/**
+ * Partitions (of every topic, internal ones included) with fewer in-sync replicas than replicas,
+ * asked of the live brokers; undefined when none answers. After a node returns this falls to 0
+ * once it has caught up.
+ */
+export async function underReplicatedPartitions(cfg: StackConfig): Promise<number | undefined> {
+  const admin = createKafka(
+    { brokers: clusterBrokers(cfg), clientId: 'staas-stack' },
+    { logLevel: logLevel.NOTHING, connectionTimeoutMs: 1000, requestTimeoutMs: 5000, retries: 1 },
+  ).admin();
+  try {
+    await admin.connect();
+    const { topics } = await admin.fetchTopicMetadata();
+    return topics.reduce((n, t) => n + t.partitions.filter((p) => p.isr.length < p.replicas.length).length, 0);
+  } catch {
+    return undefined;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

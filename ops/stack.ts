@@ -26,6 +26,7 @@ import {
   clusterDir,
   clusterNodes,
   kafkaClusterStatus,
+  underReplicatedPartitions,
   startKafkaCluster,
   stopKafkaCluster,
 } from './kafka-cluster.ts';
@@ -135,6 +136,8 @@ async function clusterStatus(cfg: StackConfig, log: (line: string) => void): Pro
     const state = pid === undefined ? 'stopped' : healthy ? `up (pid ${pid})` : `not answering (pid ${pid})`;
     log(`${node.files.name.padEnd(11)} ${state}  ${node.host}:${node.port}`);
   }
+  const under = await underReplicatedPartitions(cfg);
+  log(`replicas    ${under === undefined ? 'unknown (no broker answers)' : `${under} partition(s) under-replicated`}`);
   log(`brokers     STAAS_KAFKA_BROKERS=${clusterBrokers(cfg).join(',')}`);
   log(`state       ${cfg.stateDir}/cluster`);
   return nodes.every((n) => n.healthy);
