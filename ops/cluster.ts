@@ -1,36 +1,30 @@
 /**
- * The cluster mode's ClickHouse side as one service group for `stack up|down|status`: ZooKeeper
- * (ops/zookeeper.ts) first, then the shards x replicas ClickHouse servers
- * (ops/clickhouse-cluster.ts); stopped in the reverse order.
+ * The cluster mode's ClickHouse side as one service group for `stack up|down|status|logs`:
+ * ZooKeeper (ops/zookeeper.ts) first, then the shards x replicas ClickHouse servers
+ * (ops/clickhouse-cluster.ts); stopped in the reverse order. The Kafka side is ops/kafka-cluster.ts.
  */
-import { join } from 'node:path';
 import { clusterNodePing, clusterNodes, nodeUrl, startClickHouseCluster, stopClickHouseCluster } from './clickhouse-cluster.ts';
-import { runningPid, stopService } from './process.ts';
+import { runningPid, stopService, type ServiceFiles } from './process.ts';
 import type { StackConfig } from './stack-config.ts';
 import { startZooKeeper, zookeeperFiles, zookeeperHealthy } from './zookeeper.ts';
 
-/** `<state>/cluster`: everything the cluster mode keeps (what `reset --yes` removes in that mode). */
-export function clusterDir(cfg: StackConfig): string {
-  return join(cfg.stateDir, 'cluster');
-}
-
 /** Starts ZooKeeper and every ClickHouse server not yet running; one line per service. */
-export async function startCluster(cfg: StackConfig): Promise<string[]> {
+export async function startClickHouseSide(cfg: StackConfig): Promise<string[]> {
   const zk = await startZooKeeper(cfg);
   return [`zookeeper: ${zk} on ${cfg.zookeeper.host}:${cfg.zookeeper.port}`, ...(await startClickHouseCluster(cfg))];
 }
 
 /** Stops the ClickHouse servers, then ZooKeeper (servers stopped after it would wait for it). */
-export async function stopCluster(cfg: StackConfig): Promise<string[]> {
+export async function stopClickHouseSide(cfg: StackConfig): Promise<string[]> {
   const lines = await stopClickHouseCluster(cfg);
   lines.push(await stopService(zookeeperFiles(cfg), 30_000));
   return lines;
 }
 
 /** Prints ZooKeeper's and each server's state; true when all answer. */
-export async function clusterStatus(cfg: StackConfig, log: (line: string) => void): Promise<boolean> {
+export async function clickhouseSideStatus(cfg: StackConfig, log: (line: string) => void): Promise<boolean> {
   const line = (name: string, pid: number | undefined, ok: boolean, where: string) =>
-    `${name.padEnd(13)} ${pid === undefined ? 'stopped' : ok ? `up (pid ${pid})` : `not answering (pid ${pid})`}  ${where}`;
+    `${name.padEnd(12)} ${pid === undefined ? 'stopped' : ok ? `up (pid ${pid})` : `not answering (pid ${pid})`}  ${where}`;
   const zkPid = runningPid(zookeeperFiles(cfg));
   const zkOk = zkPid !== undefined && (await zookeeperHealthy(cfg));
   log(line('zookeeper', zkPid, zkOk, `${cfg.zookeeper.host}:${cfg.zookeeper.port}`));
@@ -41,6 +35,10 @@ export async function clusterStatus(cfg: StackConfig, log: (line: string) => voi
     all &&= ok;
     log(line(node.files.name, pid, ok, `${nodeUrl(cfg, node)} shard ${node.shard + 1} replica ${node.replica + 1}`));
   }
-  log(`state         ${clusterDir(cfg)}`);
   return all;
+}
+
+/** The log files of ZooKeeper and each server, by service name (for `stack logs`). */
+export function clickhouseSideLogs(cfg: StackConfig): (readonly [string, ServiceFiles])[] {
+  return [['zookeeper', zookeeperFiles(cfg)], ...clusterNodes(cfg).map((n) => [n.files.name, n.files] as const)];
 }

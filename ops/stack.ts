@@ -1,12 +1,16 @@
 /**
  * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` and `query` (start them),
- * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag), `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
+ * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag),
+ * `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
+ * With STAAS_STACK_MODE=cluster, `up`, `down`, `status`, `logs [kafka-<n>|zookeeper|clickhouse-<n>]`
+ * and `reset --yes` act on the cluster (ops/kafka-cluster.ts, ops/cluster.ts) and its state under
+ * `<STAAS_STATE_DIR>/cluster`.
  */
 import { rmSync } from 'node:fs';
 import { logLevel } from 'kafkajs';
-import { readConnections, type Connections } from '../config/connections.ts';
+import { readConnections, type Connections, type KafkaConnection } from '../config/connections.ts';
 import { ConfigError } from '../config/env.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
@@ -14,11 +18,21 @@ import { createClickHouse } from '../storage/client.ts';
 import { ensureSchemaFor } from '../storage/cluster-schema.ts';
 import { TABLES } from '../storage/schema.ts';
 import { clickhouseFiles, clickhousePing, startClickHouse } from './clickhouse.ts';
-import { clusterDir, clusterStatus, startCluster, stopCluster } from './cluster.ts';
+import { clickhouseSideStatus, clickhouseSideLogs, startClickHouseSide, stopClickHouseSide } from './cluster.ts';
 import { smokeRoundTrip } from './smoke.ts';
 import { queryAddress, queryFiles, queryReady, startQuery } from './query-service.ts';
 import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
+import {
+  CLUSTER_REPLICATION_FACTOR,
+  clusterBrokers,
+  clusterDir,
+  clusterNodes,
+  kafkaClusterStatus,
+  underReplicatedPartitions,
+  startKafkaCluster,
+  stopKafkaCluster,
+} from './kafka-cluster.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
 
@@ -27,11 +41,8 @@ export async function up(
   log: (line: string) => void = console.log,
   conn: Connections = readConnections(),
 ): Promise<void> {
-  if (cfg.mode === 'cluster') {
-    // ZooKeeper and the four ClickHouse servers (ops/cluster.ts), beside the single-node stack.
-    for (const line of await startCluster(cfg)) log(line);
-  }
-  const results = await Promise.allSettled([startKafka(cfg), cfg.mode === 'cluster' ? Promise.resolve('cluster') : startClickHouse(cfg)]);
+  if (cfg.mode === 'cluster') return upCluster(cfg, log, conn);
+  const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failures.length > 0) {
     if (failures.length === 1) throw failures[0]!;
@@ -43,16 +54,26 @@ export async function up(
   await provision(cfg, conn, log);
 }
 
+/**
+ * Cluster mode: the Kafka cluster (3 KRaft nodes), ZooKeeper and the 2 x 2 ClickHouse servers
+ * (ops/cluster.ts), then the topics (replication factor 3) and the tables on every server.
+ */
+async function upCluster(cfg: StackConfig, log: (line: string) => void, conn: Connections): Promise<void> {
+  for (const { node, result } of await startKafkaCluster(cfg)) log(`${node.files.name}: ${result} on ${node.host}:${node.port}`);
+  for (const line of await startClickHouseSide(cfg)) log(line);
+  await provisionTopics(cfg, { ...conn.kafka, brokers: clusterBrokers(cfg) }, log);
+  const ch = createClickHouse(conn.clickhouse);
+  try {
+    const tables = await ensureSchemaFor(ch, conn.clickhouse);
+    log(`clickhouse: database ${conn.clickhouse.database} on every server with tables ${tables.join(', ')}`);
+  } finally {
+    await ch.close();
+  }
+}
+
 /** Topics and tables: created when missing, left alone when present. */
 async function provision(cfg: StackConfig, conn: Connections, log: (line: string) => void): Promise<void> {
-  const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const created = await ensureTopics(admin, topicsFor(), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
-    log(`kafka: topics ${created.length > 0 ? `created ${created.join(', ')}` : 'present'}`);
-  } finally {
-    await admin.disconnect();
-  }
+  await provisionTopics(cfg, conn.kafka, log);
   const ch = createClickHouse(conn.clickhouse);
   try {
     const tables = await ensureSchemaFor(ch, conn.clickhouse);
@@ -62,10 +83,27 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
   }
 }
 
+/** The data topics, in cluster mode with replication factor 3 (and min.insync.replicas=2, ensureTopics). */
+async function provisionTopics(cfg: StackConfig, kafka: KafkaConnection, log: (line: string) => void): Promise<void> {
+  const admin = createKafka(kafka, { logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const layout =
+      cfg.mode === 'cluster'
+        ? { partitions: cfg.kafka.cluster.partitions, replicationFactor: CLUSTER_REPLICATION_FACTOR }
+        : { partitions: cfg.kafka.partitions, replicationFactor: 1 };
+    const created = await ensureTopics(admin, topicsFor(), layout);
+    log(`kafka: topics ${created.length > 0 ? `created ${created.join(', ')}` : 'present'}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
-  // Cluster mode stops only the cluster's servers: the single-node services may be in use.
   if (cfg.mode === 'cluster') {
-    for (const line of await stopCluster(cfg)) log(line);
+    // The cluster's services only (the single-node ones may be in use): ClickHouse's side, then Kafka.
+    for (const line of await stopClickHouseSide(cfg)) log(line);
+    for (const line of await stopKafkaCluster(cfg)) log(line);
     return;
   }
   // The Query API first (it only reads), then the sink (it stores and commits what it consumed),
@@ -106,6 +144,20 @@ export async function status(
   );
   log(`state       ${cfg.stateDir}`);
   return kOk && cOk;
+}
+
+async function clusterStatus(cfg: StackConfig, log: (line: string) => void): Promise<boolean> {
+  const nodes = await kafkaClusterStatus(cfg);
+  for (const { node, pid, healthy } of nodes) {
+    const state = pid === undefined ? 'stopped' : healthy ? `up (pid ${pid})` : `not answering (pid ${pid})`;
+    log(`${node.files.name.padEnd(11)} ${state}  ${node.host}:${node.port}`);
+  }
+  const under = await underReplicatedPartitions(cfg);
+  log(`replicas    ${under === undefined ? 'unknown (no broker answers)' : `${under} partition(s) under-replicated`}`);
+  log(`brokers     STAAS_KAFKA_BROKERS=${clusterBrokers(cfg).join(',')}`);
+  const clickhouseUp = await clickhouseSideStatus(cfg, log);
+  log(`state       ${cfg.stateDir}/cluster`);
+  return nodes.every((n) => n.healthy) && clickhouseUp;
 }
 
 async function sinkHealthy(): Promise<boolean> {
@@ -189,7 +241,10 @@ async function settle(timeoutMs = 180_000): Promise<boolean> {
 }
 
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
-  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
+  const all =
+    cfg.mode === 'cluster'
+      ? Object.fromEntries([...clusterNodes(cfg).map((n) => [n.files.name, n.files] as const), ...clickhouseSideLogs(cfg)])
+      : { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
     if (which !== undefined && which !== name) continue;
     console.log(`==> ${files.logFile} <==`);
@@ -274,8 +329,12 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       await down(cfg);
-      rmSync(cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir, { recursive: true, force: true });
-      console.log(`removed ${cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir}`);
+      {
+        // Cluster mode's data lives under <state>/cluster: the single-node stack's is left alone.
+        const dir = cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir;
+        rmSync(dir, { recursive: true, force: true });
+        console.log(`removed ${dir}`);
+      }
       return 0;
     default:
       console.error(

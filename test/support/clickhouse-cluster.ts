@@ -17,7 +17,7 @@ import { Sink } from '../../ingest/sink/sink.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { clusterNodes, nodeUrl, startClusterNode, type ClusterNode } from '../../ops/clickhouse-cluster.ts';
-import { startCluster } from '../../ops/cluster.ts';
+import { startClickHouseSide } from '../../ops/cluster.ts';
 import { runningPid } from '../../ops/process.ts';
 import { readStackConfig, type StackConfig } from '../../ops/stack-config.ts';
 import { createClickHouse } from '../../storage/client.ts';
@@ -30,7 +30,7 @@ export const clusterStackConfig: StackConfig = readStackConfig(clusterEnv);
 
 /** Starts ZooKeeper and the servers that are not running (idempotent; seconds when all run). */
 export async function ensureClickHouseCluster(): Promise<void> {
-  await startCluster(clusterStackConfig);
+  await startClickHouseSide(clusterStackConfig);
 }
 
 export interface ClusterDatabase {
