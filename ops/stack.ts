@@ -65,7 +65,8 @@ async function upCluster(cfg: StackConfig, log: (line: string) => void, conn: Co
   const ch = createClickHouse(conn.clickhouse);
   try {
     const tables = await ensureSchemaFor(ch, conn.clickhouse);
-    log(`clickhouse: database ${conn.clickhouse.database} on every server with tables ${tables.join(', ')}`);
+    const where = conn.clickhouse.cluster === undefined ? '' : ' on every server';
+    log(`clickhouse: database ${conn.clickhouse.database}${where} with tables ${tables.join(', ')}`);
   } finally {
     await ch.close();
   }
