@@ -1,6 +1,6 @@
 /**
  * Query API latency while a simulated fleet writes, against the local stack:
- *   npx tsx bench/query.ts [--seconds 10] [--connections 1 --connections 4] [--ingest-rate 150000] [--scenario 30d ...]
+ *   npx tsx bench/query.ts [--seconds 10] [--connections 1 --connections 4] [--ingest-rate 150000] [--ingest-nice 0] [--scenario 30d ...]
  * Starts the stack services if needed (Kafka, ClickHouse, the Sink), back-fills one bench element
  * through the real Writer into the `staas` database (5-minute averages for 92 days, 1-hour
  * averages for 2 years, real-time points every 10 s for 24 h, 10,000 active alarm trees and
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     'ingest-rate': { type: 'string', default: '150000' },
     scenario: { type: 'string', multiple: true },
     'skip-fill': { type: 'boolean', default: false },
+    'ingest-nice': { type: 'string', default: '0' },
   },
 });
 
@@ -60,6 +61,12 @@ function positiveInt(name: string, raw: string, allowZero = false): number {
 const SECONDS = positiveInt('seconds', args.seconds);
 const CONNECTIONS = args.connections.map((c) => positiveInt('connections', c));
 const INGEST_RATE = positiveInt('ingest-rate', args['ingest-rate'], true);
+/** Niceness of the fleet simulator (0–19): the agents it stands for run on other machines. */
+const INGEST_NICE = positiveInt('ingest-nice', args['ingest-nice'], true);
+if (INGEST_NICE > 19) {
+  console.error(`bench/query: --ingest-nice must be at most 19, got ${INGEST_NICE}`);
+  process.exit(2);
+}
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -340,7 +347,7 @@ async function run(
 
 /** The simulator beside the scenarios; `summary`: its last lines once it exited. */
 function startSimulator(rate: number, durationS: number): { child: ChildProcess; summary: Promise<string> } {
-  const run = runSimulator(rate, durationS, { captureStderr: true });
+  const run = runSimulator(rate, durationS, { captureStderr: true, nice: INGEST_NICE });
   const summary = run.exited.then(
     ({ code, out }) => `${out.trim().split('\n').slice(-3).join(' | ')}${code === 0 ? '' : ` (exit ${code})`}`,
   );
@@ -412,7 +419,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
   const lines = [
     '',
-    `Query API, ${SECONDS} s per scenario and connection count, gzip; fleet simulator at ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
+    `Query API, ${SECONDS} s per scenario and connection count, gzip; fleet simulator at ${INGEST_RATE} records/s (nice ${INGEST_NICE}); ${cpus().length} CPUs`,
     '',
     '| scenario | conn. | p50 ms | p99 ms | target p99 | req/s | CPU/request: API, ClickHouse (ms) | non-2xx | answer |',
     '| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | --- |',

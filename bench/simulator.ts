@@ -3,6 +3,7 @@
  * `rate` records/s for `seconds`, with a spool folder of its own that is removed when it exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,12 +18,13 @@ export interface SimulatorRun {
 /**
  * `captureStderr`: stderr joins `out` (else it goes to this process's stderr); `env`: added to
  * this process's environment (e.g. STAAS_KAFKA_BROKERS, STAAS_TOPIC_PREFIX); `args`: more options
- * of ingest/writer/cli.ts (fleet shape, --deliver-timeout).
+ * of ingest/writer/cli.ts (fleet shape, --deliver-timeout); `nice`: the child's scheduling
+ * niceness (0 = as this process; 19 = lowest), for a fleet that stands for agents on other machines.
  */
 export function runSimulator(
   rate: number,
   seconds: number,
-  opts: { captureStderr: boolean; env?: Record<string, string>; args?: string[] },
+  opts: { captureStderr: boolean; env?: Record<string, string>; args?: string[]; nice?: number },
 ): SimulatorRun {
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-sim-'));
   const child = spawn(
@@ -44,6 +46,7 @@ export function runSimulator(
       stdio: ['ignore', 'pipe', opts.captureStderr ? 'pipe' : 'inherit'],
     },
   );
+  if (opts.nice !== undefined && opts.nice !== 0 && child.pid !== undefined) setPriority(child.pid, opts.nice);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
