@@ -30,6 +30,18 @@ export interface SinkConfig {
   /** One message may decode to at most this many records, and this many bytes once decompressed; else it is dead-lettered as 'too-large'. */
   maxRecordsPerMessage: number;
   maxDecodedBytesPerMessage: number;
+  /**
+   * Kafka consumer session timeout (ms): a member that sent no heartbeat for this long (killed,
+   * hung, cut off) loses its partitions to the others. The broker bounds it with
+   * group.min.session.timeout.ms / group.max.session.timeout.ms (6 s / 30 min by default).
+   * Heartbeats go every third of it, as Kafka's consumer documentation advises.
+   */
+  sessionTimeoutMs: number;
+  /**
+   * How often (ms) the topics' metadata is read again: new partitions are assigned, and a topic
+   * deleted and re-created (its topic id changed) is read from the start, within about this time.
+   */
+  metadataRefreshMs: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -55,8 +67,11 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     healthStallMs: r.ms('STAAS_SINK_HEALTH_STALL_MS', 60_000, { min: 1000 }),
     maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
     maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
+    sessionTimeoutMs: r.secondsAsMs('STAAS_SINK_SESSION_TIMEOUT_S', 10, { min: 1, max: 1800 }),
+    metadataRefreshMs: r.secondsAsMs('STAAS_SINK_METADATA_REFRESH_S', 5, { min: 1 }),
     ...overrides,
   };
+
   if (config.dlqMinInvalid > config.dlqWindowMessages)
     r.problem(
       `STAAS_SINK_DLQ_MIN_INVALID=${config.dlqMinInvalid} exceeds STAAS_SINK_DLQ_WINDOW=${config.dlqWindowMessages}: the DLQ guard could never stop the sink`,

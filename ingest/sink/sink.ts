@@ -143,8 +143,10 @@ export class Sink {
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
+      // New partitions are noticed (and assigned, after a rebalance) when the metadata is older than this.
+      metadataMaxAge: this.config.metadataRefreshMs,
       maxWaitTimeInMs: 100,
       // Fetched bytes are memory too (messages stay views into the fetch response until done).
       maxBytesPerPartition: Math.min(4 * 1024 * 1024, this.config.fetchMaxBytes),
