@@ -56,7 +56,7 @@ describe('Sink group membership (sink processes, real broker and database)', () 
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       cleanup.push(async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
