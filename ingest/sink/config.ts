@@ -42,6 +42,11 @@ export interface SinkConfig {
    * deleted and re-created (its topic id changed) is read from the start, within about this time.
    */
   metadataRefreshMs: number;
+  /**
+   * How often (ms) ClickHouse's /ping is called, so that /health notices it unreachable even while
+   * the sink is idle; a ping gives up after this long or 5 s, whichever is shorter.
+   */
+  clickhousePingMs: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -69,6 +74,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
     sessionTimeoutMs: r.secondsAsMs('STAAS_SINK_SESSION_TIMEOUT_S', 10, { min: 1, max: 1800 }),
     metadataRefreshMs: r.secondsAsMs('STAAS_SINK_METADATA_REFRESH_S', 5, { min: 1 }),
+    clickhousePingMs: r.secondsAsMs('STAAS_SINK_CLICKHOUSE_PING_S', 5, { min: 1 }),
     ...overrides,
   };
 

@@ -106,6 +106,9 @@ export class Sink {
   private readonly outOfRange = new Map<string, number | undefined>();
   /** Re-created topics being read again: until each partition is committed up to its end at detection, /health says so. */
   private readonly recovering = new Map<string, { what: string; targets: Map<number, number> }>();
+  /** Whether ClickHouse answered the last ping, and since when it does not. */
+  private pinging = false;
+  private clickhouseDown: { since: number; error: string } | undefined;
   /** The last topology changes, for /health. */
   private readonly notes: string[] = [];
 
@@ -250,6 +253,7 @@ export class Sink {
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
     this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
     this.timers.push(setInterval(() => void this.watchTopology(), this.config.metadataRefreshMs));
+    this.timers.push(setInterval(() => void this.pingClickHouse(), this.config.clickhousePingMs));
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
         void applyRetention(this.ch, this.db).then(
@@ -331,8 +335,11 @@ export class Sink {
 
   /**
    * Whether the sink does its job, with the reasons when not (/health answers 503 with them):
-   * stopped on a failure, not a member of its consumer group, or inserts stalled for
-   * `healthStallMs` (ClickHouse down or hanging).
+   * stopped on a failure, not a member of its consumer group, inserts stalled for
+   * `healthStallMs` (ClickHouse down or hanging), ClickHouse not answering its last ping (every
+   * `clickhousePingMs`, also while idle), a topic that does not exist, or a re-created topic
+   * being read again (until this member committed up to the end its partitions had when the
+   * change was noticed). `topology`: the last topic changes noticed, with their time.
    */
   health(now = Date.now()): { healthy: boolean; reasons: string[]; topology: string[] } {
     const reasons: string[] = [];
@@ -341,6 +348,8 @@ export class Sink {
     else if (!this.inGroup) reasons.push(`the consumer is not in group ${this.config.groupId}`);
     const stalled = this.insert.stalled(this.config.healthStallMs, now);
     if (stalled !== undefined) reasons.push(stalled);
+    if (this.clickhouseDown !== undefined)
+      reasons.push(`ClickHouse unreachable for ${Math.round((now - this.clickhouseDown.since) / 1000)} s: ${this.clickhouseDown.error}`);
     for (const topic of this.tracker.missing) reasons.push(`topic ${topic} does not exist`);
     for (const [topic, r] of this.recovering) {
       const behind: string[] = [];
@@ -436,6 +445,27 @@ export class Sink {
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);
+  }
+
+  /** One /ping of ClickHouse, bounded by the ping interval or 5 s (one at a time); the outcome feeds /health. */
+  private async pingClickHouse(): Promise<void> {
+    if (this.pinging) return;
+    this.pinging = true;
+    const timeoutMs = Math.min(5000, this.config.clickhousePingMs);
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const r = await this.ch.ping({ select: false, abort_signal: signal });
+      if (r.success) {
+        if (this.clickhouseDown !== undefined) this.log.info('ClickHouse answers again');
+        this.clickhouseDown = undefined;
+      } else throw r.error;
+    } catch (err) {
+      const error = signal.aborted ? `no answer to a ping within ${timeoutMs} ms` : (err as Error).message;
+      if (this.clickhouseDown === undefined) this.log.warn(`ClickHouse is unreachable: ${error}`);
+      this.clickhouseDown = { since: this.clickhouseDown?.since ?? Date.now(), error };
+    } finally {
+      this.pinging = false;
+    }
   }
 
   /** Reads the topics' ids and partition counts and acts on what changed (one look at a time; failures are logged once per streak). */
