@@ -108,6 +108,8 @@ export class Sink {
   private readonly recovering = new Map<string, { what: string; targets: Map<number, number> }>();
   /** Whether ClickHouse answered the last ping, and since when it does not. */
   private pinging = false;
+  /** Ends the wait for missing topics at once when stop() is called. */
+  private wake: (() => void) | undefined;
   private clickhouseDown: { since: number; error: string } | undefined;
   /** The last topology changes, for /health. */
   private readonly notes: string[] = [];
@@ -215,8 +217,15 @@ export class Sink {
   async start(): Promise<void> {
     await this.watchTopology();
     while (this.tracker.missing.length > 0 && !this.stopping) {
-      await new Promise((r) => setTimeout(r, this.config.metadataRefreshMs));
-      await this.watchTopology();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.metadataRefreshMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (!this.stopping) await this.watchTopology();
     }
     if (this.stopping) return;
     await this.readCommitted();
@@ -296,6 +305,7 @@ export class Sink {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
     this.insert.stopping = true;
+    this.wake?.();
     // Pause rather than stop: kafkajs cannot commit once the consumer is stopped. A consumer that
     // never ran (it failed to connect or subscribe) has no group to pause.
     if (this.running) {
