@@ -31,6 +31,7 @@ import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { TopicIdReader, type TopicState } from '../kafka/topic-ids.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
 import { TopicLimits } from '../writer/topic-limits.ts';
+import { ClickHousePing } from './clickhouse-ping.ts';
 import { Completion } from './completion.ts';
 import { detach } from './detach.ts';
 import type { SinkConfig } from './config.ts';
@@ -106,11 +107,10 @@ export class Sink {
   private readonly outOfRange = new Map<string, number | undefined>();
   /** Re-created topics being read again: until each partition is committed up to its end at detection, /health says so. */
   private readonly recovering = new Map<string, { what: string; targets: Map<number, number> }>();
-  /** Whether ClickHouse answered the last ping, and since when it does not. */
-  private pinging = false;
+  /** Whether ClickHouse answers, also while the sink is idle. */
+  private readonly ping: ClickHousePing;
   /** Ends the wait for missing topics at once when stop() is called. */
   private wake: (() => void) | undefined;
-  private clickhouseDown: { since: number; error: string } | undefined;
   /** The last topology changes, for /health. */
   private readonly notes: string[] = [];
 
@@ -127,6 +127,7 @@ export class Sink {
     hooks: KafkaHooks,
   ) {
     this.ids = new TopicIdReader(kafka);
+    this.ping = new ClickHousePing(ch, config.clickhousePingMs, log);
     hooks.outOfRange = (topic, partition) => this.outOfRange.set(`${topic}:${partition}`, this.commit.position(topic, partition));
     this.done = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
     void this.done.catch(() => undefined);
@@ -262,7 +263,7 @@ export class Sink {
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
     this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
     this.timers.push(setInterval(() => void this.watchTopology(), this.config.metadataRefreshMs));
-    this.timers.push(setInterval(() => void this.pingClickHouse(), this.config.clickhousePingMs));
+    this.ping.start();
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
         void applyRetention(this.ch, this.db).then(
@@ -316,6 +317,7 @@ export class Sink {
       }
     }
     for (const t of this.timers) clearInterval(t);
+    this.ping.stop();
     if (this.fatal === undefined) {
       // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
       // by the next member); what is done is still committed.
@@ -358,8 +360,8 @@ export class Sink {
     else if (!this.inGroup) reasons.push(`the consumer is not in group ${this.config.groupId}`);
     const stalled = this.insert.stalled(this.config.healthStallMs, now);
     if (stalled !== undefined) reasons.push(stalled);
-    if (this.clickhouseDown !== undefined)
-      reasons.push(`ClickHouse unreachable for ${Math.round((now - this.clickhouseDown.since) / 1000)} s: ${this.clickhouseDown.error}`);
+    const unreachable = this.ping.reason(now);
+    if (unreachable !== undefined) reasons.push(unreachable);
     for (const topic of this.tracker.missing) reasons.push(`topic ${topic} does not exist`);
     for (const [topic, r] of this.recovering) {
       const behind: string[] = [];
@@ -398,22 +400,25 @@ export class Sink {
     );
     const key = `${topic}:${partition}`;
     const first = batch.messages[0];
-    if (first !== undefined && this.outOfRange.has(key)) {
+    if (first === undefined) return;
+    if (this.outOfRange.has(key)) {
       const from = this.outOfRange.get(key);
       this.outOfRange.delete(key);
+      this.seekTargets.delete(key); // kafkajs's reset supersedes a seek of ours
       await this.reportOffsetReset(topic, partition, from, Number(first.offset), Number(batch.highWatermark));
+    }
+    const target = this.seekTargets.get(key);
+    if (target !== undefined) {
+      // Sought to the start of a re-created topic: a batch fetched before the seek is dropped
+      // unresolved (read again from the start); the first one fetched from there starts the
+      // partition's commit record again. kafkajs 2.2.4's Batch keeps the offset it fetched from.
+      const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
+      if (fetchedFrom !== String(target) && Number(first.offset) > target) return;
+      this.seekTargets.delete(key);
+      this.commit.reset(topic, partition, Number(first.offset));
     }
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
-      const target = this.seekTargets.get(key);
-      if (target !== undefined) {
-        // The seek to the start of a re-created topic took effect (messages fetched before it may still come first).
-        const position = this.commit.position(topic, partition);
-        if (Number(message.offset) === target || (position !== undefined && Number(message.offset) < position)) {
-          this.seekTargets.delete(key);
-          this.commit.reset(topic, partition, Number(message.offset));
-        }
-      }
       const ref: MessageRef = {
         topic,
         partition,
@@ -455,27 +460,6 @@ export class Sink {
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);
-  }
-
-  /** One /ping of ClickHouse, bounded by the ping interval or 5 s (one at a time); the outcome feeds /health. */
-  private async pingClickHouse(): Promise<void> {
-    if (this.pinging) return;
-    this.pinging = true;
-    const timeoutMs = Math.min(5000, this.config.clickhousePingMs);
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      const r = await this.ch.ping({ select: false, abort_signal: signal });
-      if (r.success) {
-        if (this.clickhouseDown !== undefined) this.log.info('ClickHouse answers again');
-        this.clickhouseDown = undefined;
-      } else throw r.error;
-    } catch (err) {
-      const error = signal.aborted ? `no answer to a ping within ${timeoutMs} ms` : (err as Error).message;
-      if (this.clickhouseDown === undefined) this.log.warn(`ClickHouse is unreachable: ${error}`);
-      this.clickhouseDown = { since: this.clickhouseDown?.since ?? Date.now(), error };
-    } finally {
-      this.pinging = false;
-    }
   }
 
   /** Reads the topics' ids and partition counts and acts on what changed (one look at a time; failures are logged once per streak). */
