@@ -14,7 +14,9 @@
  * partition is paused and the message stays in Kafka (re-read after resume), so memory stays
  * bounded whatever the backlog. Storage is
  * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
- * no query result.
+ * no query result. Changes of the topics (re-created, repartitioned, missing, offsets reset by
+ * Kafka) are followed by TopicChanges (topic-changes.ts), ClickHouse's liveness while idle by
+ * ClickHousePing.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
@@ -25,10 +27,8 @@ import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { insertRowBinary } from '../../storage/insert.ts';
 import { applyRetention } from '../../storage/retention.ts';
 import { ensureSchema } from '../../storage/schema.ts';
-import { adminWithin } from '../kafka/admin.ts';
 import { createKafka } from '../kafka/client.ts';
 import { registerKafkaCodecs } from '../kafka/codecs.ts';
-import { TopicIdReader, type TopicState } from '../kafka/topic-ids.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
 import { TopicLimits } from '../writer/topic-limits.ts';
 import { ClickHousePing } from './clickhouse-ping.ts';
@@ -43,21 +43,10 @@ import { Decode } from './steps/decode.ts';
 import { Insert } from './steps/insert.ts';
 import { MessageRejected, type MessageRef } from './steps/step.ts';
 import { TableBatches } from './steps/table-batch.ts';
-import { TopologyTracker, type TopologyChange } from './topology.ts';
+import { TopicChanges } from './topic-changes.ts';
 
 /** kafkajs 2.2.4's log line when it resets a position out of range (consumerGroup.js, recoverFromOffsetOutOfRange). */
 const OUT_OF_RANGE_LOG = 'Offset out of range, resetting to default offset';
-/** Offset commits carry the topic's id ("topic-id:<id>"): a committed offset of an earlier topic of the same name is recognised. */
-const TOPIC_ID_METADATA = 'topic-id:';
-/** How many topology notes /health keeps. */
-const KEPT_NOTES = 10;
-
-/** A committed offset and the id of the topic it was committed for (when the committer knew it). */
-interface Committed {
-  offset: number;
-  topicId: string | undefined;
-}
-
 /** Calls from kafkajs's logger into the sink, bound once the sink exists. */
 interface KafkaHooks {
   outOfRange?: (topic: string, partition: number) => void;
@@ -86,33 +75,10 @@ export class Sink {
   private inGroup = false;
   private readonly done: Promise<void>;
   private finish!: (err?: Error) => void;
-  /** Topic ids and partition counts, read every `metadataRefreshMs`. */
-  private readonly ids: TopicIdReader;
-  private readonly tracker = new TopologyTracker();
-  private watching = false;
-  private idsFailing = false;
-  /** This member's partitions per topic (the last group join). */
-  private assignment: Record<string, number[]> = {};
-  /**
-   * The group's committed offsets as last known ("topic:partition"): read before joining and at
-   * each join, and this member's own commits. Where an offset reset came from (kafkajs commits
-   * its reset position itself, so a read racing it finds nothing), and for which topic id.
-   */
-  private readonly lastCommitted = new Map<string, Committed>();
-  /** The read of committed offsets started at the last join. */
-  private joinOffsets: Promise<void> = Promise.resolve();
-  /** Partitions sought back to the start of a re-created topic ("topic:partition" → offset sought). */
-  private readonly seekTargets = new Map<string, number>();
-  /** Partitions whose position kafkajs reset (out of range), with where they stood, until their next batch says where they went. */
-  private readonly outOfRange = new Map<string, number | undefined>();
-  /** Re-created topics being read again: until each partition is committed up to its end at detection, /health says so. */
-  private readonly recovering = new Map<string, { what: string; targets: Map<number, number> }>();
+  /** Follows changes of the topics: missing, re-created, repartitioned, offsets reset. */
+  private readonly changes: TopicChanges;
   /** Whether ClickHouse answers, also while the sink is idle. */
   private readonly ping: ClickHousePing;
-  /** Ends the wait for missing topics at once when stop() is called. */
-  private wake: (() => void) | undefined;
-  /** The last topology changes, for /health. */
-  private readonly notes: string[] = [];
 
   private constructor(
     private readonly config: SinkConfig,
@@ -126,23 +92,30 @@ export class Sink {
     private readonly log: SinkLog,
     hooks: KafkaHooks,
   ) {
-    this.ids = new TopicIdReader(kafka);
     this.ping = new ClickHousePing(ch, config.clickhousePingMs, log);
-    hooks.outOfRange = (topic, partition) => this.outOfRange.set(`${topic}:${partition}`, this.commit.position(topic, partition));
+    hooks.outOfRange = (topic, partition) => this.changes.outOfRange(topic, partition);
     this.done = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
     void this.done.catch(() => undefined);
     this.commit = new CommitOffsets(
       async (offsets) => {
-        const withIds = offsets.map((o) => ({ ...o, topicId: this.tracker.id(o.topic) }));
-        await this.consumer?.commitOffsets(
-          withIds.map(({ topicId, ...o }) => ({ ...o, metadata: topicId === undefined ? null : `${TOPIC_ID_METADATA}${topicId}` })),
-        );
-        for (const o of withIds) this.lastCommitted.set(`${o.topic}:${o.partition}`, { offset: Number(o.offset), topicId: o.topicId });
+        const marked = this.changes.withTopicIds(offsets);
+        await this.consumer?.commitOffsets(marked);
+        this.changes.committed(marked);
       },
       config.commitIntervalMs,
       metrics,
       (err) => log.warn(`commit failed: ${err.message}`),
     );
+    this.changes = new TopicChanges({
+      kafka,
+      topics: [topics.trend, topics.alarm, topics.element],
+      groupId: config.groupId,
+      refreshMs: config.metadataRefreshMs,
+      commit: this.commit,
+      metrics,
+      log,
+      seek: (topic, partition, offset) => this.consumer?.seek({ topic, partition, offset }),
+    });
     this.deadLetter = new DeadLetter(deadLetters, metrics, (m) => log.warn(m));
     this.insert = new Insert(
       (table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId }),
@@ -216,20 +189,7 @@ export class Sink {
    * not exist yet is logged once and waited for (looked up every `metadataRefreshMs`).
    */
   async start(): Promise<void> {
-    await this.watchTopology();
-    while (this.tracker.missing.length > 0 && !this.stopping) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.metadataRefreshMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-      if (!this.stopping) await this.watchTopology();
-    }
-    if (this.stopping) return;
-    await this.readCommitted();
+    if (!(await this.changes.waitForTopics())) return; // stopped meanwhile
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
@@ -246,11 +206,8 @@ export class Sink {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new assignment: what this member tracked may belong to another member now.
       this.inGroup = true;
-      this.assignment = e.payload.memberAssignment;
-      this.seekTargets.clear();
-      this.joinOffsets = this.readCommitted();
-      void this.checkCommittedTopicIds();
       const generation = this.commit.newGeneration();
+      this.changes.joined(e.payload.memberAssignment);
       this.log.info(`joined group ${this.config.groupId} (generation ${generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
     });
     for (const left of [consumer.events.REBALANCING, consumer.events.STOP, consumer.events.DISCONNECT])
@@ -262,7 +219,7 @@ export class Sink {
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
     this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
-    this.timers.push(setInterval(() => void this.watchTopology(), this.config.metadataRefreshMs));
+    this.changes.start();
     this.ping.start();
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
@@ -306,7 +263,7 @@ export class Sink {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
     this.insert.stopping = true;
-    this.wake?.();
+    this.changes.stop();
     // Pause rather than stop: kafkajs cannot commit once the consumer is stopped. A consumer that
     // never ran (it failed to connect or subscribe) has no group to pause.
     if (this.running) {
@@ -339,7 +296,7 @@ export class Sink {
     }
     await this.consumer?.disconnect().catch((err: Error) => this.log.warn(`stopping: consumer disconnect failed: ${err.message}`));
     await this.dlqProducer.disconnect().catch((err: Error) => this.log.warn(`stopping: DLQ producer disconnect failed: ${err.message}`));
-    await this.ids.close();
+    await this.changes.close();
     await this.ch.close().catch(() => undefined);
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
@@ -362,18 +319,8 @@ export class Sink {
     if (stalled !== undefined) reasons.push(stalled);
     const unreachable = this.ping.reason(now);
     if (unreachable !== undefined) reasons.push(unreachable);
-    for (const topic of this.tracker.missing) reasons.push(`topic ${topic} does not exist`);
-    for (const [topic, r] of this.recovering) {
-      const behind: string[] = [];
-      for (const [partition, end] of r.targets) {
-        const committed = this.commit.committed(topic, partition) ?? 0;
-        if (!(this.assignment[topic] ?? []).includes(partition) || committed >= end) r.targets.delete(partition);
-        else behind.push(`[${partition}] committed ${committed} of ${end}`);
-      }
-      if (behind.length === 0) this.recovering.delete(topic);
-      else reasons.push(`${r.what}: reading it again from the start, ${behind.join(', ')}`);
-    }
-    return { healthy: reasons.length === 0, reasons, topology: [...this.notes] };
+    reasons.push(...this.changes.reasons());
+    return { healthy: reasons.length === 0, reasons, topology: this.changes.notes };
   }
 
   get state(): { buffered: number; inFlightInserts: number; paused: number } {
@@ -398,25 +345,11 @@ export class Sink {
       { topic, partition: String(partition) },
       Math.max(0, Number(batch.highWatermark) - 1 - Number(batch.lastOffset())),
     );
-    const key = `${topic}:${partition}`;
     const first = batch.messages[0];
     if (first === undefined) return;
-    if (this.outOfRange.has(key)) {
-      const from = this.outOfRange.get(key);
-      this.outOfRange.delete(key);
-      this.seekTargets.delete(key); // kafkajs's reset supersedes a seek of ours
-      await this.reportOffsetReset(topic, partition, from, Number(first.offset), Number(batch.highWatermark));
-    }
-    const target = this.seekTargets.get(key);
-    if (target !== undefined) {
-      // Sought to the start of a re-created topic: a batch fetched before the seek is dropped
-      // unresolved (read again from the start); the first one fetched from there starts the
-      // partition's commit record again. kafkajs 2.2.4's Batch keeps the offset it fetched from.
-      const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
-      if (fetchedFrom !== String(target) && Number(first.offset) > target) return;
-      this.seekTargets.delete(key);
-      this.commit.reset(topic, partition, Number(first.offset));
-    }
+    // After a topic change some batches are dropped unresolved: read again from where the change put the partition.
+    const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset; // kafkajs 2.2.4's Batch keeps it
+    if (!(await this.changes.beforeBatch(topic, partition, Number(first.offset), fetchedFrom, Number(batch.highWatermark)))) return;
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
       const ref: MessageRef = {
@@ -460,149 +393,6 @@ export class Sink {
     for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
     this.paused.clear();
     this.metrics.pausedPartitions.set(0);
-  }
-
-  /** Reads the topics' ids and partition counts and acts on what changed (one look at a time; failures are logged once per streak). */
-  private async watchTopology(): Promise<void> {
-    if (this.watching) return;
-    this.watching = true;
-    try {
-      let states: Map<string, TopicState>;
-      try {
-        states = await this.ids.read([this.topics.trend, this.topics.alarm, this.topics.element]);
-      } catch (err) {
-        if (!this.idsFailing)
-          this.log.warn(
-            `cannot read the topics' ids: ${(err as Error).message} (trying again every ${this.config.metadataRefreshMs} ms; meanwhile a re-created topic is noticed only when its offsets go back)`,
-          );
-        this.idsFailing = true;
-        return;
-      }
-      this.idsFailing = false;
-      for (const change of this.tracker.observe(states)) await this.onTopologyChange(change);
-    } finally {
-      this.watching = false;
-    }
-  }
-
-  private async onTopologyChange(change: TopologyChange): Promise<void> {
-    const every = `every ${this.config.metadataRefreshMs / 1000} s`;
-    switch (change.kind) {
-      case 'missing':
-        return this.noteTopology('warn', `topic ${change.topic} does not exist: waiting for it to be created (looking ${every})`);
-      case 'deleted':
-        return this.noteTopology('warn', `topic ${change.topic} (id ${change.id}) was deleted: waiting for it to be created again`);
-      case 'created':
-        return this.noteTopology('info', `topic ${change.topic} exists now (id ${change.id})`);
-      case 'partitions':
-        return this.noteTopology(
-          'info',
-          `topic ${change.topic} has ${change.to} partitions now (was ${change.from}); the group takes them on at its next rebalance`,
-        );
-      case 'recreated': {
-        const what = `topic ${change.topic} was re-created (topic id ${change.oldId} -> ${change.newId})`;
-        this.metrics.topicRecreated.inc({ topic: change.topic, detected_by: 'topic-id' });
-        await this.readTopicAgain(change.topic, what);
-      }
-    }
-  }
-
-  /**
-   * A topic was deleted and created again: this member's partitions of it are read from their
-   * start (its low watermark), and that start is committed at the next commit, so that a restart
-   * resumes there too; what was begun of the old topic changes no committed offset.
-   */
-  private async readTopicAgain(topic: string, what: string, partitions = this.assignment[topic] ?? []): Promise<void> {
-    const ends = (await adminWithin(this.kafka, 10_000, (a) => a.fetchTopicOffsets(topic))) ?? [];
-    const stood: string[] = [];
-    const holds: string[] = [];
-    const targets = new Map<number, number>();
-    for (const partition of partitions) {
-      const end = ends.find((e) => e.partition === partition);
-      const low = end === undefined ? 0 : Number(end.low);
-      stood.push(`[${partition}]@${this.commit.position(topic, partition) ?? 'none'}`);
-      holds.push(`[${partition}] ${low}..${end?.high ?? '?'}`);
-      this.commit.reset(topic, partition, low);
-      this.lastCommitted.delete(`${topic}:${partition}`);
-      this.seekTargets.set(`${topic}:${partition}`, low);
-      try {
-        this.consumer?.seek({ topic, partition, offset: String(low) });
-      } catch (err) {
-        this.log.warn(`cannot seek ${topic}[${partition}] to ${low}: ${(err as Error).message}`);
-      }
-      if (end !== undefined && Number(end.high) > low) targets.set(partition, Number(end.high));
-    }
-    this.noteTopology(
-      'error',
-      `${what}: reading it again from the start (${holds.join(', ') || 'no partition assigned here'}); this member's partitions stood at ${stood.join(', ') || 'none'}`,
-    );
-    if (targets.size > 0) this.recovering.set(topic, { what, targets });
-  }
-
-  /**
-   * kafkajs reset a partition's position that was out of range to the earliest offset. Forward
-   * (the messages were removed by retention): logs and counts what was skipped. Backward (past
-   * the end of the partition: the topic was re-created or truncated): reads from there again.
-   */
-  private async reportOffsetReset(topic: string, partition: number, from: number | undefined, to: number, end: number): Promise<void> {
-    await this.joinOffsets;
-    from ??= this.lastCommitted.get(`${topic}:${partition}`)?.offset;
-    this.metrics.offsetResets.inc({ topic, partition: String(partition) });
-    if (from === undefined) {
-      this.noteTopology('warn', `offset reset: ${topic}[${partition}] to ${to} (out of range; where it stood is unknown)`);
-    } else if (to >= from) {
-      this.metrics.offsetResetSkipped.inc({ topic, partition: String(partition) }, to - from);
-      this.noteTopology(
-        'warn',
-        `offset reset: ${topic}[${partition}] from ${from} to ${to}: ${to - from} messages skipped (no longer in Kafka, e.g. removed by retention)`,
-      );
-    } else {
-      const what = `${topic}[${partition}] went back from offset ${from} to ${to} (the topic was re-created or truncated)`;
-      this.metrics.topicRecreated.inc({ topic, detected_by: 'offsets' });
-      this.commit.reset(topic, partition, to);
-      this.noteTopology('error', `${what}: reading it again from ${to}`);
-      if (end > to) this.recovering.set(topic, { what, targets: new Map([[partition, end]]) });
-    }
-  }
-
-  private noteTopology(level: 'info' | 'warn' | 'error', line: string): void {
-    this.log[level](line);
-    this.notes.push(`${new Date().toISOString()} ${line}`);
-    if (this.notes.length > KEPT_NOTES) this.notes.shift();
-  }
-
-  /** Reads the group's committed offsets of the sink's topics into `lastCommitted` (unchanged when unreadable). */
-  private async readCommitted(): Promise<void> {
-    const topics = [this.topics.trend, this.topics.alarm, this.topics.element];
-    const got = await adminWithin(this.kafka, 10_000, (a) => a.fetchOffsets({ groupId: this.config.groupId, topics }));
-    for (const t of got ?? [])
-      for (const p of t.partitions) {
-        const key = `${t.topic}:${p.partition}`;
-        if (Number(p.offset) === -1) this.lastCommitted.delete(key); // nothing committed (e.g. removed with a deleted topic)
-        if (Number(p.offset) < 0) continue; // kafkajs's own reset marker (-2: earliest): keep what was known
-        const topicId = p.metadata?.startsWith(TOPIC_ID_METADATA) === true ? p.metadata.slice(TOPIC_ID_METADATA.length) : undefined;
-        this.lastCommitted.set(key, { offset: Number(p.offset), topicId });
-      }
-  }
-
-  /**
-   * After a join: a partition whose committed offset was committed for another topic id than the
-   * topic has now (it was re-created while no member read it) is read from the start.
-   */
-  private async checkCommittedTopicIds(): Promise<void> {
-    await this.joinOffsets;
-    const committed = this.lastCommitted;
-    for (const [topic, partitions] of Object.entries(this.assignment)) {
-      const now = this.tracker.id(topic);
-      const stale = partitions.filter((p) => {
-        const c = committed.get(`${topic}:${p}`);
-        return now !== undefined && c?.topicId !== undefined && c.topicId !== now;
-      });
-      if (stale.length === 0) continue;
-      const old = committed.get(`${topic}:${stale[0]}`)!.topicId!;
-      this.metrics.topicRecreated.inc({ topic, detected_by: 'committed-topic-id' });
-      await this.readTopicAgain(topic, `topic ${topic} was re-created (topic id ${old} -> ${now}, seen in the committed offsets)`, stale);
-    }
   }
 
   /**
