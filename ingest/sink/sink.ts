@@ -193,7 +193,7 @@ export class Sink {
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
-      heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 3)),
+      heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 10)),
       // New partitions are noticed (and assigned, after a rebalance) when the metadata is older than this.
       metadataMaxAge: this.config.metadataRefreshMs,
       maxWaitTimeInMs: 100,
