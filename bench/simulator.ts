@@ -14,15 +14,33 @@ export interface SimulatorRun {
   exited: Promise<{ code: number | null; out: string }>;
 }
 
-/** `captureStderr`: stderr joins `out` (else it goes to this process's stderr). */
-export function runSimulator(rate: number, seconds: number, opts: { captureStderr: boolean }): SimulatorRun {
+/**
+ * `captureStderr`: stderr joins `out` (else it goes to this process's stderr); `env`: added to
+ * this process's environment (e.g. STAAS_KAFKA_BROKERS, STAAS_TOPIC_PREFIX); `args`: more options
+ * of ingest/writer/cli.ts (fleet shape, --deliver-timeout).
+ */
+export function runSimulator(
+  rate: number,
+  seconds: number,
+  opts: { captureStderr: boolean; env?: Record<string, string>; args?: string[] },
+): SimulatorRun {
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-sim-'));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'ingest/writer/cli.ts'), '--rate', String(rate), '--duration', String(seconds), '--quiet'],
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'ingest/writer/cli.ts'),
+      '--rate',
+      String(rate),
+      '--duration',
+      String(seconds),
+      '--quiet',
+      ...(opts.args ?? []),
+    ],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, STAAS_WRITER_SPOOL_DIR: spoolDir },
+      env: { ...process.env, ...opts.env, STAAS_WRITER_SPOOL_DIR: spoolDir },
       stdio: ['ignore', 'pipe', opts.captureStderr ? 'pipe' : 'inherit'],
     },
   );

@@ -14,10 +14,14 @@ import { assertPortsFree, runningPid, startDetached, waitReady, type ServiceFile
 /** Keep in step with ops/kafka/pom.xml: the jar folder is cached per version. */
 export const KAFKA_VERSION = '4.1.1';
 
-export function kafkaFiles(cfg: StackConfig): ServiceFiles & { dir: string; dataDir: string; configFile: string } {
-  const dir = join(cfg.stateDir, 'kafka');
+/** A Kafka node's files: `dir` (default the single node's `<state>/kafka`) and `name` in messages. */
+export function kafkaFiles(
+  cfg: StackConfig,
+  dir = join(cfg.stateDir, 'kafka'),
+  name = 'kafka',
+): ServiceFiles & { dir: string; dataDir: string; configFile: string } {
   return {
-    name: 'kafka',
+    name,
     dir,
     dataDir: join(dir, 'data'),
     configFile: join(dir, 'server.properties'),
@@ -55,35 +59,58 @@ function checkJava(cfg: StackConfig): void {
   }
 }
 
-function serverProperties(cfg: StackConfig, dataDir: string): string {
-  const { host, port, controllerPort, tls } = cfg.kafka;
+/**
+ * One KRaft node (process.roles=broker,controller) as the stack runs it: the single-node stack's
+ * only node, or one of cluster mode's quorum (ops/kafka-cluster.ts).
+ */
+export interface KafkaNode {
+  files: ReturnType<typeof kafkaFiles>;
+  nodeId: number;
+  host: string;
+  port: number;
+  controllerPort: number;
+  /** controller.quorum.voters: `id@host:port` of every controller. */
+  voters: string;
+  heap: string;
+  /** Replicas of the internal topics (__consumer_offsets, transaction and share state); 1 or 3. */
+  internalReplicas: number;
+  tls: StackConfig['kafka']['tls'];
+  /** Cluster id file shared by the nodes of one cluster (written once, kept across down/up). */
+  clusterIdFile: string;
+}
+
+function serverProperties(node: KafkaNode): string {
+  const { host, port, controllerPort, tls } = node;
   const tlsListener = tls === undefined ? '' : `,SSL://${host}:${tls.port}`;
   // PEM keystore: the file holds the private key and the certificate chain (no JKS step).
   const tlsSettings =
     tls === undefined
       ? ''
       : `ssl.keystore.type=PEM\nssl.keystore.location=${tls.keystorePem}\nssl.client.auth=none\nssl.endpoint.identification.algorithm=\n`;
+  // With replicas, one may be down: writes with acks=all still need 2 in sync (Kafka's
+  // "min.insync.replicas" guidance for replication factor 3); topics created without settings get it too.
+  const minIsr = Math.min(2, node.internalReplicas);
   return `# Written by ops/kafka.ts on every start; edit that file, not this one.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@${host}:${controllerPort}
+node.id=${node.nodeId}
+controller.quorum.voters=${node.voters}
 listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}${tlsListener}
 advertised.listeners=PLAINTEXT://${host}:${port}${tlsListener}
 ${tlsSettings}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
-log.dirs=${dataDir}
-# One broker: every internal topic has one replica.
-offsets.topic.replication.factor=1
+log.dirs=${node.files.dataDir}
+# Internal topics: ${node.internalReplicas} replica(s).
+offsets.topic.replication.factor=${node.internalReplicas}
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=${node.internalReplicas}
+transaction.state.log.min.isr=${minIsr}
 transaction.state.log.num.partitions=4
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-default.replication.factor=1
-min.insync.replicas=1
+share.coordinator.state.topic.replication.factor=${node.internalReplicas}
+share.coordinator.state.topic.min.isr=${minIsr}
+default.replication.factor=${node.internalReplicas}
+min.insync.replicas=${minIsr}
 num.partitions=1
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
@@ -118,17 +145,22 @@ function newClusterId(): string {
   }
 }
 
-/** True when the broker on our port answers metadata requests (and, if given, is our cluster). */
-async function answersMetadata(cfg: StackConfig, clusterId?: string): Promise<boolean> {
+/**
+ * True when the broker at `address` (host:port) answers metadata requests (and, if given, is our
+ * cluster), with a controller elected and at least `minBrokers` brokers registered.
+ */
+export async function answersMetadata(address: string, clusterId?: string, minBrokers = 1): Promise<boolean> {
   const kafka = createKafka(
-    { brokers: [`${cfg.kafka.host}:${cfg.kafka.port}`], clientId: 'staas-stack' },
+    { brokers: [address], clientId: 'staas-stack' },
     { logLevel: logLevel.NOTHING, connectionTimeoutMs: 1000, requestTimeoutMs: 2000, retries: 0 },
   );
   const admin = kafka.admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null && (clusterId === undefined || cluster.clusterId === clusterId);
+    return (
+      cluster.brokers.length >= minBrokers && cluster.controller !== null && (clusterId === undefined || cluster.clusterId === clusterId)
+    );
   } catch {
     return false;
   } finally {
@@ -138,27 +170,55 @@ async function answersMetadata(cfg: StackConfig, clusterId?: string): Promise<bo
 
 export type StartResult = 'started' | 'already running';
 
-export async function startKafka(cfg: StackConfig): Promise<StartResult> {
+/** The single-node stack's broker: node 1, its own quorum, internal topics with one replica. */
+export function singleNode(cfg: StackConfig): KafkaNode {
   const files = kafkaFiles(cfg);
+  return {
+    files,
+    nodeId: 1,
+    host: cfg.kafka.host,
+    port: cfg.kafka.port,
+    controllerPort: cfg.kafka.controllerPort,
+    voters: `1@${cfg.kafka.host}:${cfg.kafka.controllerPort}`,
+    heap: cfg.kafka.heap,
+    internalReplicas: 1,
+    tls: cfg.kafka.tls,
+    clusterIdFile: join(files.dir, 'cluster.id'),
+  };
+}
+
+export async function startKafka(cfg: StackConfig): Promise<StartResult> {
+  const node = singleNode(cfg);
+  return startKafkaNode(cfg, node, [
+    [node.host, node.port, 'STAAS_KAFKA_PORT'],
+    [node.host, node.controllerPort, 'STAAS_KAFKA_CONTROLLER_PORT'],
+    ...(node.tls === undefined ? [] : [[node.host, node.tls.port, 'STAAS_KAFKA_TLS_PORT'] as [string, number, string]]),
+  ]);
+}
+
+/**
+ * Starts one KRaft node unless it runs (formatting its storage on the first start) and waits
+ * until it answers metadata requests of our cluster with a controller elected: a cluster node
+ * is ready once a quorum of its controllers runs. `ports`: the ones to check free first, with the
+ * variable that moves each. Throws ServiceStartError (with its log's tail) when it exits or is
+ * not ready within cfg.startTimeoutMs.
+ */
+export async function startKafkaNode(cfg: StackConfig, node: KafkaNode, ports: [string, number, string][]): Promise<StartResult> {
+  const { files } = node;
   if (runningPid(files) !== undefined) return 'already running';
   checkJava(cfg);
   const libs = ensureKafkaJars(cfg);
   mkdirSync(files.dataDir, { recursive: true });
-  writeFileSync(files.configFile, serverProperties(cfg, files.dataDir));
+  writeFileSync(files.configFile, serverProperties(node));
   const log4j = join(files.dir, 'log4j2.properties');
   writeFileSync(log4j, LOG4J2);
   const classpath = `${libs}/*`;
 
-  await assertPortsFree('kafka', [
-    [cfg.kafka.host, cfg.kafka.port, 'STAAS_KAFKA_PORT'],
-    [cfg.kafka.host, cfg.kafka.controllerPort, 'STAAS_KAFKA_CONTROLLER_PORT'],
-    ...(cfg.kafka.tls === undefined ? [] : [[cfg.kafka.host, cfg.kafka.tls.port, 'STAAS_KAFKA_TLS_PORT'] as [string, number, string]]),
-  ]);
+  await assertPortsFree(files.name, ports);
 
   // KRaft storage is formatted once; the cluster id is kept so data survives down/up.
-  const idFile = join(files.dir, 'cluster.id');
-  if (!existsSync(idFile)) writeFileSync(idFile, newClusterId());
-  const clusterId = readFileSync(idFile, 'utf8').trim();
+  if (!existsSync(node.clusterIdFile)) writeFileSync(node.clusterIdFile, newClusterId());
+  const clusterId = readFileSync(node.clusterIdFile, 'utf8').trim();
   if (!existsSync(join(files.dataDir, 'meta.properties'))) {
     execFileSync(
       javaBin(cfg),
@@ -182,8 +242,8 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
     files,
     javaBin(cfg),
     [
-      `-Xms${cfg.kafka.heap}`,
-      `-Xmx${cfg.kafka.heap}`,
+      `-Xms${node.heap}`,
+      `-Xmx${node.heap}`,
       '-XX:+UseG1GC',
       '-XX:MaxGCPauseMillis=20',
       '-Djava.awt.headless=true',
@@ -195,10 +255,10 @@ export async function startKafka(cfg: StackConfig): Promise<StartResult> {
     ],
     { cwd: files.dir },
   );
-  await waitReady(files, pid, () => answersMetadata(cfg, clusterId), cfg.startTimeoutMs, logOffset);
+  await waitReady(files, pid, () => answersMetadata(`${node.host}:${node.port}`, clusterId), cfg.startTimeoutMs, logOffset);
   return 'started';
 }
 
 export async function kafkaHealthy(cfg: StackConfig): Promise<boolean> {
-  return answersMetadata(cfg);
+  return answersMetadata(`${cfg.kafka.host}:${cfg.kafka.port}`);
 }

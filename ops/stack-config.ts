@@ -6,7 +6,20 @@ import { EnvReader, type Env } from '../config/env.ts';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
+/** `single`: one Kafka node and one ClickHouse server (the default); `cluster`: the replicated topology of docs/scaling.md. */
+export type StackMode = 'single' | 'cluster';
+
+/** One node of the cluster-mode Kafka quorum: broker and KRaft controller in one process. */
+export interface KafkaClusterNode {
+  /** KRaft node.id, 1-based. */
+  nodeId: number;
+  /** Client (PLAINTEXT) port. */
+  port: number;
+  controllerPort: number;
+}
+
 export interface StackConfig {
+  mode: StackMode;
   stateDir: string;
   cacheDir: string;
   startTimeoutMs: number;
@@ -19,6 +32,11 @@ export interface StackConfig {
     partitions: number;
     /** An extra TLS listener: its port and a PEM file with the private key (PKCS#8) and certificate chain. */
     tls: { port: number; keystorePem: string } | undefined;
+    /**
+     * Cluster mode's brokers (STAAS_KAFKA_CLUSTER_PORTS, controllers on STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS),
+     * each with `clusterHeap`; data topics get `clusterPartitions` partitions, replication factor 3.
+     */
+    cluster: { nodes: KafkaClusterNode[]; heap: string; partitions: number };
   };
   clickhouse: {
     host: string;
@@ -33,6 +51,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
   const r = new EnvReader(env);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(REPO_ROOT, p));
   const config: StackConfig = {
+    mode: r.oneOf('STAAS_STACK_MODE', ['single', 'cluster'] as const, 'single'),
     stateDir: abs(r.string('STAAS_STATE_DIR', '.state')),
     cacheDir: abs(r.string('STAAS_CACHE_DIR', join(homedir(), '.cache', 'staas'))),
     startTimeoutMs: r.secondsAsMs('STAAS_START_TIMEOUT_S', 90, { min: 5, max: 600 }),
@@ -44,6 +63,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
       javaHome: r.optionalString('JAVA_HOME'),
       partitions: r.int('STAAS_KAFKA_PARTITIONS', 4, { min: 1, max: 256 }),
       tls: undefined,
+      cluster: readKafkaCluster(r),
     },
     clickhouse: {
       host: r.string('STAAS_CLICKHOUSE_HOST', '127.0.0.1'),
@@ -60,11 +80,47 @@ export function readStackConfig(env: Env = process.env): StackConfig {
   }
   if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(config.clickhouse.timezone))
     r.problem(`STAAS_CLICKHOUSE_TIMEZONE=${config.clickhouse.timezone} must be a time zone name such as UTC or America/Chicago`);
-  if (!/^\d+[mMgG]$/.test(config.kafka.heap)) r.problem(`STAAS_KAFKA_HEAP=${config.kafka.heap} must look like 512m or 1g`);
+  for (const [name, heap] of [
+    ['STAAS_KAFKA_HEAP', config.kafka.heap],
+    ['STAAS_KAFKA_CLUSTER_HEAP', config.kafka.cluster.heap],
+  ] as const)
+    if (!/^\d+[mMgG]$/.test(heap)) r.problem(`${name}=${heap} must look like 512m or 1g`);
   const ports = [config.kafka.port, config.kafka.controllerPort, config.clickhouse.httpPort, config.clickhouse.tcpPort];
   if (new Set(ports).size !== ports.length) {
     r.problem(`service ports must differ, got kafka ${ports[0]}, controller ${ports[1]}, clickhouse http ${ports[2]}, tcp ${ports[3]}`);
   }
   r.done();
   return config;
+}
+
+/**
+ * Cluster mode's Kafka nodes: three by default on 19092-19094 (controllers 19192-19194), so the
+ * cluster runs beside the single-node stack. Replication factor 3 needs at least 3 nodes.
+ */
+function readKafkaCluster(r: EnvReader): StackConfig['kafka']['cluster'] {
+  const ports = portList(r, 'STAAS_KAFKA_CLUSTER_PORTS', [19092, 19093, 19094]);
+  const controllers = portList(r, 'STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS', [19192, 19193, 19194]);
+  if (ports.length < 3 || ports.length !== controllers.length)
+    r.problem(
+      `STAAS_KAFKA_CLUSTER_PORTS and STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS must list the same number of ports, at least 3 (got ${ports.length} and ${controllers.length})`,
+    );
+  const all = [...ports, ...controllers];
+  if (new Set(all).size !== all.length) r.problem(`cluster Kafka ports must all differ, got ${all.join(', ')}`);
+  return {
+    nodes: ports.map((port, i) => ({ nodeId: i + 1, port, controllerPort: controllers[i] ?? 0 })),
+    heap: r.string('STAAS_KAFKA_CLUSTER_HEAP', '384m'),
+    partitions: r.int('STAAS_KAFKA_CLUSTER_PARTITIONS', 6, { min: 1, max: 256 }),
+  };
+}
+
+/** A comma-separated list of TCP ports ("19092,19093,19094"). */
+function portList(r: EnvReader, name: string, fallback: number[]): number[] {
+  const raw = r.optionalString(name);
+  if (raw === undefined) return fallback;
+  const ports = raw.split(',').map((s) => Number(s.trim()));
+  if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    r.problem(`${name}=${JSON.stringify(raw)} must be a comma-separated list of ports`);
+    return fallback;
+  }
+  return ports;
 }

@@ -1,12 +1,15 @@
 /**
  * The local stack: `up`, `down`, `status`, `provision`, `smoke`, `sink` and `query` (start them),
- * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag), `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
+ * `stop sink|query` (only that service), `report`, `settle` (wait until the sink has no lag),
+ * `logs [kafka|clickhouse|sink|query]`, `reset --yes`.
  * `up` starts Kafka and ClickHouse (whichever is not running), waits until Kafka answers
  * metadata requests and ClickHouse answers /ping, then creates topics and tables (idempotent).
+ * With STAAS_STACK_MODE=cluster, `up`, `down`, `status`, `logs [kafka-<n>]` and `reset --yes`
+ * act on the cluster (ops/kafka-cluster.ts) and its state under `<STAAS_STATE_DIR>/cluster`.
  */
 import { rmSync } from 'node:fs';
 import { logLevel } from 'kafkajs';
-import { readConnections, type Connections } from '../config/connections.ts';
+import { readConnections, type Connections, type KafkaConnection } from '../config/connections.ts';
 import { ConfigError } from '../config/env.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
@@ -17,6 +20,16 @@ import { smokeRoundTrip } from './smoke.ts';
 import { queryAddress, queryFiles, queryReady, startQuery } from './query-service.ts';
 import { sinkFiles, sinkMetricsPort, startSink } from './sink-service.ts';
 import { kafkaFiles, kafkaHealthy, startKafka } from './kafka.ts';
+import {
+  CLUSTER_REPLICATION_FACTOR,
+  clusterBrokers,
+  clusterDir,
+  clusterNodes,
+  kafkaClusterStatus,
+  underReplicatedPartitions,
+  startKafkaCluster,
+  stopKafkaCluster,
+} from './kafka-cluster.ts';
 import { ServiceStartError, runningPid, stopService, tailFile } from './process.ts';
 import { readStackConfig, type StackConfig } from './stack-config.ts';
 
@@ -25,6 +38,7 @@ export async function up(
   log: (line: string) => void = console.log,
   conn: Connections = readConnections(),
 ): Promise<void> {
+  if (cfg.mode === 'cluster') return upCluster(cfg, log, conn);
   const results = await Promise.allSettled([startKafka(cfg), startClickHouse(cfg)]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failures.length > 0) {
@@ -37,16 +51,15 @@ export async function up(
   await provision(cfg, conn, log);
 }
 
+/** Cluster mode: the Kafka cluster (3 KRaft nodes), then its topics (replication factor 3). */
+async function upCluster(cfg: StackConfig, log: (line: string) => void, conn: Connections): Promise<void> {
+  for (const { node, result } of await startKafkaCluster(cfg)) log(`${node.files.name}: ${result} on ${node.host}:${node.port}`);
+  await provisionTopics(cfg, { ...conn.kafka, brokers: clusterBrokers(cfg) }, log);
+}
+
 /** Topics and tables: created when missing, left alone when present. */
 async function provision(cfg: StackConfig, conn: Connections, log: (line: string) => void): Promise<void> {
-  const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const created = await ensureTopics(admin, topicsFor(), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
-    log(`kafka: topics ${created.length > 0 ? `created ${created.join(', ')}` : 'present'}`);
-  } finally {
-    await admin.disconnect();
-  }
+  await provisionTopics(cfg, conn.kafka, log);
   const ch = createClickHouse(conn.clickhouse);
   try {
     const tables = await ensureSchema(ch, conn.clickhouse.database);
@@ -56,7 +69,27 @@ async function provision(cfg: StackConfig, conn: Connections, log: (line: string
   }
 }
 
+/** The data topics, in cluster mode with replication factor 3 (and min.insync.replicas=2, ensureTopics). */
+async function provisionTopics(cfg: StackConfig, kafka: KafkaConnection, log: (line: string) => void): Promise<void> {
+  const admin = createKafka(kafka, { logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const layout =
+      cfg.mode === 'cluster'
+        ? { partitions: cfg.kafka.cluster.partitions, replicationFactor: CLUSTER_REPLICATION_FACTOR }
+        : { partitions: cfg.kafka.partitions, replicationFactor: 1 };
+    const created = await ensureTopics(admin, topicsFor(), layout);
+    log(`kafka: topics ${created.length > 0 ? `created ${created.join(', ')}` : 'present'}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function down(cfg: StackConfig, log: (line: string) => void = console.log): Promise<void> {
+  if (cfg.mode === 'cluster') {
+    for (const line of await stopKafkaCluster(cfg)) log(line);
+    return;
+  }
   // The Query API first (it only reads), then the sink (it stores and commits what it consumed),
   // then Kafka, which flushes its log.
   log(await stopService(queryFiles(cfg), 15_000));
@@ -71,6 +104,7 @@ export async function status(
   log: (line: string) => void = console.log,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<boolean> {
+  if (cfg.mode === 'cluster') return clusterStatus(cfg, log);
   const k = runningPid(kafkaFiles(cfg));
   const c = runningPid(clickhouseFiles(cfg));
   const kOk = k !== undefined && (await kafkaHealthy(cfg));
@@ -94,6 +128,19 @@ export async function status(
   );
   log(`state       ${cfg.stateDir}`);
   return kOk && cOk;
+}
+
+async function clusterStatus(cfg: StackConfig, log: (line: string) => void): Promise<boolean> {
+  const nodes = await kafkaClusterStatus(cfg);
+  for (const { node, pid, healthy } of nodes) {
+    const state = pid === undefined ? 'stopped' : healthy ? `up (pid ${pid})` : `not answering (pid ${pid})`;
+    log(`${node.files.name.padEnd(11)} ${state}  ${node.host}:${node.port}`);
+  }
+  const under = await underReplicatedPartitions(cfg);
+  log(`replicas    ${under === undefined ? 'unknown (no broker answers)' : `${under} partition(s) under-replicated`}`);
+  log(`brokers     STAAS_KAFKA_BROKERS=${clusterBrokers(cfg).join(',')}`);
+  log(`state       ${cfg.stateDir}/cluster`);
+  return nodes.every((n) => n.healthy);
 }
 
 async function sinkHealthy(): Promise<boolean> {
@@ -177,7 +224,10 @@ async function settle(timeoutMs = 180_000): Promise<boolean> {
 }
 
 async function logs(cfg: StackConfig, which: string | undefined): Promise<void> {
-  const all = { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
+  const all =
+    cfg.mode === 'cluster'
+      ? Object.fromEntries(clusterNodes(cfg).map((n) => [n.files.name, n.files]))
+      : { kafka: kafkaFiles(cfg), clickhouse: clickhouseFiles(cfg), sink: sinkFiles(cfg), query: queryFiles(cfg) };
   for (const [name, files] of Object.entries(all)) {
     if (which !== undefined && which !== name) continue;
     console.log(`==> ${files.logFile} <==`);
@@ -262,8 +312,12 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       await down(cfg);
-      rmSync(cfg.stateDir, { recursive: true, force: true });
-      console.log(`removed ${cfg.stateDir}`);
+      {
+        // Cluster mode's data lives under <state>/cluster: the single-node stack's is left alone.
+        const dir = cfg.mode === 'cluster' ? clusterDir(cfg) : cfg.stateDir;
+        rmSync(dir, { recursive: true, force: true });
+        console.log(`removed ${dir}`);
+      }
       return 0;
     default:
       console.error(

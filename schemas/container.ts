@@ -17,7 +17,8 @@ import { parseWriter, resolveWriter, unrepresentable, type Resolution } from './
 
 /** avsc's resolver type is not exported by name. */
 type Resolver = ReturnType<avro.Type['createResolver']>;
-import { READER_TYPES, SCHEMA_JSON, TYPE_BY_NAME, type RecordOf, type RecordType } from './records.ts';
+import { READER_TYPES, SCHEMA_JSON, TYPE_BY_NAME, type RecordOf, type RecordType, type TrendPoint } from './records.ts';
+import { writeTrendPoint } from './trend-encoder.ts';
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]); // "Obj" 1
 const SYNC_SIZE = 16;
@@ -66,7 +67,7 @@ class Output {
   /** Makes room for `n` more bytes at once (one copy instead of a doubling per overflow). */
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(this.pos + n);
+    const grown = Buffer.allocUnsafe(Math.max(this.pos + n, this.buf.length * 2));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
@@ -100,6 +101,8 @@ export class BatchBody<T extends RecordType = RecordType> {
   private readonly writer: avro.Type;
   private readonly schemaBytes: Buffer;
   private records = 0;
+  /** Trend points of the current schema are written by schemas/trend-encoder.ts, not avsc. */
+  private readonly handWritten: boolean;
 
   constructor(
     readonly type: T,
@@ -108,6 +111,7 @@ export class BatchBody<T extends RecordType = RecordType> {
     this.writer = opts.writerType ?? READER_TYPES[type];
     this.schemaBytes = opts.writerType === undefined ? SCHEMA_BYTES[type] : Buffer.from(JSON.stringify(this.writer.schema()));
     this.body = new Output(opts.initialBytes ?? 4096);
+    this.handWritten = type === 'trend' && opts.writerType === undefined;
   }
 
   get count(): number {
@@ -127,7 +131,8 @@ export class BatchBody<T extends RecordType = RecordType> {
   /** Encodes one record; returns its encoded size in bytes. */
   add(record: RecordOf[T]): number {
     const before = this.body.pos;
-    this.body.write(this.writer, record);
+    if (this.handWritten) writeTrendPoint(this.body, record as TrendPoint);
+    else this.body.write(this.writer, record);
     this.records++;
     return this.body.pos - before;
   }
@@ -145,10 +150,16 @@ export class BatchBody<T extends RecordType = RecordType> {
   addMany(records: readonly RecordOf[T][], sizeHint = 0): number[] {
     this.body.reserve(sizeHint);
     const ends: number[] = [];
-    for (const r of records) {
-      this.body.write(this.writer, r);
-      ends.push(this.body.pos);
-    }
+    if (this.handWritten)
+      for (const r of records) {
+        writeTrendPoint(this.body, r as TrendPoint);
+        ends.push(this.body.pos);
+      }
+    else
+      for (const r of records) {
+        this.body.write(this.writer, r);
+        ends.push(this.body.pos);
+      }
     this.records += records.length;
     return ends;
   }
@@ -207,7 +218,7 @@ export interface DecodedBatch<T extends RecordType = RecordType> {
   writerSchema: string;
 }
 
-interface ReaderPlan {
+export interface ReaderPlan {
   type: RecordType;
   writer: avro.Type;
   /** The type records are decoded with: the current reader, widened by a newer writer's union branches (schemas/evolution.ts). */
@@ -325,14 +336,37 @@ function inflateBounded(block: Buffer, maxBytes: number, where: string): Buffer 
   }
 }
 
+/** One block of a container, decompressed: `count` records in `bytes`. */
+export interface ContainerBlock {
+  bytes: Buffer;
+  count: number;
+  /** Offset of the block in the container (for messages). */
+  start: number;
+}
+
+/** A container file checked and split into its blocks, records not decoded yet. */
+export interface ReadContainer {
+  type: RecordType;
+  /** The writer schema JSON as found in the header. */
+  writerSchema: string;
+  /**
+   * The writer schema is exactly the current reader schema of `type` (no resolution, no added
+   * branches): its records' bytes follow schemas/*.avsc field by field.
+   */
+  current: boolean;
+  blocks: ContainerBlock[];
+  /** Records of all blocks. */
+  count: number;
+  plan: ReaderPlan;
+}
+
 /**
- * Decodes one container file into records of the current reader schema. Any malformed input
- * ends in an AvroDecodeError saying what is wrong, never in another exception. A file cut
- * between two blocks is still valid Avro: pass the record count the producer announced (the
- * message header) to detect that too. `limits` bound what the file may decode to (records and
- * decompressed bytes, see DecodeLimits).
+ * Checks one container file and splits it into decompressed blocks: magic, header, codec, sync
+ * markers, the record-count and decompressed-size limits (`limits`) and the count the producer
+ * announced (`expectedCount`, the message header: a file cut between two blocks is still valid
+ * Avro). Throws AvroDecodeError saying what is wrong, never another exception.
  */
-export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatch {
+export function readContainer(buf: Buffer, expectedCount?: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): ReadContainer {
   if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     const prefix = buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf);
     throw new AvroDecodeError(prefix ? 'truncated' : 'not-avro', 'no Avro container magic bytes');
@@ -352,7 +386,8 @@ export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeL
   const writerSchema = schemaBytes.toString('utf8');
   const plan = planFor(writerSchema);
 
-  const records: unknown[] = [];
+  const blocks: ContainerBlock[] = [];
+  let records = 0;
   let decodedBytes = 0;
   const c = { buf, pos: header.offset, end: buf.length };
   while (c.pos < buf.length) {
@@ -374,10 +409,10 @@ export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeL
       throw new AvroDecodeError('corrupt', `sync marker mismatch after the block at ${start}`);
     // Bounds before allocating: the record count against the limit and against the bytes its
     // records need at the least (all-zero records are 14 bytes each for a trend point).
-    if (records.length + count > limits.maxRecords)
+    if (records + count > limits.maxRecords)
       throw new AvroDecodeError(
         'too-large',
-        `block at ${start} brings the records to ${records.length + count}, over the limit of ${limits.maxRecords}`,
+        `block at ${start} brings the records to ${records + count}, over the limit of ${limits.maxRecords}`,
       );
     const leftBytes = limits.maxDecodedBytes - decodedBytes;
     const needs = count * plan.minRecordBytes;
@@ -409,6 +444,25 @@ export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeL
         throw err;
       }
     }
+    blocks.push({ bytes: block, count, start });
+    records += count;
+    c.pos = end + SYNC_SIZE;
+  }
+  if (expectedCount !== undefined && records !== expectedCount) {
+    throw new AvroDecodeError(
+      records < expectedCount ? 'truncated' : 'corrupt',
+      `${records} records, the producer announced ${expectedCount}`,
+    );
+  }
+  const current = plan.resolver === undefined && !plan.checkBranches && plan.reader === READER_TYPES[plan.type];
+  return { type: plan.type, writerSchema, current, blocks, count: records, plan };
+}
+
+/** The records of a read container, as objects of the current reader schema. Throws AvroDecodeError. */
+export function decodeRecords(container: ReadContainer): DecodedBatch {
+  const { plan } = container;
+  const records: unknown[] = [];
+  for (const { bytes: block, count, start } of container.blocks) {
     let p = 0;
     for (let i = 0; i < count; i++) {
       let r: { value: unknown; offset: number };
@@ -429,13 +483,15 @@ export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeL
     }
     if (p !== block.length)
       throw new AvroDecodeError('corrupt', `block at ${start} has ${block.length - p} bytes after its ${count} records`);
-    c.pos = end + SYNC_SIZE;
   }
-  if (expectedCount !== undefined && records.length !== expectedCount) {
-    throw new AvroDecodeError(
-      records.length < expectedCount ? 'truncated' : 'corrupt',
-      `${records.length} records, the producer announced ${expectedCount}`,
-    );
-  }
-  return { type: plan.type, records: records as RecordOf[RecordType][], writerSchema };
+  return { type: plan.type, records: records as RecordOf[RecordType][], writerSchema: container.writerSchema };
+}
+
+/**
+ * Decodes one container file into records of the current reader schema: `readContainer` then
+ * `decodeRecords`. Any malformed input ends in an AvroDecodeError saying what is wrong, never in
+ * another exception. `expectedCount` and `limits`: see readContainer.
+ */
+export function decodeBatch(buf: Buffer, expectedCount?: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatch {
+  return decodeRecords(readContainer(buf, expectedCount, limits));
 }

@@ -3,7 +3,15 @@
  * the record type and count, so a consumer can route and check a message before decoding it.
  */
 import type { IHeaders, Message } from 'kafkajs';
-import { decodeBatch, encodeBatch, type Codec, type DecodedBatch, type DecodeLimits } from '../../schemas/container.ts';
+import {
+  decodeRecords,
+  encodeBatch,
+  readContainer,
+  type Codec,
+  type DecodedBatch,
+  type DecodeLimits,
+  type ReadContainer,
+} from '../../schemas/container.ts';
 import { AvroDecodeError } from '../../schemas/errors.ts';
 import { RECORD_TYPES, type RecordOf, type RecordType } from '../../schemas/records.ts';
 
@@ -33,18 +41,36 @@ function header(headers: IHeaders | undefined, name: string): string | undefined
 }
 
 /**
- * Decodes a consumed message, cross-checking its headers against the container it carries.
- * Throws AvroDecodeError (with `limits`: also 'too-large', see schemas/container.ts DecodeLimits).
+ * Checks a consumed message's container (schemas/container.ts readContainer) without decoding its
+ * records; `announcedType` is the type its header names, when it names one. Throws AvroDecodeError
+ * (with `limits`: also 'too-large', see DecodeLimits).
  */
-export function readBatchMessage(value: Buffer | null, headers: IHeaders | undefined, limits?: DecodeLimits): DecodedBatch {
+export function readBatchContainer(
+  value: Buffer | null,
+  headers: IHeaders | undefined,
+  limits?: DecodeLimits,
+): { container: ReadContainer; announcedType: string | undefined } {
   if (value === null) throw new AvroDecodeError('not-avro', 'the message has no value (tombstone)');
-  const announcedType = header(headers, HEADER_TYPE);
   const countText = header(headers, HEADER_COUNT);
   const count = countText !== undefined && /^\d+$/.test(countText) ? Number(countText) : undefined;
-  const batch = decodeBatch(value, count, limits);
+  return { container: readContainer(value, count, limits), announcedType: header(headers, HEADER_TYPE) };
+}
+
+/** Decodes the records of a checked message, then cross-checks the type its header names. Throws AvroDecodeError. */
+export function decodeBatchContainer(container: ReadContainer, announcedType: string | undefined): DecodedBatch {
+  const batch = decodeRecords(container);
   if (announcedType !== undefined && announcedType !== batch.type) {
     const known = (RECORD_TYPES as readonly string[]).includes(announcedType);
     throw new AvroDecodeError(known ? 'corrupt' : 'unknown-schema', `header says ${announcedType}, the data holds ${batch.type} records`);
   }
   return batch;
+}
+
+/**
+ * Decodes a consumed message, cross-checking its headers against the container it carries.
+ * Throws AvroDecodeError (with `limits`: also 'too-large', see schemas/container.ts DecodeLimits).
+ */
+export function readBatchMessage(value: Buffer | null, headers: IHeaders | undefined, limits?: DecodeLimits): DecodedBatch {
+  const { container, announcedType } = readBatchContainer(value, headers, limits);
+  return decodeBatchContainer(container, announcedType);
 }

@@ -6,7 +6,9 @@
  * rows, discrete and table-row trends, alarm trees, info events and element rows at --rate
  * records/s for --duration s, timestamps = now. Back-fill: N days of history ending at the hour,
  * as fast as the Writer takes it; the same seed and end write the same records.
- * A progress line every second, a summary per kind at the end.
+ * A progress line every second, a summary per kind at the end. `--deliver-timeout S`: a live run
+ * also waits up to S seconds at the end until Kafka holds everything (what was spooled while
+ * brokers were away included); a back-fill always waits up to 120 s.
  */
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
@@ -35,6 +37,7 @@ const { values: args } = parseArgs({
     'row-rate': { type: 'string' },
     'backfill-days': { type: 'string' },
     'backfill-end': { type: 'string' },
+    'deliver-timeout': { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -73,6 +76,7 @@ const rate = positive('rate', args.rate);
 const duration = positive('duration', args.duration);
 const seed = count('seed', args.seed, true, 2 ** 31);
 const rates = { alarmRate: optionalRate('alarm-rate'), gapRate: optionalRate('gap-rate'), rowRate: optionalRate('row-rate') };
+const deliverTimeoutS = args['deliver-timeout'] === undefined ? undefined : count('deliver-timeout', args['deliver-timeout'], true, 3600);
 const backfillDays = args['backfill-days'] === undefined ? undefined : count('backfill-days', args['backfill-days'], false, 3650);
 let backfillEnd = hourFloor(Date.now());
 if (args['backfill-end'] !== undefined) {
@@ -130,7 +134,9 @@ async function main(): Promise<void> {
   clearInterval(progress);
   const closing = Date.now();
   // A back-fill is done when Kafka has it all, including anything that had to be spooled.
-  if (backfillDays !== undefined && !(await writer.delivered(120_000))) console.error('simulate: the spool did not drain in 120 s');
+  const deliverS = deliverTimeoutS ?? (backfillDays === undefined ? undefined : 120);
+  if (deliverS !== undefined && !(await writer.delivered(deliverS * 1000)))
+    console.error(`simulate: the spool did not drain in ${deliverS} s`);
   await writer.close();
   const seconds = (closing - started) / 1000;
   if (!args.quiet && process.stdout.isTTY) process.stdout.write('\n');

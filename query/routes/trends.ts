@@ -198,6 +198,9 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format);
       // The body is written while the rows arrive (see trends/response.ts); a failure past this
       // point (connection to ClickHouse lost) cuts the response short, which clients see.
+      // Its buffers are reused only after a complete send ('finish': every byte handed to the
+      // socket, through the compressor if any); an aborted answer's are left to the GC.
+      reply.raw.once('finish', () => writer.release());
       return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(Readable.from(trendBody(writer, chunks)));
     },
   );

@@ -127,6 +127,11 @@ export class TrendBodyWriter {
     return this.out.take();
   }
 
+  /** Call once the whole answer has been sent: its buffers go to the next answer (ByteText.release). */
+  release(): void {
+    this.out.release();
+  }
+
   private flushGroup(): void {
     if (this.group.length === 0) return;
     const ord = this.groupOrd;

@@ -172,41 +172,60 @@ const AVERAGE_JSON = sql`concat('"time":', toString(t), ',"status":', toString(s
       ',"min":', ${jsonNumber(sql`lo`)}, ',"max":', ${jsonNumber(sql`hi`)}, ',"samples":', toString(sm))`;
 
 /*
- * The collapsing subqueries rename their columns (p, i, w, t, s, v, lo, hi, vd, md, sm) so that the
- * outer SELECT's aliases (parameter_id, ts, status, value, …) never shadow a source column:
+ * The collapsing subqueries rename their columns (o, w, t, s, v, lo, hi, vd, md, sm) so that the
+ * outer SELECT's aliases (ord, ts, status, …) never shadow a source column:
  * ClickHouse resolves aliases in WHERE and in aggregate arguments too.
  */
 
-/** Real-time rows of the element, one per key (newest part's copy), renamed; `keys` are sorting-key conditions only. */
-function realtimeRows(scope: TrendScope, keys: readonly Sql[]): Sql {
-  return sql`SELECT parameter_id AS p, idx AS i, ts AS t, status AS s, value AS v, value_discrete AS vd
-    FROM ${scope.db}.trend_realtime
-    WHERE ${elementRange(scope)} AND (${join(keys, ' OR ')})
-    ORDER BY p, i, t, _part_index DESC LIMIT 1 BY p, i, t`;
+/** One planned series with its position in the answer (`ord`). */
+interface OrderedRead extends SeriesRead {
+  ord: number;
 }
 
-/** Average rows of the element, one per key (newest part's copy), renamed. */
-function averageRows(scope: TrendScope, series: readonly SeriesRead[]): Sql {
-  return sql`SELECT parameter_id AS p, idx AS i, window_minutes AS w, ts AS t, status AS s, value AS v, min AS lo, max AS hi,
-      value_discrete AS vd, max_discrete AS md, samples AS sm
+/**
+ * `o`: the position of the row's series among `series`, from sorting-key conditions only. The
+ * collapse sorts and groups by (o, t), not by (parameter_id, idx, window_minutes, ts): with the
+ * table index string in the sort and LIMIT BY keys, 18.16 spent about twice the CPU on a 30-day
+ * read (measured with query_log's ProfileEvents: 31 vs 17 ms), and the answer needs `o` anyway.
+ */
+function seriesOrdinal(series: readonly OrderedRead[], condition: (r: OrderedRead) => Sql): Sql {
+  if (series.length === 1) return sql`toUInt32(${series[0]!.ord})`;
+  return sql`toUInt32(multiIf(${join(
+    series.map((r) => sql`${condition(r)}, ${r.ord}`),
+    ', ',
+  )}, ${series[series.length - 1]!.ord}))`;
+}
+
+/** Real-time rows of the series, one per key (newest part's copy), renamed, with `o`. */
+function realtimeRows(scope: TrendScope, series: readonly OrderedRead[]): Sql {
+  return sql`SELECT ${seriesOrdinal(series, keyCondition)} AS o, ts AS t, status AS s, value AS v, value_discrete AS vd
+    FROM ${scope.db}.trend_realtime
+    WHERE ${elementRange(scope)} AND (${join(series.map(keyCondition), ' OR ')})
+    ORDER BY o, t, _part_index DESC LIMIT 1 BY o, t`;
+}
+
+/** Average rows of the series, each from its window, one per key (newest part's copy), renamed, with `o`. */
+function averageRows(scope: TrendScope, series: readonly OrderedRead[]): Sql {
+  return sql`SELECT ${seriesOrdinal(series, keyWindowCondition)} AS o, window_minutes AS w, ts AS t, status AS s, value AS v,
+      min AS lo, max AS hi, value_discrete AS vd, max_discrete AS md, samples AS sm
     FROM ${scope.db}.trend_average
     WHERE ${elementRange(scope)} AND (${join(series.map(keyWindowCondition), ' OR ')})
-    ORDER BY p, i, w, t, _part_index DESC LIMIT 1 BY p, i, w, t`;
+    ORDER BY o, t, _part_index DESC LIMIT 1 BY o, t`;
 }
 
-const REALTIME_RAW_COLUMNS = sql`p AS parameter_id, i AS idx, toUInt16(0) AS window_minutes, t AS ts, s AS status, toUInt8(0) AS agg,
-      ${REALTIME_JSON} AS json, vd AS value_discrete, '' AS max_discrete`;
+const REALTIME_RAW_COLUMNS = sql`o AS ord, t AS ts, s AS status, toUInt8(0) AS agg, ${REALTIME_JSON} AS json, vd AS value_discrete,
+      '' AS max_discrete`;
 
-const AVERAGE_RAW_COLUMNS = sql`p AS parameter_id, i AS idx, w AS window_minutes, t AS ts, s AS status, toUInt8(0) AS agg,
-      ${AVERAGE_JSON} AS json, vd AS value_discrete, md AS max_discrete`;
+const AVERAGE_RAW_COLUMNS = sql`o AS ord, t AS ts, s AS status, toUInt8(0) AS agg, ${AVERAGE_JSON} AS json, vd AS value_discrete,
+      md AS max_discrete`;
 
 function bucketOf(scope: TrendScope, bucketMs: number): Sql {
   return sql`toUInt64(${scope.from} + intDiv(t - ${scope.from}, ${bucketMs}) * ${bucketMs})`;
 }
 
 /** The raw rows of real-time series. */
-function realtimeRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
-  return sql`SELECT ${REALTIME_RAW_COLUMNS} FROM (${realtimeRows(scope, series.map(keyCondition))}) AS rt`;
+function realtimeRaw(scope: TrendScope, series: readonly OrderedRead[]): Sql {
+  return sql`SELECT ${REALTIME_RAW_COLUMNS} FROM (${realtimeRows(scope, series)}) AS rt`;
 }
 
 /**
@@ -215,16 +234,16 @@ function realtimeRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
  * day being written cost about three times the grouping here (measured on 18.16: 17 vs 6 ms of
  * server CPU for a 30-day range).
  */
-function statusRows(scope: TrendScope): Sql {
-  return sql`SELECT p AS parameter_id, i AS idx, toUInt16(0) AS window_minutes, t AS ts, s AS status, toUInt8(0) AS agg,
+function statusRows(scope: TrendScope, ord: number): Sql {
+  return sql`SELECT toUInt32(${ord}) AS ord, t AS ts, s AS status, toUInt8(0) AS agg,
       concat('"time":', toString(t), ',"status":', toString(s)) AS json, '' AS value_discrete, '' AS max_discrete
-    FROM (SELECT parameter_id AS p, idx AS i, ts AS t, any(status) AS s FROM ${scope.db}.trend_realtime
+    FROM (SELECT ts AS t, any(status) AS s FROM ${scope.db}.trend_realtime
       WHERE ${elementRange(scope)} AND parameter_id = ${ELEMENT_STATUS_PARAMETER}
-      GROUP BY p, i, t) AS st`;
+      GROUP BY t) AS st`;
 }
 
 /** The raw rows of average series, each from its window. */
-function averageRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
+function averageRaw(scope: TrendScope, series: readonly OrderedRead[]): Sql {
   return sql`SELECT ${AVERAGE_RAW_COLUMNS} FROM (${averageRows(scope, series)}) AS av`;
 }
 
@@ -232,13 +251,13 @@ function averageRaw(scope: TrendScope, series: readonly SeriesRead[]): Sql {
  * Real-time series in buckets of `bucketMs` aligned to `from`: rows with a status >= 0 are
  * grouped per (bucket, discrete value); a series' own negative-status rows stay raw points.
  */
-function realtimeBuckets(scope: TrendScope, series: readonly SeriesRead[], bucketMs: number): Sql {
-  const rows = realtimeRows(scope, series.map(keyCondition));
-  return sql`SELECT p AS parameter_id, i AS idx, toUInt16(0) AS window_minutes, ${bucketOf(scope, bucketMs)} AS bucket,
+function realtimeBuckets(scope: TrendScope, series: readonly OrderedRead[], bucketMs: number): Sql {
+  const rows = realtimeRows(scope, series);
+  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS bucket,
       toInt16(0) AS status, toUInt8(1) AS agg, ${bucketJson(sql`0`, sql`sum(v)`, sql`min(v)`, sql`max(v)`, sql`count()`)} AS json,
       vd AS value_discrete, '' AS max_discrete
     FROM (${rows}) AS rb WHERE s >= 0
-    GROUP BY p, i, bucket, vd
+    GROUP BY o, bucket, vd
     UNION ALL
     SELECT ${REALTIME_RAW_COLUMNS} FROM (${rows}) AS rs WHERE s < 0`;
 }
@@ -248,13 +267,13 @@ function realtimeBuckets(scope: TrendScope, series: readonly SeriesRead[], bucke
  * min of minima, max of maxima, sum of samples, per (bucket, discrete value, discrete max).
  * Negative-status rows stay raw points.
  */
-function averageBuckets(scope: TrendScope, series: readonly SeriesRead[], bucketMs: number): Sql {
+function averageBuckets(scope: TrendScope, series: readonly OrderedRead[], bucketMs: number): Sql {
   const rows = averageRows(scope, series);
-  return sql`SELECT p AS parameter_id, i AS idx, w AS window_minutes, ${bucketOf(scope, bucketMs)} AS bucket,
-      toInt16(w) AS status, toUInt8(1) AS agg, ${bucketJson(sql`w`, sql`sum(v)`, sql`min(lo)`, sql`max(hi)`, sql`sum(sm)`)} AS json,
+  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS bucket,
+      toInt16(any(w)) AS status, toUInt8(1) AS agg, ${bucketJson(sql`any(w)`, sql`sum(v)`, sql`min(lo)`, sql`max(hi)`, sql`sum(sm)`)} AS json,
       vd AS value_discrete, md AS max_discrete
     FROM (${rows}) AS ab WHERE s >= 0
-    GROUP BY p, i, w, bucket, vd, md
+    GROUP BY o, bucket, vd, md
     UNION ALL
     SELECT ${AVERAGE_RAW_COLUMNS} FROM (${rows}) AS an WHERE s < 0`;
 }
@@ -272,9 +291,10 @@ export function trendDataQuery(
   order: 'asc' | 'desc',
   withStatusRows = true,
 ): Sql {
+  const ordered: OrderedRead[] = reads.map((r, ord) => ({ ...r, ord }));
   const pick = (realtime: boolean, aggregated: boolean) =>
-    reads.filter((r) => (r.windowMinutes === 0) === realtime && r.aggregated === aggregated);
-  const branches = withStatusRows ? [statusRows(scope)] : [];
+    ordered.filter((r) => (r.windowMinutes === 0) === realtime && r.aggregated === aggregated);
+  const branches = withStatusRows ? [statusRows(scope, reads.length)] : [];
   const rtRaw = pick(true, false);
   if (rtRaw.length > 0) branches.push(realtimeRaw(scope, rtRaw));
   const avgRaw = pick(false, false);
@@ -285,16 +305,9 @@ export function trendDataQuery(
   if (avgAgg.length > 0) branches.push(averageBuckets(scope, avgAgg, bucketMs));
   // No series (a wildcard matched nothing) and no status rows: the status branch still makes a
   // valid statement, with no rows.
-  if (branches.length === 0) branches.push(statusRows(scope));
-  const ord =
-    reads.length === 0
-      ? sql`0`
-      : sql`multiIf(${join(
-          reads.map((r, n) => sql`${keyWindowCondition(r)}, ${n}`),
-          ', ',
-        )}, ${reads.length})`;
+  if (branches.length === 0) branches.push(statusRows(scope, reads.length));
   const dir = order === 'desc' ? sql`DESC` : sql`ASC`;
   return sql`SELECT ${castColumns(TREND_DATA_SHAPE)}
-    FROM (SELECT ${ord} AS ord, * FROM (${join(branches, ' UNION ALL ')}) AS points) AS ordered
+    FROM (${join(branches, ' UNION ALL ')}) AS points
     ORDER BY ord, ts ${dir}, status ${dir}, value_discrete, max_discrete`;
 }

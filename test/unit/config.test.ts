@@ -72,6 +72,41 @@ describe('configuration from the environment', () => {
     assert.match(p.join('\n'), /STAAS_KAFKA_HEAP=lots must look like 512m or 1g/);
   });
 
+  it('stack mode: single by default; cluster mode has three Kafka nodes beside the single-node ports, and is checked', () => {
+    assert.equal(readStackConfig({}).mode, 'single');
+    const c = readStackConfig({ STAAS_STACK_MODE: 'cluster' });
+    assert.equal(c.mode, 'cluster');
+    assert.deepEqual(c.kafka.cluster, {
+      nodes: [
+        { nodeId: 1, port: 19092, controllerPort: 19192 },
+        { nodeId: 2, port: 19093, controllerPort: 19193 },
+        { nodeId: 3, port: 19094, controllerPort: 19194 },
+      ],
+      heap: '384m',
+      partitions: 6,
+    });
+    const p = problems(() =>
+      readStackConfig({
+        STAAS_STACK_MODE: 'mesh',
+        STAAS_KAFKA_CLUSTER_PORTS: '19092,19093',
+        STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS: '19092,x',
+        STAAS_KAFKA_CLUSTER_HEAP: 'big',
+      }),
+    );
+    assert.deepEqual(p, [
+      'STAAS_STACK_MODE="mesh" must be one of single, cluster',
+      'STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS="19092,x" must be a comma-separated list of ports',
+      'STAAS_KAFKA_CLUSTER_PORTS and STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS must list the same number of ports, at least 3 (got 2 and 3)',
+      'STAAS_KAFKA_CLUSTER_HEAP=big must look like 512m or 1g',
+    ]);
+    assert.deepEqual(
+      problems(() =>
+        readStackConfig({ STAAS_KAFKA_CLUSTER_PORTS: '19092,19093,19094', STAAS_KAFKA_CLUSTER_CONTROLLER_PORTS: '19094,19195,19196' }),
+      ),
+      ['cluster Kafka ports must all differ, got 19092, 19093, 19094, 19094, 19195, 19196'],
+    );
+  });
+
   it("refuses every timer value Node's timers cannot hold (they would fire after 1 ms), naming the variable", () => {
     const timers: [string, (env: Record<string, string>) => unknown, number][] = [
       ['STAAS_WRITER_SEND_TIMEOUT_MS', (env) => readWriterConfig(env), 1],

@@ -5,9 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../../schemas/container.ts';
 import { READER_TYPES, RECORD_TYPES, type RecordType } from '../../schemas/records.ts';
-import { MAX_LONG, RecordValidationError, toAlarmEvent, toElementRow, toTrendPoint } from '../../schemas/validate.ts';
+import {
+  checkTrendPoint,
+  MAX_LONG,
+  MAX_TS,
+  MIN_TS,
+  RecordValidationError,
+  toAlarmEvent,
+  toElementRow,
+  toTrendPoint,
+} from '../../schemas/validate.ts';
 
 const TS = Date.UTC(2026, 5, 1);
 
@@ -152,5 +162,89 @@ describe('record contract', () => {
       assert.notEqual(Object.getPrototypeOf(decoded), Object.prototype, 'a class instance');
       assert.deepEqual(problemsOf(type, decoded as unknown as Record<string, unknown>), [], type);
     }
+  });
+});
+
+describe('trend points: the plain path at the door decides as the full check', () => {
+  const pick = <T>(...values: T[]) => fc.constantFrom(...values);
+  const anyValue = pick<unknown>(
+    undefined,
+    null,
+    0,
+    -1,
+    1.5,
+    2 ** 31,
+    -(2 ** 31) - 1,
+    NaN,
+    Infinity,
+    '',
+    'x',
+    'x'.repeat(257),
+    '\ud800',
+    true,
+    {},
+    [],
+  );
+  /** A valid input (optional fields sometimes absent), then zero to two fields set to anything. */
+  const valid = fc
+    .record(
+      {
+        dmsId: fc.nat({ max: 2 ** 31 - 1 }),
+        dmaId: fc.nat({ max: 2 ** 31 - 1 }),
+        elementId: fc.nat({ max: 2 ** 31 - 1 }),
+        parameterId: fc.integer({ min: -1, max: 2 ** 31 - 1 }),
+        index: fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 5 }), pick(null)),
+        timestamp: fc.oneof(fc.integer({ min: MIN_TS, max: MAX_TS - 1 }), pick(MIN_TS, MAX_TS - 1)),
+        windowMinutes: pick(0, 0, 5, 60, 65_535),
+        value: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), pick(null)),
+        discreteValue: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 5 }), pick(null, 'x'.repeat(256), 'x'.repeat(257))),
+        min: fc.double({ noNaN: true, noDefaultInfinity: true }),
+        max: fc.double({ noNaN: true, noDefaultInfinity: true }),
+        discreteMax: fc.string({ maxLength: 5 }),
+        samples: fc.nat({ max: 2 ** 31 - 1 }),
+        status: fc.integer({ min: -32_768, max: 32_767 }),
+      },
+      { requiredKeys: ['dmsId', 'dmaId', 'elementId', 'parameterId', 'timestamp'] },
+    )
+    .map((i) => ((i.windowMinutes ?? 0) === 0 ? { ...i, min: undefined, max: undefined, samples: undefined } : i));
+  const fields = [
+    'dmsId',
+    'dmaId',
+    'elementId',
+    'parameterId',
+    'index',
+    'timestamp',
+    'windowMinutes',
+    'value',
+    'discreteValue',
+    'min',
+    'max',
+    'discreteMax',
+    'samples',
+    'status',
+    'windowMinute',
+  ];
+  const edge = fc.oneof(anyValue, pick<unknown>(MIN_TS - 1, MAX_TS, -2, 65_536, 32_768, -32_769, 2 ** 31, 'é', '\udc00x'));
+  const input = fc
+    .tuple(valid, fc.array(fc.tuple(fc.constantFrom(...fields), edge), { maxLength: 2 }))
+    .map(([i, changes]) => Object.assign({ ...i }, Object.fromEntries(changes)) as Record<string, unknown>);
+  const outcome = (f: () => unknown) => {
+    try {
+      return { ok: f() };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+
+  it('accepts and refuses the same inputs, with the same record or the same problems', () => {
+    fc.assert(
+      fc.property(input, (i) => {
+        assert.deepEqual(
+          outcome(() => toTrendPoint(i as never)),
+          outcome(() => checkTrendPoint(i as never)),
+        );
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

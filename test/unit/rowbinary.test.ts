@@ -79,6 +79,85 @@ describe('RowBinary writer', () => {
   });
 });
 
+describe("RowBinary writer against Buffer's own encoders", () => {
+  const same = (write: (w: RowBinaryWriter) => void, ref: (b: Buffer) => void, size: number) => {
+    const expected = Buffer.alloc(size);
+    ref(expected);
+    assert.deepEqual(Buffer.from(bytes(write)), expected);
+  };
+
+  it('writes every in-range integer and any double exactly as Buffer.write*LE does', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -32768, max: 32767 }),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.double(),
+        (i16, u16, i32, u32, f64) => {
+          same(
+            (w) => w.int16(i16),
+            (b) => b.writeInt16LE(i16),
+            2,
+          );
+          same(
+            (w) => w.uint16(u16),
+            (b) => b.writeUInt16LE(u16),
+            2,
+          );
+          same(
+            (w) => w.int32(i32),
+            (b) => b.writeInt32LE(i32),
+            4,
+          );
+          same(
+            (w) => w.uint32(u32),
+            (b) => b.writeUInt32LE(u32),
+            4,
+          );
+          same(
+            (w) => w.float64(f64),
+            (b) => b.writeDoubleLE(f64),
+            8,
+          );
+        },
+      ),
+    );
+  });
+
+  it('writes any string as its LEB128 length and UTF-8 bytes (ASCII, non-ASCII, long)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 70 }), fc.string({ unit: 'grapheme', maxLength: 150 })), (s) => {
+        const utf8 = Buffer.from(s, 'utf8');
+        const w = new RowBinaryWriter(4);
+        w.leb128(utf8.length);
+        const len = w.result().length;
+        w.string(s);
+        assert.deepEqual(Buffer.from(w.result().subarray(len)), Buffer.concat([Buffer.from(w.result().subarray(0, len)), utf8]));
+      }),
+    );
+  });
+
+  it('refuses a value its column cannot hold instead of wrapping it', () => {
+    const cases: [keyof RowBinaryWriter, number][] = [
+      ['int16', 32768],
+      ['int16', -32769],
+      ['uint16', 65536],
+      ['uint16', -1],
+      ['int32', 2 ** 31],
+      ['int32', 1.5],
+      ['uint32', 2 ** 32],
+      ['uint32', -1],
+      ['uint64', 2 ** 53],
+      ['uint64', 0.5],
+      ['int64', -(2 ** 53)],
+      ['int64', Number.NaN],
+    ];
+    for (const [method, v] of cases)
+      assert.throws(() => (new RowBinaryWriter(4)[method] as (x: number) => void)(v), RangeError, `${method}(${v})`);
+  });
+});
+
 describe('RowBinary span reader (rows read in place)', () => {
   const shape: RowShape = [
     ['a', 'UInt32'],

@@ -9,11 +9,12 @@
 import type { DecodeLimits } from '../../../schemas/container.ts';
 import { AvroDecodeError } from '../../../schemas/errors.ts';
 import type { RecordType } from '../../../schemas/records.ts';
-import { readBatchMessage } from '../../kafka/message.ts';
+import { decodeBatchContainer, readBatchContainer } from '../../kafka/message.ts';
 import type { Topics } from '../../kafka/topics.ts';
 import type { DeadLetters } from '../dlq.ts';
 import { encodeForTables, TableWriters, type TableRows } from '../encoders.ts';
 import type { SinkMetrics } from '../metrics.ts';
+import { transcodeTrends } from '../trend-transcoder.ts';
 import { invalidRecords } from '../validate.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -69,7 +70,14 @@ export class Decode implements Step<MessageRef> {
   private prepare(ref: MessageRef): Prepared {
     let stage: 'decode' | 'validate' | 'encode' = 'decode';
     try {
-      const decoded = readBatchMessage(ref.message.value, ref.message.headers, this.limits);
+      const { container, announcedType } = readBatchContainer(ref.message.value, ref.message.headers, this.limits);
+      // Plain trend batches of the current schema (nearly every message) go byte to byte into
+      // RowBinary; anything the transcoder declines takes the full path below, which decides.
+      if (container.type === 'trend' && container.current && (announcedType ?? 'trend') === 'trend' && this.topics.trend === ref.topic) {
+        const tables = transcodeTrends(container.blocks, this.writers);
+        if (tables !== undefined) return { type: 'trend', records: container.count, tables };
+      }
+      const decoded = decodeBatchContainer(container, announcedType);
       if (this.topics[decoded.type] !== ref.topic) throw new AvroDecodeError('corrupt', `${decoded.type} records on topic ${ref.topic}`);
       stage = 'validate';
       const invalid = invalidRecords(decoded.type, decoded.records);
