@@ -1,5 +1,5 @@
 /** Builds kafkajs clients from a validated KafkaConnection. */
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type logCreator, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from '../../config/connections.ts';
 
 export interface KafkaClientOptions {
@@ -8,6 +8,8 @@ export interface KafkaClientOptions {
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
   retries?: number;
+  /** Receives kafkajs's log entries at `logLevel` and above (kafkajs's console logger if absent). */
+  logCreator?: logCreator;
 }
 
 export function createKafka(conn: KafkaConnection, opts: KafkaClientOptions = {}): Kafka {
@@ -18,6 +20,7 @@ export function createKafka(conn: KafkaConnection, opts: KafkaClientOptions = {}
     connectionTimeout: opts.connectionTimeoutMs ?? 3000,
     requestTimeout: opts.requestTimeoutMs ?? 30000,
     retry: { retries: opts.retries ?? 5, initialRetryTime: 200, maxRetryTime: 5000 },
+    ...(opts.logCreator === undefined ? {} : { logCreator: opts.logCreator }),
   };
   if (conn.tls !== undefined) {
     config.ssl = { rejectUnauthorized: conn.tls.rejectUnauthorized, ...(conn.tls.ca === undefined ? {} : { ca: [conn.tls.ca] }) };

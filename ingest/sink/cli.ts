@@ -3,7 +3,9 @@
  * STAAS_SINK_STOP_TIMEOUT_MS).
  *   npx tsx ingest/sink/cli.ts
  * Serves /metrics (Prometheus) and /health on STAAS_SINK_METRICS_PORT: /health answers 200, or
- * 503 with the reasons (stopped, not in its consumer group, inserts stalled).
+ * 503 with the reasons (stopped, not in its consumer group, inserts stalled, ClickHouse not
+ * answering its ping, a topic missing, a re-created topic being read again), and `topology`: the
+ * last topic changes it noticed.
  */
 import { createServer } from 'node:http';
 import { register } from 'prom-client';

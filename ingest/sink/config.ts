@@ -36,6 +36,25 @@ export interface SinkConfig {
    * insert_distributed_sync=1 (kept to compare; see ingest/sink/cluster-store.ts).
    */
   clusterInsert: 'direct' | 'distributed';
+  /**
+   * Kafka consumer session timeout (ms): a member that sent no heartbeat for this long (killed,
+   * hung, cut off) loses its partitions to the others. The broker bounds it with
+   * group.min.session.timeout.ms / group.max.session.timeout.ms (6 s / 30 min by default).
+   * Heartbeats go every tenth of it (Kafka's consumer documentation: at most a third): the other
+   * members learn of a rebalance at their next heartbeat, so a member that leaves on SIGTERM
+   * hands its partitions over within about a second at the default.
+   */
+  sessionTimeoutMs: number;
+  /**
+   * How often (ms) the topics' metadata is read again: new partitions are assigned, and a topic
+   * deleted and re-created (its topic id changed) is read from the start, within about this time.
+   */
+  metadataRefreshMs: number;
+  /**
+   * How often (ms) ClickHouse's /ping is called, so that /health notices it unreachable even while
+   * the sink is idle; a ping gives up after this long or 5 s, whichever is shorter.
+   */
+  clickhousePingMs: number;
 }
 
 export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkConfig> = {}): SinkConfig {
@@ -62,8 +81,12 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
     maxRecordsPerMessage: r.int('STAAS_SINK_MAX_RECORDS_PER_MESSAGE', 1_000_000, { min: 1 }),
     maxDecodedBytesPerMessage: r.int('STAAS_SINK_MAX_DECODED_BYTES_PER_MESSAGE', 64 * 1024 * 1024, { min: 1024 }),
     clusterInsert: r.oneOf('STAAS_SINK_CLUSTER_INSERT', ['direct', 'distributed'] as const, 'direct'),
+    sessionTimeoutMs: r.secondsAsMs('STAAS_SINK_SESSION_TIMEOUT_S', 10, { min: 1, max: 1800 }),
+    metadataRefreshMs: r.secondsAsMs('STAAS_SINK_METADATA_REFRESH_S', 5, { min: 1 }),
+    clickhousePingMs: r.secondsAsMs('STAAS_SINK_CLICKHOUSE_PING_S', 5, { min: 1 }),
     ...overrides,
   };
+
   if (config.dlqMinInvalid > config.dlqWindowMessages)
     r.problem(
       `STAAS_SINK_DLQ_MIN_INVALID=${config.dlqMinInvalid} exceeds STAAS_SINK_DLQ_WINDOW=${config.dlqWindowMessages}: the DLQ guard could never stop the sink`,

@@ -68,6 +68,24 @@ export function createSinkMetrics(registry: Registry) {
       labelNames: ['topic', 'partition'] as const,
       registers,
     }),
+    topicRecreated: new Counter({
+      name: 'staas_sink_topic_recreated_total',
+      help: 'Topics found deleted and created again (read again from the start), by how it was noticed: a new topic id, or offsets going back',
+      labelNames: ['topic', 'detected_by'] as const,
+      registers,
+    }),
+    offsetResets: new Counter({
+      name: 'staas_sink_offset_resets_total',
+      help: 'Positions Kafka reset because they were out of range (e.g. removed by retention)',
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+    }),
+    offsetResetSkipped: new Counter({
+      name: 'staas_sink_offset_reset_skipped_messages_total',
+      help: 'Messages an offset reset skipped: no longer in Kafka when the sink came to read them',
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+    }),
     commits: new Counter({ name: 'staas_sink_commits_total', help: 'Offset commits', registers }),
     bufferedBytes: new Gauge({
       name: 'staas_sink_buffered_bytes',

@@ -50,6 +50,11 @@ export class PartitionProgress {
     if (this.committable === undefined || this.committable < offset) this.committable = offset;
   }
 
+  /** The offset after the highest begun (where this partition's reading stands), if any was begun. */
+  get next(): number | undefined {
+    return this.highest === undefined ? undefined : this.highest + 1;
+  }
+
   /** The oldest offset begun and not done, if any. */
   get firstPending(): number | undefined {
     return this.inFlight.find((e) => !e.done)?.offset;

@@ -14,7 +14,9 @@
  * partition is paused and the message stays in Kafka (re-read after resume), so memory stays
  * bounded whatever the backlog. Storage is
  * idempotent (ReplacingMergeTree on natural keys): a message stored again after a crash changes
- * no query result.
+ * no query result. Changes of the topics (re-created, repartitioned, missing, offsets reset by
+ * Kafka) are followed by TopicChanges (topic-changes.ts), ClickHouse's liveness while idle by
+ * ClickHousePing.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
@@ -32,6 +34,7 @@ import { createKafka } from '../kafka/client.ts';
 import { registerKafkaCodecs } from '../kafka/codecs.ts';
 import { topicsFor, type Topics } from '../kafka/topics.ts';
 import { TopicLimits } from '../writer/topic-limits.ts';
+import { ClickHousePing } from './clickhouse-ping.ts';
 import { Completion } from './completion.ts';
 import { detach } from './detach.ts';
 import type { SinkConfig } from './config.ts';
@@ -43,6 +46,14 @@ import { Decode } from './steps/decode.ts';
 import { Insert } from './steps/insert.ts';
 import { MessageRejected, type MessageRef } from './steps/step.ts';
 import { TableBatches } from './steps/table-batch.ts';
+import { TopicChanges } from './topic-changes.ts';
+
+/** kafkajs 2.2.4's log line when it resets a position out of range (consumerGroup.js, recoverFromOffsetOutOfRange). */
+const OUT_OF_RANGE_LOG = 'Offset out of range, resetting to default offset';
+/** Calls from kafkajs's logger into the sink, bound once the sink exists. */
+interface KafkaHooks {
+  outOfRange?: (topic: string, partition: number) => void;
+}
 
 export interface SinkLog {
   info(msg: string): void;
@@ -68,6 +79,10 @@ export class Sink {
   private inGroup = false;
   private readonly done: Promise<void>;
   private finish!: (err?: Error) => void;
+  /** Follows changes of the topics: missing, re-created, repartitioned, offsets reset. */
+  private readonly changes: TopicChanges;
+  /** Whether ClickHouse answers, also while the sink is idle. */
+  private readonly ping: ClickHousePing;
 
   private constructor(
     private readonly config: SinkConfig,
@@ -81,15 +96,32 @@ export class Sink {
     private readonly log: SinkLog,
     /** Where ClickHouse is: with a cluster, rows go to each shard (ingest/sink/cluster-store.ts). */
     private readonly chConn: ClickHouseConnection,
+    hooks: KafkaHooks,
   ) {
+    this.ping = new ClickHousePing(ch, config.clickhousePingMs, log);
+    hooks.outOfRange = (topic, partition) => this.changes.outOfRange(topic, partition);
     this.done = new Promise((resolve, reject) => (this.finish = (err) => (err === undefined ? resolve() : reject(err))));
     void this.done.catch(() => undefined);
     this.commit = new CommitOffsets(
-      async (offsets) => this.consumer?.commitOffsets(offsets),
+      async (offsets) => {
+        const marked = this.changes.withTopicIds(offsets);
+        await this.consumer?.commitOffsets(marked);
+        this.changes.committed(marked);
+      },
       config.commitIntervalMs,
       metrics,
       (err) => log.warn(`commit failed: ${err.message}`),
     );
+    this.changes = new TopicChanges({
+      kafka,
+      topics: [topics.trend, topics.alarm, topics.element],
+      groupId: config.groupId,
+      refreshMs: config.metadataRefreshMs,
+      commit: this.commit,
+      metrics,
+      log,
+      seek: (topic, partition, offset) => this.consumer?.seek({ topic, partition, offset }),
+    });
     this.deadLetter = new DeadLetter(deadLetters, metrics, (m) => log.warn(m));
     this.cluster =
       chConn.cluster === undefined
@@ -122,7 +154,19 @@ export class Sink {
       error: (m) => console.error(`sink: ${m}`),
     };
     registerKafkaCodecs(); // batches compressed with snappy, lz4 or zstd by other producers
-    const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
+    const hooks: KafkaHooks = {};
+    const kafka = createKafka(conn.kafka, {
+      // kafkajs moves a position that is out of range (removed by retention, or past the end of a
+      // re-created topic) to the start without telling its caller: its error log line is the only
+      // trace. The sink reports everything else itself.
+      logLevel: logLevel.ERROR,
+      logCreator:
+        () =>
+        ({ log }) => {
+          if (log.message === OUT_OF_RANGE_LOG && typeof log.topic === 'string' && typeof log.partition === 'number')
+            hooks.outOfRange?.(log.topic, log.partition);
+        },
+    });
     const ch = createClickHouse(conn.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
     await ensureSchemaFor(ch, conn.clickhouse);
     const topics = topicsFor(config.topicPrefix);
@@ -148,15 +192,22 @@ export class Sink {
       createSinkMetrics(deps.registry ?? defaultRegistry),
       log,
       conn.clickhouse,
+      hooks,
     );
   }
 
-  /** Joins the group and consumes until stop(); `finished` tells how it ended. */
+  /**
+   * Joins the group and consumes until stop(); `finished` tells how it ended. A topic that does
+   * not exist yet is logged once and waited for (looked up every `metadataRefreshMs`).
+   */
   async start(): Promise<void> {
+    if (!(await this.changes.waitForTopics())) return; // stopped meanwhile
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(100, Math.floor(this.config.sessionTimeoutMs / 10)),
+      // New partitions are noticed (and assigned, after a rebalance) when the metadata is older than this.
+      metadataMaxAge: this.config.metadataRefreshMs,
       maxWaitTimeInMs: 100,
       // Fetched bytes are memory too (messages stay views into the fetch response until done).
       maxBytesPerPartition: Math.min(4 * 1024 * 1024, this.config.fetchMaxBytes),
@@ -168,6 +219,7 @@ export class Sink {
       // A new assignment: what this member tracked may belong to another member now.
       this.inGroup = true;
       const generation = this.commit.newGeneration();
+      this.changes.joined(e.payload.memberAssignment);
       this.log.info(`joined group ${this.config.groupId} (generation ${generation}): ${JSON.stringify(e.payload.memberAssignment)}`);
     });
     for (const left of [consumer.events.REBALANCING, consumer.events.STOP, consumer.events.DISCONNECT])
@@ -179,6 +231,8 @@ export class Sink {
     await consumer.connect();
     await consumer.subscribe({ topics: [this.topics.trend, this.topics.alarm, this.topics.element], fromBeginning: true });
     this.timers.push(setInterval(() => this.poll(), Math.max(10, Math.min(100, Math.floor(this.config.batchAgeMs / 2)))));
+    this.changes.start();
+    this.ping.start();
     if (this.config.retentionIntervalMs > 0) {
       const retention = () =>
         void this.retention().then(
@@ -225,6 +279,7 @@ export class Sink {
     if (this.stopping) return this.done.catch(() => undefined);
     this.stopping = true;
     this.insert.stopping = true;
+    this.changes.stop();
     // Pause rather than stop: kafkajs cannot commit once the consumer is stopped. A consumer that
     // never ran (it failed to connect or subscribe) has no group to pause.
     if (this.running) {
@@ -235,6 +290,7 @@ export class Sink {
       }
     }
     for (const t of this.timers) clearInterval(t);
+    this.ping.stop();
     if (this.fatal === undefined) {
       // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
       // by the next member); what is done is still committed.
@@ -256,6 +312,7 @@ export class Sink {
     }
     await this.consumer?.disconnect().catch((err: Error) => this.log.warn(`stopping: consumer disconnect failed: ${err.message}`));
     await this.dlqProducer.disconnect().catch((err: Error) => this.log.warn(`stopping: DLQ producer disconnect failed: ${err.message}`));
+    await this.changes.close();
     await this.ch.close().catch(() => undefined);
     await this.cluster?.close().catch(() => undefined);
     this.finish(this.fatal);
@@ -264,17 +321,23 @@ export class Sink {
 
   /**
    * Whether the sink does its job, with the reasons when not (/health answers 503 with them):
-   * stopped on a failure, not a member of its consumer group, or inserts stalled for
-   * `healthStallMs` (ClickHouse down or hanging).
+   * stopped on a failure, not a member of its consumer group, inserts stalled for
+   * `healthStallMs` (ClickHouse down or hanging), ClickHouse not answering its last ping (every
+   * `clickhousePingMs`, also while idle), a topic that does not exist, or a re-created topic
+   * being read again (until this member committed up to the end its partitions had when the
+   * change was noticed). `topology`: the last topic changes noticed, with their time.
    */
-  health(now = Date.now()): { healthy: boolean; reasons: string[] } {
+  health(now = Date.now()): { healthy: boolean; reasons: string[]; topology: string[] } {
     const reasons: string[] = [];
     if (this.fatal !== undefined) reasons.push(`stopped: ${this.fatal.message}`);
     else if (this.stopping) reasons.push('stopping');
     else if (!this.inGroup) reasons.push(`the consumer is not in group ${this.config.groupId}`);
     const stalled = this.insert.stalled(this.config.healthStallMs, now);
     if (stalled !== undefined) reasons.push(stalled);
-    return { healthy: reasons.length === 0, reasons };
+    const unreachable = this.ping.reason(now);
+    if (unreachable !== undefined) reasons.push(unreachable);
+    reasons.push(...this.changes.reasons());
+    return { healthy: reasons.length === 0, reasons, topology: this.changes.notes };
   }
 
   /** Drops expired partitions: on the server, or on every server of the cluster (their failures logged). */
@@ -307,6 +370,11 @@ export class Sink {
       { topic, partition: String(partition) },
       Math.max(0, Number(batch.highWatermark) - 1 - Number(batch.lastOffset())),
     );
+    const first = batch.messages[0];
+    if (first === undefined) return;
+    // After a topic change some batches are dropped unresolved: read again from where the change put the partition.
+    const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset; // kafkajs 2.2.4's Batch keeps it
+    if (!(await this.changes.beforeBatch(topic, partition, Number(first.offset), fetchedFrom, Number(batch.highWatermark)))) return;
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
       const ref: MessageRef = {

@@ -101,6 +101,45 @@ describe('Sink health and shutdown (sink process, real broker and database)', ()
     assert.match(s.stderr(), /STAAS_KAFKA_PORT=70000 is above the maximum 65535/);
   });
 
+  it('answers /health 503 when ClickHouse stops answering while the sink is idle (periodic ping)', async () => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 1);
+    const database = await createTestDatabase();
+    const relay = new HangingRelay();
+    const ch = new URL(connections.clickhouse.url);
+    const relayPort = await relay.listen({ host: ch.hostname, port: Number(ch.port) });
+    const [metricsPort] = await freePorts(1);
+    const s = run({
+      STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
+      STAAS_SINK_GROUP: uniqueName('sink-ping'),
+      STAAS_CLICKHOUSE_DATABASE: database.db,
+      STAAS_CLICKHOUSE_URL: `http://127.0.0.1:${relayPort}`,
+      STAAS_SINK_METRICS_PORT: String(metricsPort),
+      STAAS_SINK_CLICKHOUSE_PING_S: '1',
+    });
+    const health = async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/health`);
+      return { status: res.status, body: (await res.json()) as { reasons: string[] } };
+    };
+    try {
+      await until('healthy', async () => (await health()).status === 200, 30_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await health()).status, 200, 'pings pass while ClickHouse answers');
+      relay.hang(); // nothing is consumed or inserted: only the ping can notice
+      const hungAt = Date.now();
+      await until('503 while idle', async () => (await health()).status === 503, 10_000);
+      assert.ok(Date.now() - hungAt < 5000, `noticed after ${Date.now() - hungAt} ms`);
+      assert.match((await health()).body.reasons.join('; '), /ClickHouse unreachable for \d+ s: no answer to a ping within 1000 ms/);
+      assert.match(s.stderr(), /sink: ClickHouse is unreachable: no answer to a ping within 1000 ms/);
+    } finally {
+      s.child.kill('SIGKILL');
+      await s.exited;
+      relay.close();
+      await deleteTestTopics(kafka, topics);
+      await database.drop();
+    }
+  });
+
   it('answers /health 503 while ClickHouse hangs, and SIGTERM still ends within its bound without committing unstored data', async () => {
     const kafka = testKafka();
     const topics = await createTestTopics(kafka, 1);

@@ -117,6 +117,7 @@ describe('configuration from the environment', () => {
       ['STAAS_SINK_RETENTION_INTERVAL_S', (env) => readSinkConfig(env), 1000],
       ['STAAS_SINK_STOP_TIMEOUT_MS', (env) => readSinkConfig(env), 1],
       ['STAAS_SINK_HEALTH_STALL_MS', (env) => readSinkConfig(env), 1],
+      ['STAAS_SINK_METADATA_REFRESH_S', (env) => readSinkConfig(env), 1000],
     ];
     for (const [name, read, unitMs] of timers) {
       const max = Math.floor(MAX_TIMER_MS / unitMs);
