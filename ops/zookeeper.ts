@@ -46,7 +46,14 @@ autopurge.purgeInterval=1
 `;
 }
 
-/** True when the server answers ZooKeeper's `ruok` four-letter word with `imok` within 2 s. */
+/**
+ * True when the server serves requests: its `srvr` four-letter word names its mode
+ * ("Mode: standalone") within 2 s. Not `ruok`: ZooKeeper answers `imok` as soon as it listens,
+ * while it is still loading its database and closes every session ("ZooKeeperServer not
+ * running"); `srvr` then says "This ZooKeeper instance is not currently serving requests".
+ * ClickHouse 18.16 started at that moment aborts on its Replicated tables (seen on every second
+ * restart of the cluster with data).
+ */
 export function zookeeperHealthy(cfg: StackConfig): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: cfg.zookeeper.host, port: cfg.zookeeper.port });
@@ -56,14 +63,14 @@ export function zookeeperHealthy(cfg: StackConfig): Promise<boolean> {
       resolve(ok);
     };
     socket.setTimeout(2000, () => done(false));
-    socket.on('connect', () => socket.write('ruok'));
+    socket.on('connect', () => socket.write('srvr'));
     socket.on('data', (d) => (answer += d.toString()));
-    socket.on('end', () => done(answer === 'imok'));
+    socket.on('end', () => done(/^Mode: /m.test(answer)));
     socket.on('error', () => done(false));
   });
 }
 
-/** Starts ZooKeeper unless ours is running; resolves when it answers `ruok`. */
+/** Starts ZooKeeper unless ours is running; resolves when it serves requests (`zookeeperHealthy`). */
 export async function startZooKeeper(cfg: StackConfig): Promise<StartResult> {
   const files = zookeeperFiles(cfg);
   if (runningPid(files) !== undefined) return 'already running';
