@@ -63,6 +63,11 @@ export class TopicChanges {
   private readonly lastCommitted = new Map<string, Committed>();
   /** The read of committed offsets started at the last join. */
   private joinOffsets: Promise<void> = Promise.resolve();
+  /**
+   * The check of those offsets' topic ids: no batch is handed on before it ends, or this member
+   * could commit a re-created topic's offsets (with the new id) over the stale ones it checks.
+   */
+  private joinCheck: Promise<void> = Promise.resolve();
   /** Partitions sought back to the start of a re-created topic ("topic:partition" → offset sought). */
   private readonly seekTargets = new Map<string, number>();
   /** Partitions whose position kafkajs reset (out of range), with where they stood, until their next batch says where they went. */
@@ -119,7 +124,9 @@ export class TopicChanges {
     this.assignment = assignment;
     this.seekTargets.clear();
     this.joinOffsets = this.readCommitted();
-    void this.checkCommittedTopicIds();
+    this.joinCheck = this.checkCommittedTopicIds().catch((err: unknown) =>
+      this.deps.log.warn(`cannot check the committed offsets' topic ids: ${(err as Error).message}`),
+    );
   }
 
   /** kafkajs reset this partition's position (out of range): reported with the partition's next batch. */
@@ -129,10 +136,11 @@ export class TopicChanges {
 
   /**
    * Before a fetched batch (first message at `first`, fetched from `fetchedFrom`) is handed on:
-   * reports a reset the batch completes; false when the batch was fetched before a seek to the
+   * waits for the check of committed topic ids after a join, reports a reset the batch completes; false when the batch was fetched before a seek to the
    * start of a re-created topic (drop it unresolved: its messages are read again from there).
    */
   async beforeBatch(topic: string, partition: number, first: number, fetchedFrom: string | undefined, end: number): Promise<boolean> {
+    await this.joinCheck;
     const key = `${topic}:${partition}`;
     if (this.resets.has(key)) {
       const from = this.resets.get(key);

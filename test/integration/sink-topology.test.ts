@@ -169,10 +169,16 @@ describe('Sink topology changes (real broker and database)', () => {
     await c.commitOffsets([{ topic: topics.trend, partition: 0, offset: '200', metadata: `topic-id:${oldId}` }]);
     await c.disconnect();
 
-    const s = await startSink(topics, database, groupId);
+    // Batches and commits as early as they can: the sink must not commit the new topic's offsets
+    // (with the new id) before it has checked the committed ones (seen when that check was slow).
+    const s = await startSink(topics, database, groupId, { batchAgeMs: 10, commitIntervalMs: 10 });
     cleanup.push(() => s.sink.stop());
     await s.started;
-    await until('every point stored, the first 200 too', async () => (await stored(database)) === 400, 30_000);
+    await until(
+      () => `every point stored, the first 200 too; the sink said:\n${s.lines.join('\n')}`,
+      async () => (await stored(database)) === 400,
+      30_000,
+    );
     assert.ok(
       s.lines.some((l) =>
         l.startsWith(
