@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './identifier.ts';
-import { insertBodies } from './partitions.ts';
+import { countPartitions, isPartitioned, MAX_PARTITIONS_PER_INSERT, partitionBodies } from './partitions.ts';
 import type { TableName } from './schema.ts';
 
 /**
@@ -26,23 +26,23 @@ export async function insertRowBinary(
   opts: { queryId?: string; settings?: Record<string, string | number> } = {},
 ): Promise<void> {
   const chunks = Buffer.isBuffer(body) ? [body] : body;
-  let bodies: (readonly Buffer[])[];
+  let split = false;
   try {
-    // The partition scan needs the rows in one buffer: a batch of several chunks is joined for
-    // it (a transient copy), and sent as its own chunks when it needs no split.
-    const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    const parts = insertBodies(table, columns, whole);
-    bodies = parts.length === 1 ? [chunks] : parts.map((part) => [part]);
+    // Counted in place over the chunks (no copy of the batch).
+    split = isPartitioned(table) && countPartitions(table, columns, chunks) > MAX_PARTITIONS_PER_INSERT;
   } catch {
     // Not whole rows of these columns: send it as it is and let the server name the problem
     // (a data error), rather than failing here in a way the caller would retry.
-    bodies = [chunks];
   }
-  for (let i = 0; i < bodies.length; i++) {
-    const queryId = opts.queryId === undefined ? undefined : bodies.length === 1 ? opts.queryId : `${opts.queryId}-${i + 1}`;
+  // A split body is made one request at a time (partitionBodies), each sent before the next is made.
+  const bodies: Iterable<Buffer | readonly Buffer[]> = split ? partitionBodies(table, columns, chunks) : [chunks];
+  let i = 0;
+  for (const part of bodies) {
+    i++;
+    const queryId = opts.queryId === undefined ? undefined : split ? `${opts.queryId}-${i}` : opts.queryId;
     const result = await client.exec({
       query: `INSERT INTO ${assertIdentifier(db)}.${table} (${columns.join(', ')}) FORMAT RowBinary`,
-      values: Readable.from(bodies[i]!),
+      values: Readable.from(Buffer.isBuffer(part) ? [part] : part),
       ...(queryId === undefined ? {} : { query_id: queryId }),
       ...(opts.settings === undefined ? {} : { clickhouse_settings: opts.settings }),
     });

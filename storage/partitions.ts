@@ -230,53 +230,190 @@ interface Scan {
   rule: PartitionRule;
 }
 
-function scan(table: TableName, columns: readonly string[], body: Buffer, collect: boolean): Scan {
+/** A scan's state, kept across the chunks of one body (countPartitions). */
+interface ScanState {
+  rule: PartitionRule;
+  layout: Layout;
+  months: MonthOfDay;
+  values: number[];
+  seen: Set<number>;
+  last: number;
+}
+
+function scanState(table: TableName, columns: readonly string[]): ScanState {
   const rule = PARTITION_OF[table];
   if (rule === undefined) throw new Error(`${table} has no partitions`);
-  const { ops, complex } = layoutOf(table, columns, rule.columns);
-  const months = new MonthOfDay();
-  const values = new Array<number>(rule.columns.length).fill(0);
+  const layout = layoutOf(table, columns, rule.columns);
+  return { rule, layout, months: new MonthOfDay(), values: new Array<number>(rule.columns.length).fill(0), seen: new Set(), last: NaN };
+}
+
+/**
+ * Walks the whole rows of `body` from byte 0, adding their partitions to `state.seen` and calling
+ * `onRow(end, key)` after each. Returns where the first row that does not end inside `body`
+ * starts (`body.length` when every row is whole), or stops after `maxRows` rows.
+ */
+function scanRows(state: ScanState, body: Buffer, onRow?: (end: number, key: number) => void, maxRows = Infinity): number {
+  const { ops, complex } = state.layout;
+  const { values, rule, months, seen } = state;
+  let pos = 0;
+  for (let rows = 0; pos < body.length && rows < maxRows; rows++) {
+    const start = pos;
+    try {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        if (op >= 0) pos += op;
+        else if (op === STRING) pos = afterString(body, pos);
+        else if (op === NULLABLE_STRING) pos = body[pos] === 1 ? pos + 1 : afterString(body, pos + 1);
+        else if (op > KEY_U64) pos = body[pos] === 1 ? pos + 1 : pos + 1 + (NULLABLE_FIXED - op);
+        else if (op > KEY_U16) {
+          if (pos + 8 > body.length) return start;
+          values[KEY_U64 - op] = readUInt64(body, pos);
+          pos += 8;
+        } else if (op > COMPLEX) {
+          if (pos + 2 > body.length) return start;
+          values[KEY_U16 - op] = body.readUInt16LE(pos);
+          pos += 2;
+        } else pos = complex[COMPLEX - op]!(body, pos);
+      }
+    } catch (err) {
+      if (err instanceof RangeError) return start; // a length or an array cut at the end
+      throw err;
+    }
+    if (pos > body.length) return start;
+    const key = rule.key(values, months);
+    if (key !== state.last) {
+      seen.add(key);
+      state.last = key;
+    }
+    onRow?.(pos, key);
+  }
+  return pos;
+}
+
+function scan(table: TableName, columns: readonly string[], body: Buffer, collect: boolean): Scan {
+  const state = scanState(table, columns);
   const ends: number[] = [];
   const keys: number[] = [];
-  const seen = new Set<number>();
-  let last = NaN;
-  let pos = 0;
-  while (pos < body.length) {
-    const start = pos;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op >= 0) pos += op;
-      else if (op === STRING) pos = afterString(body, pos);
-      else if (op === NULLABLE_STRING) pos = body[pos] === 1 ? pos + 1 : afterString(body, pos + 1);
-      else if (op > KEY_U64) pos = body[pos] === 1 ? pos + 1 : pos + 1 + (NULLABLE_FIXED - op);
-      else if (op > KEY_U16) {
-        if (pos + 8 > body.length) {
-          pos = body.length + 1;
+  const whole = scanRows(
+    state,
+    body,
+    collect
+      ? (end, key) => {
+          ends.push(end);
+          keys.push(key);
+        }
+      : undefined,
+  );
+  if (whole < body.length) throw new RangeError(`RowBinary body of ${table} ends inside a row at byte ${whole}`);
+  return { partitions: state.seen.size, ends, keys, rule: state.rule };
+}
+
+/** How much of the next chunk is joined to a row cut at a chunk's end at first (the whole chunk if the row is longer). */
+const STRADDLE_WINDOW = 4096;
+
+/**
+ * A row found by walkChunks: its partition key and its bytes, `chunks[chunk]` from `start` to
+ * `end`, or `own` (a copy) for a row that straddles chunks (chunk -1).
+ */
+type OnRow = (key: number, chunk: number, start: number, end: number, own?: Buffer) => void;
+
+/**
+ * Walks the rows of one body given as consecutive chunks in which rows may straddle chunk
+ * boundaries (a table batch's RowChunks): each chunk in place, joining only the bytes of a
+ * straddling row, so no copy of the body is made. Throws RangeError when the chunks do not hold
+ * whole rows of the state's columns.
+ */
+function walkChunks(state: ScanState, table: TableName, chunks: readonly Buffer[], onRow?: OnRow): void {
+  let carry: Buffer | undefined; // the start of a row cut at the previous chunk's end
+  for (let c = 0; c < chunks.length; c++) {
+    const chunk = chunks[c]!;
+    let from = 0;
+    if (carry !== undefined) {
+      // The straddling row: carry + the start of this chunk (more while the row is not whole).
+      const carried = carry.length;
+      for (let window = STRADDLE_WINDOW; ; window *= 4) {
+        const joined = Buffer.concat([carry, chunk.subarray(0, window)]);
+        let key = 0;
+        const end = scanRows(state, joined, (_, k) => (key = k), 1);
+        if (end > 0) {
+          onRow?.(key, -1, 0, end, joined.subarray(0, end));
+          carry = undefined;
+          from = end - carried;
           break;
         }
-        values[KEY_U64 - op] = readUInt64(body, pos);
-        pos += 8;
-      } else if (op > COMPLEX) {
-        if (pos + 2 > body.length) {
-          pos = body.length + 1;
+        if (window >= chunk.length) {
+          carry = joined; // still inside the row: it straddles the next chunk too
           break;
         }
-        values[KEY_U16 - op] = body.readUInt16LE(pos);
-        pos += 2;
-      } else pos = complex[COMPLEX - op]!(body, pos);
+      }
+      if (carry !== undefined) continue;
     }
-    if (pos > body.length) throw new RangeError(`RowBinary body of ${table} ends inside a row at byte ${start}`);
-    const key = rule.key(values, months);
-    if (key !== last) {
-      seen.add(key);
-      last = key;
-    }
-    if (collect) {
-      ends.push(pos);
-      keys.push(key);
-    }
+    const body = from === 0 ? chunk : chunk.subarray(from);
+    let start = from;
+    const whole = scanRows(
+      state,
+      body,
+      onRow &&
+        ((end, key) => {
+          onRow(key, c, start, from + end);
+          start = from + end;
+        }),
+    );
+    if (whole < body.length) carry = Buffer.from(body.subarray(whole));
   }
-  return { partitions: seen.size, ends, keys, rule };
+  if (carry !== undefined) throw new RangeError(`RowBinary body of ${table} ends inside a row (${carry.length} bytes of a row left)`);
+}
+
+/**
+ * The number of partitions the rows of one body span, the body given as chunks (see walkChunks:
+ * no copy; a batch of 32 MiB used to be joined into one buffer for this, per insert). Throws
+ * RangeError when the chunks do not hold whole rows of those columns, Error for a table without
+ * partitions.
+ */
+export function countPartitions(table: TableName, columns: readonly string[], chunks: readonly Buffer[]): number {
+  const state = scanState(table, columns);
+  walkChunks(state, table, chunks);
+  return state.seen.size;
+}
+
+/** Consecutive rows of one partition: bytes of one chunk, or a straddling row's own copy. */
+interface Run {
+  chunk: number;
+  start: number;
+  end: number;
+  own?: Buffer;
+}
+
+/**
+ * The insert bodies of one body (given as chunks, see walkChunks), each of whole partitions and
+ * at most `maxPartitions` of them, made one at a time as the caller iterates (an insert sends
+ * one before the next is made: memory holds the batch plus one body, not two copies of the
+ * batch). Rows of one partition keep their order and stay in one body; bodies come in the order
+ * their partitions first appear. Throws RangeError like countPartitions, before yielding.
+ */
+export function* partitionBodies(
+  table: TableName,
+  columns: readonly string[],
+  chunks: readonly Buffer[],
+  maxPartitions = MAX_PARTITIONS_PER_INSERT,
+): Generator<Buffer> {
+  if (maxPartitions < 1) throw new RangeError('maxPartitions must be at least 1');
+  const byPartition = new Map<number, Run[]>();
+  walkChunks(scanState(table, columns), table, chunks, (key, chunk, start, end, own) => {
+    let runs = byPartition.get(key);
+    if (runs === undefined) byPartition.set(key, (runs = []));
+    const last = runs.at(-1);
+    if (own === undefined && last !== undefined && last.own === undefined && last.chunk === chunk && last.end === start) last.end = end;
+    else runs.push(own === undefined ? { chunk, start, end } : { chunk, start, end, own });
+  });
+  const groups = [...byPartition.values()];
+  for (let g = 0; g < groups.length; g += maxPartitions) {
+    const runs = groups.slice(g, g + maxPartitions).flat();
+    const body = Buffer.allocUnsafe(runs.reduce((n, r) => n + r.end - r.start, 0));
+    let p = 0;
+    for (const r of runs) p += (r.own ?? chunks[r.chunk]!).copy(body, p, r.start, r.end);
+    yield body;
+  }
 }
 
 /**
@@ -291,35 +428,9 @@ export function rowPartitions(table: TableName, columns: readonly string[], body
 }
 
 /**
- * Groups rows into bodies of at most `maxPartitions` partitions each (pure). Rows of one
- * partition keep their order and stay in one body; bodies come in the order their partitions
- * first appear. A body spanning at most `maxPartitions` already is returned as is (no copy).
- */
-export function splitByPartition(body: Buffer, rows: readonly RowSpan[], maxPartitions = MAX_PARTITIONS_PER_INSERT): Buffer[] {
-  if (maxPartitions < 1) throw new RangeError('maxPartitions must be at least 1');
-  const byPartition = new Map<string, RowSpan[]>();
-  for (const r of rows) {
-    const list = byPartition.get(r.partition);
-    if (list === undefined) byPartition.set(r.partition, [r]);
-    else list.push(r);
-  }
-  if (byPartition.size <= maxPartitions) return body.length === 0 ? [] : [body];
-  const groups = [...byPartition.values()];
-  const out: Buffer[] = [];
-  for (let g = 0; g < groups.length; g += maxPartitions) {
-    const spans = groups.slice(g, g + maxPartitions).flat();
-    const part = Buffer.allocUnsafe(spans.reduce((n, s) => n + s.end - s.start, 0));
-    let p = 0;
-    for (const s of spans) p += body.copy(part, p, s.start, s.end);
-    out.push(part);
-  }
-  return out;
-}
-
-/**
  * The insert bodies for one RowBinary body of `table`: the body itself when it spans at most
  * `maxPartitions` partitions (the common case: one scan, no copy), else several of whole
- * partitions. Throws like rowPartitions.
+ * partitions (partitionBodies). Throws like rowPartitions.
  */
 export function insertBodies(
   table: TableName,
@@ -329,7 +440,5 @@ export function insertBodies(
 ): Buffer[] {
   if (!isPartitioned(table)) return [body];
   if (scan(table, columns, body, false).partitions <= maxPartitions) return [body];
-  const { ends, keys } = scan(table, columns, body, true);
-  const spans = ends.map((end, i) => ({ start: i === 0 ? 0 : ends[i - 1]!, end, partition: String(keys[i]) }));
-  return splitByPartition(body, spans, maxPartitions);
+  return [...partitionBodies(table, columns, [body], maxPartitions)];
 }

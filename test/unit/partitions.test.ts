@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { alarmEncoder, averageEncoder, elementRowEncoder, realtimeEncoder, type TableEncoder } from '../../ingest/sink/encoders.ts';
 import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
 import {
   MAX_PARTITIONS_PER_INSERT,
   columnTypes,
+  countPartitions,
   insertBodies,
+  partitionBodies,
   rowPartitions,
-  splitByPartition,
   utcPeriod,
 } from '../../storage/partitions.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
@@ -101,14 +103,17 @@ describe('partition split of RowBinary inserts', () => {
     assert.deepEqual(insertBodies('element_rows', elementRowEncoder.columns, rowsBody), [rowsBody]);
   });
 
-  it('groups by any partition key with a given limit (pure)', () => {
-    const body = Buffer.from('aabbccddee');
-    const spans = ['x', 'y', 'x', 'z', 'y'].map((partition, i) => ({ start: i * 2, end: i * 2 + 2, partition }));
+  it('groups partitions in the order they first appear, rows of one partition in their order, at most the limit per body', () => {
+    const days = [0, 1, 0, 2, 1];
+    const points = days.map((d, i) => trendPoint(i, { timestamp: T0 + d * DAY + i }));
+    const body = encode(realtimeEncoder, points);
+    const row = (i: number) => encode(realtimeEncoder, [points[i]!]);
+    const chunks = [body.subarray(0, 50), body.subarray(50)]; // the first row straddles the two
     assert.deepEqual(
-      splitByPartition(body, spans, 2).map((b) => b.toString()),
-      ['aaccbbee', 'dd'],
+      [...partitionBodies('trend_realtime', realtimeEncoder.columns, chunks, 2)],
+      [Buffer.concat([row(0), row(2), row(1), row(4)]), row(3)],
     );
-    assert.throws(() => splitByPartition(body, spans, 0), RangeError);
+    assert.throws(() => [...partitionBodies('trend_realtime', realtimeEncoder.columns, chunks, 0)], RangeError);
   });
 
   it('refuses a body that is not whole rows', () => {
@@ -116,5 +121,71 @@ describe('partition split of RowBinary inserts', () => {
     assert.throws(() => rowPartitions('trend_realtime', realtimeEncoder.columns, body.subarray(0, body.length - 3)), RangeError);
     assert.throws(() => rowPartitions('trend_realtime', realtimeEncoder.columns, body.subarray(0, 20)), RangeError, 'cut inside ts');
     assert.throws(() => insertBodies('trend_realtime', realtimeEncoder.columns, body.subarray(0, 20)), RangeError);
+  });
+
+  it('counts and splits the partitions of a body given in chunks cut anywhere (rows straddling chunks, long strings) as the whole body has', () => {
+    // Strings up to 12,000 bytes: rows longer than the first look at a straddling row (4 KiB).
+    const text = fc.oneof(
+      fc.constant(''),
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+      fc.tuple(fc.string({ unit: 'grapheme', maxLength: 8 }), fc.integer({ min: 2000, max: 6000 })).map(([s, n]) => s + 'ü'.repeat(n)),
+    );
+    const rows = fc.array(
+      fc.record({
+        day: fc.integer({ min: -3, max: 80 }),
+        index: text,
+        window: fc.constantFrom(5, 60, 120),
+      }),
+      { minLength: 1, maxLength: 20 },
+    );
+    const bodyOf = (table: 'trend_realtime' | 'trend_average' | 'alarm_events', rs: { day: number; index: string; window: number }[]) => {
+      const ts = (r: { day: number }, i: number) => T0 + r.day * DAY + i;
+      if (table === 'trend_realtime')
+        return encode(
+          realtimeEncoder,
+          rs.map((r, i) => trendPoint(i, { timestamp: ts(r, i), index: r.index })),
+        );
+      if (table === 'trend_average')
+        return encode(
+          averageEncoder,
+          rs.map((r, i) => ({ ...averagePoint(i, r.window), timestamp: ts(r, i), index: r.index })),
+        );
+      return encode(
+        alarmEncoder,
+        rs.map((r, i) => alarmEvent(i, { timestamp: ts(r, i), value: r.index })),
+      );
+    };
+    const columnsOf = {
+      trend_realtime: realtimeEncoder.columns,
+      trend_average: averageEncoder.columns,
+      alarm_events: alarmEncoder.columns,
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom('trend_realtime' as const, 'trend_average' as const, 'alarm_events' as const),
+        rows,
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }),
+        (table, rs, cutsAt) => {
+          const body = bodyOf(table, rs);
+          const columns = columnsOf[table];
+          const cuts = [...new Set(cutsAt.map((f) => Math.floor(f * body.length)))].sort((a, b) => a - b);
+          const chunked = (b: Buffer) =>
+            [...cuts, b.length].map((end, i) => b.subarray(Math.min(b.length, i === 0 ? 0 : cuts[i - 1]!), Math.min(b.length, end)));
+          const chunks = chunked(body);
+          const spans = rowPartitions(table, columns, body);
+          assert.equal(countPartitions(table, columns, chunks), new Set(spans.map((r) => r.partition)).size);
+          // Split at 3 partitions per body: the rows of the whole body, grouped by partition in the order seen.
+          const groups = new Map<string, Buffer[]>();
+          for (const r of spans) groups.set(r.partition, [...(groups.get(r.partition) ?? []), body.subarray(r.start, r.end)]);
+          const expected = [];
+          const all = [...groups.values()];
+          for (let g = 0; g < all.length; g += 3) expected.push(Buffer.concat(all.slice(g, g + 3).flat()));
+          assert.deepEqual([...partitionBodies(table, columns, chunks, 3)], expected);
+          // Cut short inside its last row: refused, however it is chunked.
+          assert.throws(() => countPartitions(table, columns, chunked(body.subarray(0, body.length - 1))), RangeError);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
