@@ -15,6 +15,7 @@ import { createKafka } from '../ingest/kafka/client.ts';
 import { topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { procUsage } from './procs.ts';
+import { serviceArgs } from '../ops/build.ts';
 
 const { values } = parseArgs({ options: { prefix: { type: 'string', default: 'staas' }, seconds: { type: 'string', default: '300' } } });
 const topics = topicsFor(values.prefix);
@@ -45,7 +46,7 @@ async function caughtUp(): Promise<boolean> {
   return committed.every((t) => t.partitions.length > 0);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], {
+const child = spawn(process.execPath, serviceArgs('sink'), {
   env: {
     ...process.env,
     STAAS_TOPIC_PREFIX: values.prefix,

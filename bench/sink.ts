@@ -25,6 +25,7 @@ import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { procUsage } from './procs.ts';
+import { serviceArgs } from '../ops/build.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,7 +67,7 @@ async function stored(): Promise<number> {
 }
 
 if (values.process) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], {
+  const child = spawn(process.execPath, serviceArgs('sink'), {
     env: {
       ...process.env,
       STAAS_TOPIC_PREFIX: prefix,

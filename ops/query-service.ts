@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readQueryConfig } from '../query/config.ts';
 import { ServiceStartError, assertPortsFree, runningPid, startDetached, waitReady, type ServiceFiles } from './process.ts';
 import { REPO_ROOT, type StackConfig } from './stack-config.ts';
+import { serviceArgs } from './build.ts';
 
 /** Pid file, log and command-line marker of this stack's Query API. */
 export function queryFiles(cfg: StackConfig): ServiceFiles & { dir: string } {
@@ -51,7 +52,7 @@ export async function startQuery(cfg: StackConfig, env: NodeJS.ProcessEnv = proc
   await assertPortsFree('query', [[host, port, 'STAAS_QUERY_PORT']]);
   mkdirSync(files.dir, { recursive: true });
   const logOffset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
-  const pid = startDetached(files, process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'query/cli.ts'), files.marker], {
+  const pid = startDetached(files, process.execPath, [...serviceArgs('query'), files.marker], {
     cwd: REPO_ROOT,
     env,
   });

@@ -46,11 +46,11 @@ describe('Query API stack service', () => {
     await database?.drop();
   });
 
-  it('starts in the background, ready, with a pid file naming its state folder', async () => {
+  it('starts in the background, compiled (dist/), ready, with a pid file naming its state folder', async () => {
     assert.equal(await startQuery(cfg, env), 'started');
     const pid = runningPid(queryFiles(cfg));
     assert.ok(pid !== undefined, 'pid file points at the running API');
-    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), new RegExp(`query/cli\\.ts\\0--stack-state=${cfg.stateDir}`));
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), new RegExp(`dist/query/cli\\.js\\0--stack-state=${cfg.stateDir}`));
   });
 
   it('is idempotent: a second start leaves the running one alone', async () => {
