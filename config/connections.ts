@@ -39,8 +39,14 @@ export function readConnections(env: Env = process.env, clientId = 'staas'): Con
   const r = new EnvReader(env);
   const kafkaPort = r.port('STAAS_KAFKA_PORT', 9092);
   const chPort = r.port('STAAS_CLICKHOUSE_HTTP_PORT', 8123);
+  // Cluster mode's brokers by default (ops/stack-config.ts: STAAS_KAFKA_CLUSTER_PORTS, 19092-19094),
+  // so that clients started beside `STAAS_STACK_MODE=cluster npm run stack up` find them as well.
+  const clusterMode = r.oneOf('STAAS_STACK_MODE', ['single', 'cluster'] as const, 'single') === 'cluster';
+  const defaultBrokers = clusterMode
+    ? (r.optionalString('STAAS_KAFKA_CLUSTER_PORTS') ?? '19092,19093,19094').split(',').map((p) => `127.0.0.1:${p.trim()}`)
+    : [`127.0.0.1:${kafkaPort}`];
   const kafka: KafkaConnection = {
-    brokers: r.hostPorts('STAAS_KAFKA_BROKERS', [`127.0.0.1:${kafkaPort}`]),
+    brokers: r.hostPorts('STAAS_KAFKA_BROKERS', defaultBrokers),
     clientId: r.string('STAAS_KAFKA_CLIENT_ID', clientId),
   };
   if (r.bool('STAAS_KAFKA_TLS', false)) {

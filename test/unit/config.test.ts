@@ -30,6 +30,19 @@ describe('configuration from the environment', () => {
     assert.equal(c.clickhouse.url, 'http://127.0.0.1:18123');
   });
 
+  it("defaults to cluster mode's brokers and ClickHouse servers with STAAS_STACK_MODE=cluster", () => {
+    const c = readConnections({ STAAS_STACK_MODE: 'cluster' });
+    assert.deepEqual(c.kafka.brokers, ['127.0.0.1:19092', '127.0.0.1:19093', '127.0.0.1:19094']);
+    assert.equal(c.clickhouse.url, 'http://127.0.0.1:28123');
+    assert.deepEqual(c.clickhouse.cluster?.shards, [
+      ['http://127.0.0.1:28123', 'http://127.0.0.1:28124'],
+      ['http://127.0.0.1:28125', 'http://127.0.0.1:28126'],
+    ]);
+    const moved = readConnections({ STAAS_STACK_MODE: 'cluster', STAAS_KAFKA_CLUSTER_PORTS: '29092, 29093,29094' });
+    assert.deepEqual(moved.kafka.brokers, ['127.0.0.1:29092', '127.0.0.1:29093', '127.0.0.1:29094']);
+    assert.deepEqual(readConnections({ STAAS_STACK_MODE: 'cluster', STAAS_KAFKA_BROKERS: 'gw1:9092' }).kafka.brokers, ['gw1:9092']);
+  });
+
   it('takes a list of bootstrap brokers', () => {
     assert.deepEqual(readConnections({ STAAS_KAFKA_BROKERS: 'gw1:9092, gw2:9093' }).kafka.brokers, ['gw1:9092', 'gw2:9093']);
   });
