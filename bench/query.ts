@@ -230,7 +230,7 @@ async function createToken(): Promise<string> {
   const conn = readConnections();
   const ch = createClickHouse(conn.clickhouse);
   try {
-    const tokens = new TokenStore(ch, new ClickHouseReader(ch, conn.clickhouse.database, 30, createQueryMetrics()));
+    const tokens = new TokenStore(new ClickHouseReader(ch, conn.clickhouse.database, 30, createQueryMetrics()));
     const issued = await tokens.create({
       kind: 'api',
       dmsId: BENCH.dmsId,

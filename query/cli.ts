@@ -22,10 +22,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const client = createClickHouse(conn.clickhouse, { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 });
+  // Cluster mode: every server has the Distributed tables; reads move to the next one in this
+  // list when the current one is unreachable (STAAS_CLICKHOUSE_URL first, then the other replicas).
+  const urls = [...new Set([conn.clickhouse.url, ...(conn.clickhouse.cluster?.shards.flat() ?? [])])];
+  const timeout = { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 };
+  const clients = urls.map((url) => createClickHouse({ ...conn.clickhouse, url }, timeout));
+  const client = clients[0]!;
   await ensureSchemaFor(client, conn.clickhouse);
   const app = await buildQueryApi({
-    client,
+    client: clients,
     database: conn.clickhouse.database,
     config,
     metrics: createQueryMetrics(undefined, true),
@@ -35,7 +40,7 @@ async function main(): Promise<void> {
   app.log.info(`staas Query API on ${address} (docs: ${address}/docs)`);
   const stop = async () => {
     await app.close();
-    await client.close();
+    await Promise.all(clients.map((c) => c.close()));
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());

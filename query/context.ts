@@ -1,5 +1,4 @@
 /** What every route module receives: settings and the shared read-side services. */
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Sql } from '../storage/sql.ts';
 import type { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
@@ -15,6 +14,4 @@ export interface QueryContext {
   tokens: TokenStore;
   elements: ElementDirectory;
   metrics: QueryMetrics;
-  /** For writes of the API's own state (tokens); reads go through `reader`. */
-  client: ClickHouseClient;
 }

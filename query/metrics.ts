@@ -9,6 +9,8 @@ export interface QueryMetrics {
   clickhouseSeconds: Histogram<'query'>;
   clickhouseRowsRead: Counter<'query'>;
   clickhouseErrors: Counter<'query' | 'code'>;
+  /** Reads moved to the next ClickHouse server because the current one was unreachable (cluster mode). */
+  clickhouseFailovers: Counter;
 }
 
 export function createQueryMetrics(registry = new Registry(), defaults = false): QueryMetrics {
@@ -40,6 +42,11 @@ export function createQueryMetrics(registry = new Registry(), defaults = false):
       name: 'staas_query_clickhouse_errors_total',
       help: 'Failed ClickHouse queries by server error code (none: connection or client error)',
       labelNames: ['query', 'code'],
+      registers: [registry],
+    }),
+    clickhouseFailovers: new Counter({
+      name: 'staas_query_clickhouse_failovers_total',
+      help: 'Times reads moved to the next ClickHouse server because the current one was unreachable',
       registers: [registry],
     }),
   };

@@ -12,6 +12,19 @@ import { HttpProblem } from './http/problem.ts';
 import type { QueryMetrics } from './metrics.ts';
 import { decodeRowBinaryStream, type RowShape } from './rowbinary.ts';
 
+/**
+ * Whether the server could not be reached or stopped answering: refused or reset connections,
+ * a host that is gone, the client's request timeout (the server enforces max_execution_time
+ * first, so a timeout means it hangs). Another server may answer the same read.
+ */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code))
+    return true;
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && /^(Timeout error|socket hang up)/.test(message);
+}
+
 /** Whether the error is a connection reset by the server (a stale keep-alive socket). */
 export function isSocketReset(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -36,15 +49,32 @@ export interface ReadOptions {
 }
 
 export class ClickHouseReader {
+  private readonly clients: readonly ClickHouseClient[];
+  /** Which of `clients` reads go to: the first, until it is unreachable; then the next that answers. */
+  private current = 0;
+
   constructor(
-    private readonly client: ClickHouseClient,
+    /**
+     * The server to read from, or several that serve the same tables (cluster mode: every server
+     * has the Distributed tables), first choice first: a read that finds its server unreachable
+     * is run again on the next one, which then takes the following reads.
+     */
+    clients: ClickHouseClient | readonly ClickHouseClient[],
     /** The staas database: a plain identifier, checked when the connection settings were read. */
     readonly database: string,
     private readonly maxExecutionTimeS: number,
     private readonly metrics: QueryMetrics,
     /** Sees every statement before it runs (STAAS_QUERY_SQL_LOG; the current-ClickHouse check). */
     private readonly onStatement?: (label: string, text: string) => void,
-  ) {}
+  ) {
+    this.clients = Array.isArray(clients) ? clients : [clients as ClickHouseClient];
+    if (this.clients.length === 0) throw new Error('ClickHouseReader needs at least one client');
+  }
+
+  /** The client reads go to now (writes beside the reads, e.g. tokens, use it too). */
+  get client(): ClickHouseClient {
+    return this.clients[this.current]!;
+  }
 
   /**
    * The rows of a SELECT, as objects keyed by column alias.
@@ -52,8 +82,8 @@ export class ClickHouseReader {
    * max_execution_time; rethrows other server errors (a bug: 500).
    */
   async rows<T>(statement: Sql, opts: ReadOptions): Promise<T[]> {
-    return this.read(statement, opts, async (queryId) => {
-      const rs = await this.client.query({
+    return this.read(statement, opts, async (client, queryId) => {
+      const rs = await client.query({
         query: statement.text,
         format: 'JSON',
         query_id: queryId,
@@ -97,8 +127,8 @@ export class ClickHouseReader {
    * columns to the shape the caller reads (`castColumns`).
    */
   async binaryChunks(statement: Sql, opts: ReadOptions): Promise<AsyncIterable<Buffer>> {
-    return this.read(statement, opts, async (queryId) => {
-      const res = await this.client.exec({
+    return this.read(statement, opts, async (client, queryId) => {
+      const res = await client.exec({
         query: `${statement.text}\nFORMAT RowBinary`,
         query_id: queryId,
         abort_signal: opts.signal,
@@ -108,32 +138,55 @@ export class ClickHouseReader {
     });
   }
 
-  /** What every read shares: the statement log, the duration metric, one retry on a reset socket, errors as problems. */
-  private async read<R>(statement: Sql, opts: ReadOptions, run: (queryId: string) => Promise<R>): Promise<R> {
-    const queryId = randomUUID();
+  /**
+   * What every read shares: the statement log, the duration metric, one retry on a reset socket,
+   * the next server when this one is unreachable, errors as problems.
+   */
+  private async read<R>(statement: Sql, opts: ReadOptions, run: (client: ClickHouseClient, queryId: string) => Promise<R>): Promise<R> {
     this.onStatement?.(opts.label, statement.text);
     const end = this.metrics.clickhouseSeconds.startTimer({ query: opts.label });
+    let queryId = randomUUID();
+    let client = this.client;
+    let resetRetried = false;
+    let serversTried = 1;
     try {
-      return await run(queryId);
-    } catch (err) {
-      // A keep-alive socket the server closed at the moment it was reused: reads are idempotent,
-      // so one more try on a fresh socket (with a fresh query id).
-      if (!isSocketReset(err) || opts.signal?.aborted) throw this.failure(err, queryId, opts);
-      try {
-        return await run(randomUUID());
-      } catch (again) {
-        throw this.failure(again, queryId, opts);
+      for (;;) {
+        try {
+          return await run(client, queryId);
+        } catch (err) {
+          if (opts.signal?.aborted) throw this.failure(err, client, queryId, opts);
+          if (isSocketReset(err) && !resetRetried) {
+            // A keep-alive socket the server closed at the moment it was reused: reads are
+            // idempotent, so one more try on a fresh socket (with a fresh query id).
+            resetRetried = true;
+          } else if (isUnreachable(err) && serversTried < this.clients.length) {
+            serversTried++;
+            client = this.next(client);
+          } else throw this.failure(err, client, queryId, opts);
+          queryId = randomUUID();
+        }
       }
     } finally {
       end();
     }
   }
 
+  /** The server after `failed` in the list; reads go there from now on (unless another read moved on already). */
+  private next(failed: ClickHouseClient): ClickHouseClient {
+    const i = this.clients.indexOf(failed);
+    const next = (i + 1) % this.clients.length;
+    if (this.current === i) {
+      this.current = next;
+      this.metrics.clickhouseFailovers.inc();
+    }
+    return this.clients[next]!;
+  }
+
   /** The error to throw for a failed read: 503 problems for timeouts and an unreachable server. */
-  private failure(err: unknown, queryId: string, opts: ReadOptions): unknown {
+  private failure(err: unknown, client: ClickHouseClient, queryId: string, opts: ReadOptions): unknown {
     const code = clickhouseErrorCode(err);
     this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
-    if (opts.signal?.aborted) this.kill(queryId);
+    if (opts.signal?.aborted) this.kill(client, queryId);
     if (code !== undefined && TIMEOUT_CODES.has(code))
       return new HttpProblem(
         503,
@@ -159,7 +212,7 @@ export class ClickHouseReader {
     }
   }
 
-  private kill(queryId: string): void {
-    this.client.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`.text }).catch(() => undefined);
+  private kill(client: ClickHouseClient, queryId: string): void {
+    client.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`.text }).catch(() => undefined);
   }
 }

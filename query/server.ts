@@ -33,7 +33,11 @@ import { V1_ROUTES } from './routes/index.ts';
 import { publicRoutes } from './routes/public.ts';
 
 export interface QueryApiOptions {
-  client: ClickHouseClient;
+  /**
+   * The ClickHouse server, or several serving the same tables, first choice first (cluster mode:
+   * reads move to the next when one is unreachable; see ClickHouseReader).
+   */
+  client: ClickHouseClient | readonly ClickHouseClient[];
   /** The staas database (a plain identifier). */
   database: string;
   config: QueryConfig;
@@ -69,10 +73,9 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     config,
     db: ident(opts.database),
     reader,
-    tokens: new TokenStore(opts.client, reader),
+    tokens: new TokenStore(reader),
     elements: new ElementDirectory(reader),
     metrics,
-    client: opts.client,
   };
 
   installProblemHandlers(app);

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const client = createClickHouse(conn.clickhouse);
   try {
     await ensureSchemaFor(client, conn.clickhouse);
-    const tokens = new TokenStore(client, new ClickHouseReader(client, conn.clickhouse.database, 30, createQueryMetrics()));
+    const tokens = new TokenStore(new ClickHouseReader(client, conn.clickhouse.database, 30, createQueryMetrics()));
     switch (command) {
       case 'create': {
         const dmsId = intArg('dms', values.dms, 0, 2147483647) ?? fail('create needs --dms <DataMiner System id>');

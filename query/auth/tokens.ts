@@ -9,7 +9,6 @@
  * its very next request by every instance.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { ident, join, sql } from '../../storage/sql.ts';
 import { isSocketReset, type ClickHouseReader } from '../reader.ts';
 
@@ -97,10 +96,8 @@ export function isLive(info: TokenInfo, now = Date.now()): boolean {
 const COLUMNS = sql`token_hash, token_id, kind, dms_id, name, scopes, elements, created_at, expires_at, revoked_at, version`;
 
 export class TokenStore {
-  constructor(
-    private readonly client: ClickHouseClient,
-    private readonly reader: ClickHouseReader,
-  ) {}
+  /** Reads and writes go to the reader's current server (it moves to another when one is unreachable). */
+  constructor(private readonly reader: ClickHouseReader) {}
 
   private get table() {
     return sql`${ident(this.reader.database)}.api_tokens`;
@@ -173,7 +170,7 @@ export class TokenStore {
     // the row (not queued for later), so a token or revocation holds at once (a known setting on
     // 18.16 and current servers, where it is an alias of distributed_foreground_insert).
     const insert = () =>
-      this.client.insert({
+      this.reader.client.insert({
         table: `${this.reader.database}.api_tokens`,
         values: [row],
         format: 'JSONEachRow',

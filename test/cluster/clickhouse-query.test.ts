@@ -12,13 +12,19 @@ import { SCOPES, TokenStore } from '../../query/auth/tokens.ts';
 import { readQueryConfig } from '../../query/config.ts';
 import { createQueryMetrics } from '../../query/metrics.ts';
 import { ClickHouseReader } from '../../query/reader.ts';
+import { createClickHouse } from '../../storage/client.ts';
 import { buildQueryApi } from '../../query/server.ts';
 import {
   BASE_TS,
+  clusterNode,
+  clusterStackConfig,
   createClusterDatabase,
   DMS_IDS,
   ensureClickHouseCluster,
+  killNode,
+  nodeUrl,
   pointsByDms,
+  restartNode,
   startClusterSink,
   syncReplicas,
   writePoints,
@@ -52,7 +58,7 @@ describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
     api = await buildQueryApi({ client: database.client, database: database.db, config: readQueryConfig(process.env) });
     await api.ready();
     cleanup.push(() => api.close());
-    tokens = new TokenStore(database.client, new ClickHouseReader(database.client, database.db, 30, createQueryMetrics()));
+    tokens = new TokenStore(new ClickHouseReader(database.client, database.db, 30, createQueryMetrics()));
   });
   after(async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -79,6 +85,47 @@ describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
         expected.map((seq) => [seq, seq]),
         `DMS ${dms} (shard ${(dms % 2) + 1}): every point once, in order`,
       );
+    }
+  });
+
+  // Last: it kills the first server and starts it again.
+  it('answers on the other servers while the first one (its STAAS_CLICKHOUSE_URL) is killed with -9, tokens included', async () => {
+    const clients = database.conn
+      .cluster!.shards.flat()
+      .map((url) => createClickHouse({ ...database.conn, url }, { requestTimeoutMs: 15_000 }));
+    const metrics = createQueryMetrics();
+    const failover = await buildQueryApi({ client: clients, database: database.db, config: readQueryConfig(process.env), metrics });
+    const victim = clusterNode(0);
+    assert.equal(nodeUrl(clusterStackConfig, victim), database.conn.cluster!.shards[0]![0], 'the first client is the first server');
+    try {
+      const element = 5;
+      const dms = DMS_IDS[element % 4]!;
+      const url = `/v1/elements/1/${element}/trends?parameter=1&from=${BASE_TS}&to=${BASE_TS + POINTS}&type=realtime&order=asc`;
+      const before = await tokens.create({ kind: 'api', dmsId: dms, name: 'failover', scopes: SCOPES });
+      const get = (token: string) => failover.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      await until('the token replicated', async () => (await get(before.token)).statusCode === 200, 10_000, 100);
+      const answer = (await get(before.token)).json<unknown>();
+
+      await killNode(victim);
+      const res = await get(before.token);
+      assert.equal(res.statusCode, 200, res.body.slice(0, 300));
+      assert.deepEqual(res.json<unknown>(), answer, 'the same answer from the other servers');
+      assert.equal((await failover.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+      assert.equal((await metrics.clickhouseFailovers.get()).values[0]?.value, 1, 'one move, then reads stay on the next server');
+      // A share written while the first server is down (through the server reads moved to) works at once.
+      const share = await failover.inject({
+        method: 'POST',
+        url: '/v1/shares',
+        headers: { authorization: `Bearer ${before.token}` },
+        payload: { elements: [{ dmaId: 1, elementId: element }], expiresInSeconds: 3600, name: 'failover' },
+      });
+      assert.equal(share.statusCode, 201, share.body.slice(0, 300));
+      const shareToken = share.json<{ token: string }>().token;
+      await until('the share usable', async () => (await get(shareToken)).statusCode === 200, 10_000, 100);
+    } finally {
+      await restartNode(victim);
+      await failover.close();
+      await Promise.all(clients.map((c) => c.close()));
     }
   });
 });

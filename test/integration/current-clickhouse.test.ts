@@ -284,7 +284,7 @@ describe('staas on a current ClickHouse (chdb)', () => {
     before(async () => {
       api = await buildQueryApi({ client, database: DB, config: readQueryConfig(process.env, { rateLimitPerMinute: 1_000_000 }) });
       await api.ready();
-      tokens = new TokenStore(client, new ClickHouseReader(client, DB, 30, createQueryMetrics()));
+      tokens = new TokenStore(new ClickHouseReader(client, DB, 30, createQueryMetrics()));
     });
     after(async () => api?.close());
 

@@ -105,7 +105,7 @@ export async function startQueryFixture(configOverrides: Partial<QueryConfig> = 
     return app;
   };
   const api = await newApi();
-  const tokens = new TokenStore(database.client, new ClickHouseReader(database.client, database.db, 30, createQueryMetrics()));
+  const tokens = new TokenStore(new ClickHouseReader(database.client, database.db, 30, createQueryMetrics()));
   const topicNames = [topics.trend, topics.alarm, topics.element];
 
   const fixture: QueryFixture = {
