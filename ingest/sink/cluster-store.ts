@@ -45,7 +45,7 @@ export function clusterStore(
     return {
       store: (table, columns, body, queryId) =>
         insertRowBinary(ch, conn.database, table, columns, body, { queryId, settings: { insert_distributed_sync: 1 } }),
-      lanes: { count: 1, split: (_t, _c, body) => [body] },
+      lanes: { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] },
       close: () => Promise.resolve(),
     };
   }

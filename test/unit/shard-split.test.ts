@@ -1,6 +1,7 @@
 /** Splitting RowBinary bodies by shard (storage/shard-split.ts) and the cluster DDL (storage/cluster-schema.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { alarmEncoder, elementRowEncoder, encodeForTables, realtimeEncoder } from '../../ingest/sink/encoders.ts';
 import { distributedStatement, localDatabase, replicatedStatement } from '../../storage/cluster-schema.ts';
 import { ddl } from '../../storage/schema.ts';
@@ -31,6 +32,27 @@ describe('splitByShard', () => {
       }
     });
   }
+
+  it('splits a body given as chunks cut anywhere (rows straddling them) as the whole body', () => {
+    for (const { type, encoder, records } of cases) {
+      const body = Buffer.concat(rowsOf(type, records, encoder.table));
+      fc.assert(
+        fc.property(
+          fc.array(fc.integer({ min: 0, max: body.length }), { maxLength: 10 }),
+          fc.integer({ min: 1, max: 3 }),
+          (cutsAt, shards) => {
+            const cuts = [...new Set(cutsAt)].sort((a, b) => a - b);
+            const chunks = [...cuts, body.length].map((end, i) => body.subarray(i === 0 ? 0 : cuts[i - 1]!, end));
+            assert.deepEqual(
+              splitByShard(encoder.table, encoder.columns, chunks, shards),
+              splitByShard(encoder.table, encoder.columns, body, shards),
+            );
+          },
+        ),
+        { numRuns: 100 },
+      );
+    }
+  });
 
   it('returns the body itself when every row is on one shard', () => {
     const body = Buffer.concat(rowsOf('trend', [trendPoint(1, { dmsId: 4 }), trendPoint(2, { dmsId: 6 })], 'trend_realtime'));

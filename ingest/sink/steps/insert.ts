@@ -40,10 +40,11 @@ export type StoreRows = (
  */
 export interface InsertLanes {
   count: number;
-  split(table: TableName, columns: readonly string[], body: Buffer): Buffer[];
+  /** The rows of a batch's body (its chunks, rows may straddle them) per lane; throws RangeError when they are not whole rows. */
+  split(table: TableName, columns: readonly string[], body: readonly Buffer[]): Buffer[];
 }
 
-const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [body] };
+const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] };
 
 export class Insert implements Step<TableBatch> {
   private readonly queues: PQueue[];
@@ -116,15 +117,16 @@ export class Insert implements Step<TableBatch> {
   private partsOf(b: TableBatch): { lane: number; body: Buffer[]; copied: boolean }[] {
     const views = b.body.views(); // streamed chunk by chunk: no concatenated copy
     if (this.lanes.count === 1) return [{ lane: 0, body: views, copied: false }];
-    const whole = views.length === 1 ? views[0]! : Buffer.concat(views);
     let bodies: Buffer[];
     try {
-      bodies = this.lanes.split(b.encoder.table, b.encoder.columns, whole);
+      bodies = this.lanes.split(b.encoder.table, b.encoder.columns, views); // walks the chunks in place
     } catch {
       // Not whole rows: lane 0's server names the problem (a data error: the DLQ).
       return [{ lane: 0, body: views, copied: false }];
     }
-    return bodies.flatMap((body, lane) => (body.length === 0 ? [] : [{ lane, body: [body], copied: body !== whole || views.length > 1 }]));
+    return bodies.flatMap((body, lane) =>
+      body.length === 0 ? [] : [{ lane, body: [body], copied: views.length !== 1 || body !== views[0] }],
+    );
   }
 
   /**

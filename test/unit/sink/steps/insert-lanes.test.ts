@@ -13,7 +13,10 @@ import { splitByShard } from '../../../../storage/shard-split.ts';
 import { trendPoint } from '../../../support/records.ts';
 import { chain, settle, trendMessage, type Chain } from './chain.ts';
 
-const LANES = { count: 2, split: (table: never, columns: readonly string[], body: Buffer) => splitByShard(table, columns, body, 2) };
+const LANES = {
+  count: 2,
+  split: (table: never, columns: readonly string[], body: readonly Buffer[]) => splitByShard(table, columns, body, 2),
+};
 
 /** One message of real-time points of DMS 1 (shard index 1) and DMS 2 (shard index 0), as one table batch. */
 function batch(c: Chain, i: number): { ref: MessageRef; batch: TableBatch } {
