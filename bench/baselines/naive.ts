@@ -8,6 +8,7 @@
 import { logLevel } from 'kafkajs';
 import type { Connections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
+import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { cpuMs } from '../procs.ts';
 import { BASELINE_DB, countRows, freshTable, jsonRow } from './rows.ts';
@@ -27,7 +28,7 @@ export async function naivePipeline(conn: Connections, rows: number, pids: { kaf
   const topic = `bench-naive-${Date.now().toString(36)}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 4, replicationFactor: 1 }], waitForLeaders: true });
+  await createTopicsWaiting(admin, [{ topic, numPartitions: 4, replicationFactor: 1 }]);
   await freshTable(ch);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = kafka.consumer({ groupId: `${topic}-group` });

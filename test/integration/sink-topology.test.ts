@@ -9,7 +9,7 @@ import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { batchMessage } from '../../ingest/kafka/message.ts';
 import { TopicIdReader } from '../../ingest/kafka/topic-ids.ts';
-import { ensureTopics, topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
+import { createTopicsWaiting, ensureTopics, topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
 import { readSinkConfig, type SinkConfig } from '../../ingest/sink/config.ts';
 import { Sink } from '../../ingest/sink/sink.ts';
 import { trendPoint } from '../support/records.ts';
@@ -95,7 +95,7 @@ describe('Sink topology changes (real broker and database)', () => {
 
     await withAdmin(kafka, (a) => a.deleteTopics({ topics: [topics.trend] }));
     await new Promise((r) => setTimeout(r, 500));
-    await withAdmin(kafka, (a) => a.createTopics({ waitForLeaders: true, topics: [{ topic: topics.trend, numPartitions: 1 }] }));
+    await withAdmin(kafka, (a) => createTopicsWaiting(a, [{ topic: topics.trend, numPartitions: 1 }]));
     // More messages than the sink had read: its old position (200) lies inside the new topic.
     await sendPoints(kafka, topics.trend, 200, 600);
 
@@ -154,7 +154,7 @@ describe('Sink topology changes (real broker and database)', () => {
     const oldId = (await reader.read([topics.trend])).get(topics.trend)!.id!;
     await withAdmin(kafka, (a) => a.deleteTopics({ topics: [topics.trend] }));
     await new Promise((r) => setTimeout(r, 500));
-    await withAdmin(kafka, (a) => a.createTopics({ waitForLeaders: true, topics: [{ topic: topics.trend, numPartitions: 1 }] }));
+    await withAdmin(kafka, (a) => createTopicsWaiting(a, [{ topic: topics.trend, numPartitions: 1 }]));
     const newId = (await reader.read([topics.trend])).get(topics.trend)!.id!;
     await reader.close();
     await sendPoints(kafka, topics.trend, 0, 400);
@@ -261,7 +261,7 @@ describe('Sink topology changes (real broker and database)', () => {
     cleanup.push(() => deleteTestTopics(kafka, topics));
     const database = await createTestDatabase();
     cleanup.push(() => database.drop());
-    await withAdmin(kafka, (a) => a.createTopics({ waitForLeaders: true, topics: [{ topic: topics.dlq, numPartitions: 1 }] }));
+    await withAdmin(kafka, (a) => createTopicsWaiting(a, [{ topic: topics.dlq, numPartitions: 1 }]));
     const s = await startSink(topics, database, uniqueName('sink-missing'));
     cleanup.push(() => s.sink.stop());
     let startFailed: Error | undefined;

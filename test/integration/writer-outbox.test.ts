@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import kafkajs, { logLevel, type Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { createKafka } from '../../ingest/kafka/client.ts';
-import { topicsFor, type Topics } from '../../ingest/kafka/topics.ts';
+import { createTopicsWaiting, type Topics, topicsFor } from '../../ingest/kafka/topics.ts';
 import { RecordTooLargeError } from '../../ingest/writer/batcher.ts';
 import { readWriterConfig, type WriterConfig } from '../../ingest/writer/config.ts';
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../ingest/writer/topic-limits.ts';
@@ -57,15 +57,15 @@ describe('Writer outbox: order, backpressure and message sizes (real broker)', (
   async function topics(prefix: string, elementConfig: Record<string, string> = {}): Promise<Topics> {
     const t = topicsFor(prefix);
     await withAdmin(kafka, (a) =>
-      a.createTopics({
-        waitForLeaders: true,
-        topics: [t.trend, t.alarm, t.element, t.dlq].map((topic) => ({
+      createTopicsWaiting(
+        a,
+        [t.trend, t.alarm, t.element, t.dlq].map((topic) => ({
           topic,
           numPartitions: 3,
           replicationFactor: 1,
           configEntries: topic === t.element ? Object.entries(elementConfig).map(([name, value]) => ({ name, value })) : [],
         })),
-      }),
+      ),
     );
     return t;
   }
