@@ -8,7 +8,7 @@
  * nothing changed takes a second or two. Tests and benchmarks' own code keep running from source.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './stack-config.ts';
 
@@ -29,8 +29,10 @@ export const BUILT = {
  */
 export function buildServices(): void {
   const tsc = join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
-  // An incremental build trusts its build info and would not emit files deleted since.
-  if (!Object.values(BUILT).every((f) => existsSync(f))) rmSync(join(DIST, '.tsbuildinfo'), { force: true });
+  // An incremental build trusts its build info and would not emit an output deleted since: when
+  // any source's output is missing, build everything.
+  if (!compiledSources().every((f) => existsSync(join(DIST, f.replace(/\.ts$/, '.js')))))
+    rmSync(join(DIST, '.tsbuildinfo'), { force: true });
   try {
     execFileSync(process.execPath, [tsc, '-p', join(REPO_ROOT, 'tsconfig.build.json')], { cwd: REPO_ROOT, stdio: 'pipe' });
   } catch (err) {
@@ -56,6 +58,16 @@ const V8_FLAGS: Record<keyof typeof BUILT, string[]> = {
   writer: [],
   tokens: [],
 };
+
+/** The TypeScript sources tsconfig.build.json compiles, relative to the repository (its `include`). */
+function compiledSources(): string[] {
+  const { include } = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+  return include.flatMap((dir) =>
+    (readdirSync(join(REPO_ROOT, dir), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .map((f) => join(dir, f)),
+  );
+}
 
 let built = false;
 
