@@ -171,10 +171,13 @@ export class ClickHouseReader {
     }
   }
 
-  /** The server after `failed` in the list; reads go there from now on (unless another read moved on already). */
-  private next(failed: ClickHouseClient): ClickHouseClient {
+  /**
+   * The server after `failed` in the list (or `to`); reads go there from now on (unless another
+   * read moved on already).
+   */
+  private next(failed: ClickHouseClient, to?: ClickHouseClient): ClickHouseClient {
     const i = this.clients.indexOf(failed);
-    const next = (i + 1) % this.clients.length;
+    const next = to === undefined ? (i + 1) % this.clients.length : this.clients.indexOf(to);
     if (this.current === i) {
       this.current = next;
       this.metrics.clickhouseFailovers.inc();
@@ -202,14 +205,23 @@ export class ClickHouseReader {
     return err;
   }
 
-  /** Whether ClickHouse answers a trivial query (readiness). */
+  /**
+   * Whether ClickHouse answers a trivial query within 2 s (readiness). When the current server
+   * does not (also one that hangs, which reads notice only after their timeout), the others are
+   * asked in turn, and the first that answers takes the reads.
+   */
   async ready(): Promise<boolean> {
-    try {
-      await this.rows(sql`SELECT 1 AS ok`, { label: 'ready', signal: AbortSignal.timeout(2000) });
-      return true;
-    } catch {
-      return false;
+    for (let i = 0; i < this.clients.length; i++) {
+      const client = this.clients[(this.current + i) % this.clients.length]!;
+      try {
+        await client.query({ query: 'SELECT 1', format: 'JSON', abort_signal: AbortSignal.timeout(2000) }).then((rs) => rs.json());
+        if (client !== this.client) this.next(this.client, client);
+        return true;
+      } catch {
+        // the next server
+      }
     }
+    return false;
   }
 
   private kill(client: ClickHouseClient, queryId: string): void {
