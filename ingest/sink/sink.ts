@@ -374,7 +374,12 @@ export class Sink {
     if (first === undefined) return;
     // After a topic change some batches are dropped unresolved: read again from where the change put the partition.
     const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset; // kafkajs 2.2.4's Batch keeps it
-    if (!(await this.changes.beforeBatch(topic, partition, Number(first.offset), fetchedFrom, Number(batch.highWatermark)))) return;
+    if (
+      !(await this.changes.beforeBatch(topic, partition, Number(first.offset), fetchedFrom, Number(batch.highWatermark), () =>
+        payload.heartbeat(),
+      ))
+    )
+      return;
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
       const ref: MessageRef = {

@@ -68,6 +68,7 @@ export class TopicChanges {
    * could commit a re-created topic's offsets (with the new id) over the stale ones it checks.
    */
   private joinCheck: Promise<void> = Promise.resolve();
+  private joinChecking = false;
   /** Partitions sought back to the start of a re-created topic ("topic:partition" → offset sought). */
   private readonly seekTargets = new Map<string, number>();
   /** Partitions whose position kafkajs reset (out of range), with where they stood, until their next batch says where they went. */
@@ -124,9 +125,13 @@ export class TopicChanges {
     this.assignment = assignment;
     this.seekTargets.clear();
     this.joinOffsets = this.readCommitted();
-    this.joinCheck = this.checkCommittedTopicIds().catch((err: unknown) =>
-      this.deps.log.warn(`cannot check the committed offsets' topic ids: ${(err as Error).message}`),
-    );
+    this.joinChecking = true;
+    const check: Promise<void> = this.checkCommittedTopicIds()
+      .catch((err: unknown) => this.deps.log.warn(`cannot check the committed offsets' topic ids: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.joinCheck === check) this.joinChecking = false;
+      });
+    this.joinCheck = check;
   }
 
   /** kafkajs reset this partition's position (out of range): reported with the partition's next batch. */
@@ -139,8 +144,21 @@ export class TopicChanges {
    * waits for the check of committed topic ids after a join, reports a reset the batch completes; false when the batch was fetched before a seek to the
    * start of a re-created topic (drop it unresolved: its messages are read again from there).
    */
-  async beforeBatch(topic: string, partition: number, first: number, fetchedFrom: string | undefined, end: number): Promise<boolean> {
-    await this.joinCheck;
+  async beforeBatch(
+    topic: string,
+    partition: number,
+    first: number,
+    fetchedFrom: string | undefined,
+    end: number,
+    /** kafkajs's heartbeat of the batch: the check can take longer than the session timeout when Kafka is slow. */
+    heartbeat?: () => Promise<void>,
+  ): Promise<boolean> {
+    while (this.joinChecking) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.joinCheck, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
+      if (this.joinChecking) await heartbeat?.().catch(() => undefined);
+    }
     const key = `${topic}:${partition}`;
     if (this.resets.has(key)) {
       const from = this.resets.get(key);
