@@ -5,8 +5,8 @@
  * SIGTERM leaves the group, so the other takes over at once instead of after the timeout.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { startSinkProcess, type SinkProcess } from '../../bench/sink-process.ts';
 import { batchMessage } from '../../ingest/kafka/message.ts';
 import { trendPoint } from '../support/records.ts';
 import {
@@ -23,12 +23,6 @@ import { until } from '../support/wait.ts';
 
 const SESSION_TIMEOUT_MS = 10_000; // the default of STAAS_SINK_SESSION_TIMEOUT_S
 
-interface SinkProcess {
-  child: ChildProcess;
-  stdout: () => string;
-  exited: Promise<number | null>;
-}
-
 describe('Sink group membership (sink processes, real broker and database)', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
   after(async () => {
@@ -43,26 +37,17 @@ describe('Sink group membership (sink processes, real broker and database)', () 
     cleanup.push(() => database.drop());
     const groupId = uniqueName('sink-members');
     const start = (): SinkProcess => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], {
-        env: {
-          ...process.env,
-          STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
-          STAAS_SINK_GROUP: groupId,
-          STAAS_CLICKHOUSE_DATABASE: database.db,
-          STAAS_SINK_METRICS_PORT: '0',
-          STAAS_SINK_BATCH_AGE_MS: '100',
-          STAAS_SINK_RETENTION_INTERVAL_S: '0',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
+      const sink = startSinkProcess({
+        STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
+        STAAS_SINK_GROUP: groupId,
+        STAAS_CLICKHOUSE_DATABASE: database.db,
+        STAAS_SINK_BATCH_AGE_MS: '100',
       });
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       cleanup.push(async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        await exited;
+        if (sink.child.exitCode === null && sink.child.signalCode === null) sink.child.kill('SIGKILL');
+        await sink.exited;
       });
-      return { child, stdout: () => out, exited };
+      return sink;
     };
     const members = async () =>
       withAdmin(kafka, async (a) => {
@@ -104,7 +89,7 @@ describe('Sink group membership (sink processes, real broker and database)', () 
     assert.ok(takeover < SESSION_TIMEOUT_MS + 6000, `b resumed a's partition ${takeover} ms after the kill`);
     const lastJoin =
       b
-        .stdout()
+        .output()
         .trim()
         .split('\n')
         .filter((l) => l.includes('joined group'))

@@ -7,7 +7,6 @@
  * topic, partition and offset.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { Registry } from 'prom-client';
 import { compressionType, KAFKA_COMPRESSIONS, registerKafkaCodecs } from '../../ingest/kafka/codecs.ts';
 import { batchMessage, HEADER_COUNT, HEADER_TYPE } from '../../ingest/kafka/message.ts';
 import type { Topics } from '../../ingest/kafka/topics.ts';
+import { startSinkProcess, stopSinkProcess, type SinkProcess } from '../../bench/sink-process.ts';
 import { readSinkConfig } from '../../ingest/sink/config.ts';
 import { Sink } from '../../ingest/sink/sink.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
@@ -110,8 +110,7 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
   let topics: Topics;
   let database: TestDatabase;
   let producer: Producer;
-  let sink: ChildProcess;
-  let stderr = '';
+  let sink: SinkProcess;
   const groupId = uniqueName('sink-poison');
 
   before(async () => {
@@ -121,26 +120,16 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
     database = await createTestDatabase();
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    sink = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], {
-      env: {
-        ...process.env,
-        STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
-        STAAS_SINK_GROUP: groupId,
-        STAAS_CLICKHOUSE_DATABASE: database.db,
-        STAAS_SINK_METRICS_PORT: '0',
-        STAAS_SINK_BATCH_AGE_MS: '100',
-        STAAS_SINK_RETENTION_INTERVAL_S: '0',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    sink = startSinkProcess({
+      STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
+      STAAS_SINK_GROUP: groupId,
+      STAAS_CLICKHOUSE_DATABASE: database.db,
+      STAAS_SINK_BATCH_AGE_MS: '100',
     });
-    sink.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   });
 
   after(async () => {
-    if (sink.exitCode === null) {
-      sink.kill('SIGTERM');
-      await new Promise((r) => sink.once('exit', r));
-    }
+    await stopSinkProcess(sink);
     await producer.disconnect();
     await deleteTestTopics(kafka, topics);
     await database.drop();
@@ -237,7 +226,7 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
   });
 
   it('dead-letters deflate bombs as too-large without the sink growing', async (t) => {
-    const before = peakRss(sink.pid!);
+    const before = peakRss(sink.pid);
     // 40 M all-zero trend records (14 bytes each: 560 MB) in ~546 KB; one record in 1000 MiB of zeros.
     const manyRecords = trendContainer(40_000_000, await deflatedZeros(40_000_000 * 14));
     const oneHuge = trendContainer(1, await deflatedZeros(1000 * MiB));
@@ -263,7 +252,7 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
     );
     assert.match(header(dlq[0]!, 'dlq-detail')!, /40000000, over the limit/);
     assert.match(header(dlq[1]!, 'dlq-detail')!, /inflates to more than/);
-    const peak = peakRss(sink.pid!);
+    const peak = peakRss(sink.pid);
     t.diagnostic(`sink peak RSS ${Math.round(peak / MiB)} MiB (${Math.round(before / MiB)} MiB before the bombs)`);
     assert.ok(peak < 400 * MiB, `sink peak RSS ${Math.round(peak / MiB)} MiB (before the bombs: ${Math.round(before / MiB)} MiB)`);
   });
@@ -294,10 +283,10 @@ describe('Sink poison pills (real broker, real database, sink process)', () => {
   });
 
   it('was never stopped by any of it, and committed everything', async () => {
-    assert.equal(sink.exitCode, null, `the sink is running (stderr: ${stderr.slice(-500)})`);
+    assert.equal(sink.child.exitCode, null, `the sink is running (output: ${sink.output().slice(-500)})`);
     await until('every offset committed', () => committedToEnd(kafka, groupId, [topics.trend]), 30_000);
-    sink.kill('SIGTERM');
-    const code = await new Promise((r) => sink.once('exit', r));
+    sink.child.kill('SIGTERM');
+    const code = await sink.exited;
     assert.equal(code, 0, 'a clean stop');
   });
 });
