@@ -28,6 +28,11 @@ export interface QueryConfig {
   authFailuresPerMinute: number;
   /** Longest lifetime of a share token (ms). */
   maxShareLifetimeMs: number;
+  /**
+   * Trend graphs (shapes) whose last plan is remembered, so that their next request reads its
+   * data beside the tier counts (trends/plan-memory.ts); 0 turns the early read off.
+   */
+  trendPlanMemory: number;
   /** Appends every SQL statement (NDJSON: label, sql) to this file, for debugging and compatibility checks. */
   sqlLogFile: string | undefined;
 }
@@ -47,6 +52,7 @@ export function readQueryConfig(env: Env = process.env, overrides: Partial<Query
     rateLimitPerMinute: r.int('STAAS_QUERY_RATE_LIMIT_PER_MINUTE', 6000, { min: 1 }),
     authFailuresPerMinute: r.int('STAAS_QUERY_AUTH_FAILURES_PER_MINUTE', 120, { min: 1 }),
     maxShareLifetimeMs: r.int('STAAS_QUERY_MAX_SHARE_DAYS', 90, { min: 1, max: 3660 }) * DAY_MS,
+    trendPlanMemory: r.int('STAAS_QUERY_TREND_PLAN_MEMORY', 4096, { min: 0, max: 1_000_000 }),
     sqlLogFile: r.optionalString('STAAS_QUERY_SQL_LOG'),
     ...overrides,
   };

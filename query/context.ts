@@ -5,6 +5,7 @@ import type { QueryConfig } from './config.ts';
 import type { ElementDirectory } from './elements.ts';
 import type { QueryMetrics } from './metrics.ts';
 import type { ClickHouseReader } from './reader.ts';
+import type { PlanMemory } from './trends/plan-memory.ts';
 
 export interface QueryContext {
   config: QueryConfig;
@@ -14,4 +15,6 @@ export interface QueryContext {
   tokens: TokenStore;
   elements: ElementDirectory;
   metrics: QueryMetrics;
+  /** The last plan of each trend graph (early data reads). */
+  trendPlans: PlanMemory;
 }

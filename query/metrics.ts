@@ -11,6 +11,11 @@ export interface QueryMetrics {
   clickhouseErrors: Counter<'query' | 'code'>;
   /** Reads moved to the next ClickHouse server because the current one was unreachable (cluster mode). */
   clickhouseFailovers: Counter;
+  /**
+   * Trend requests by what their early data read did (trends/plan-memory.ts): `used` (the
+   * remembered plan was right), `cancelled` (the counts gave another plan), `none` (no plan known).
+   */
+  trendEarlyReads: Counter<'outcome'>;
 }
 
 export function createQueryMetrics(registry = new Registry(), defaults = false): QueryMetrics {
@@ -47,6 +52,12 @@ export function createQueryMetrics(registry = new Registry(), defaults = false):
     clickhouseFailovers: new Counter({
       name: 'staas_query_clickhouse_failovers_total',
       help: 'Times reads moved to the next ClickHouse server because the current one was unreachable',
+      registers: [registry],
+    }),
+    trendEarlyReads: new Counter({
+      name: 'staas_query_trend_early_reads_total',
+      help: 'Trend requests by what their data read started beside the tier counts did: used, cancelled (another plan), none',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

@@ -188,8 +188,9 @@ export class ClickHouseReader {
   /** The error to throw for a failed read: 503 problems for timeouts and an unreachable server. */
   private failure(err: unknown, client: ClickHouseClient, queryId: string, opts: ReadOptions): unknown {
     const code = clickhouseErrorCode(err);
-    this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
+    // A read its caller stopped (client gone, early trend read not needed) is not a server failure.
     if (opts.signal?.aborted) this.kill(client, queryId);
+    else this.metrics.clickhouseErrors.inc({ query: opts.label, code: code === undefined ? 'none' : String(code) });
     if (code !== undefined && TIMEOUT_CODES.has(code))
       return new HttpProblem(
         503,

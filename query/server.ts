@@ -18,6 +18,7 @@ import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import type { QueryContext } from './context.ts';
 import { ElementDirectory } from './elements.ts';
+import { PlanMemory } from './trends/plan-memory.ts';
 import {
   COMMON_PROBLEMS,
   clientErrorProblem,
@@ -76,6 +77,7 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     tokens: new TokenStore(reader),
     elements: new ElementDirectory(reader),
     metrics,
+    trendPlans: new PlanMemory(config.trendPlanMemory),
   };
 
   installProblemHandlers(app);

@@ -13,7 +13,8 @@ import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
 import { TrendBodyWriter, trendBody, type TrendFormat } from '../trends/response.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
-import { hasStatusRows, tierCountsQuery, trendDataQuery, type TierCountRow, type TrendScope } from '../trends/sql.ts';
+import { samePlan, shapeKey, type TrendPlan } from '../trends/plan-memory.ts';
+import { hasStatusRows, tierCountsQuery, trendDataQuery, type SeriesRead, type TierCountRow, type TrendScope } from '../trends/sql.ts';
 import { bucketMsFor, type IntervalChoice, type TrendTypeChoice } from '../trends/tiers.ts';
 
 const id = { type: 'integer', minimum: 0, maximum: 2147483647 } as const;
@@ -83,6 +84,32 @@ const response = {
 } as const;
 
 const NDJSON = 'application/x-ndjson';
+
+/** A data read started before its plan was confirmed. */
+interface EarlyRead {
+  plan: TrendPlan;
+  chunks: Promise<AsyncIterable<Buffer>>;
+  /** Stops the read (its ClickHouse query is killed) and drops its answer. */
+  cancel(): void;
+}
+
+function startEarlyRead(plan: TrendPlan, read: (plan: TrendPlan, signal: AbortSignal) => Promise<AsyncIterable<Buffer>>): EarlyRead {
+  const controller = new AbortController();
+  const chunks = read(plan, controller.signal);
+  // A cancelled read's failure is nobody's answer; a used one's is awaited (and thrown) by the route.
+  chunks.catch(() => undefined);
+  return {
+    plan,
+    chunks,
+    cancel() {
+      controller.abort();
+      void chunks.then(
+        (c) => (c as Readable).destroy(),
+        () => undefined,
+      );
+    },
+  };
+}
 
 const negotiator = new Negotiator({ supportedValues: ['application/json', NDJSON] });
 
@@ -182,18 +209,51 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
 
       const scope: TrendScope = { db: ctx.db, tenant: tenantFilter(p), dmaId, elementId, from: q.from, to: q.to };
       const tables = { realtime: q.type !== 'average' && q.interval === 'auto', average: q.type !== 'realtime' };
-      const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
-      const reads = planSeries(specs, counts, {
+      const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
+      const dataRead = (plan: TrendPlan, signal?: AbortSignal) =>
+        ctx.reader.binaryChunks(trendDataQuery(scope, plan.reads, bucketMs, q.order, plan.withStatusRows), {
+          label: 'trend.data',
+          signal,
+        });
+      const shape = shapeKey({
+        tenant: scope.tenant.text,
+        dmaId,
+        elementId,
+        parameters: q.parameter,
         type: q.type,
         interval: q.interval,
         maxPoints,
-        maxSeries: config.maxSeries,
-        range: { from: q.from, to: q.to },
+        rangeMs: q.to - q.from,
       });
-      const bucketMs = bucketMsFor(q.from, q.to, maxPoints);
-      const chunks = await ctx.reader.binaryChunks(trendDataQuery(scope, reads, bucketMs, q.order, hasStatusRows(counts)), {
-        label: 'trend.data',
-      });
+      // The data read of the plan this graph got last starts now, beside the counts (see
+      // trends/plan-memory.ts); it is used only when the counts give the same plan.
+      const remembered = ctx.trendPlans.get(shape);
+      const early = remembered === undefined ? undefined : startEarlyRead(remembered, dataRead);
+      let chunks: AsyncIterable<Buffer>;
+      let reads: SeriesRead[];
+      try {
+        const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
+        reads = planSeries(specs, counts, {
+          type: q.type,
+          interval: q.interval,
+          maxPoints,
+          maxSeries: config.maxSeries,
+          range: { from: q.from, to: q.to },
+        });
+        const plan: TrendPlan = { reads, withStatusRows: hasStatusRows(counts) };
+        ctx.trendPlans.set(shape, plan);
+        if (early !== undefined && samePlan(early.plan, plan)) {
+          ctx.metrics.trendEarlyReads.inc({ outcome: 'used' });
+          chunks = await early.chunks;
+        } else {
+          ctx.metrics.trendEarlyReads.inc({ outcome: early === undefined ? 'none' : 'cancelled' });
+          early?.cancel();
+          chunks = await dataRead(plan);
+        }
+      } catch (err) {
+        early?.cancel();
+        throw err;
+      }
       const format = preferredFormat(request.headers.accept);
       const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format);
       // The body is written while the rows arrive (see trends/response.ts); a failure past this

@@ -25,6 +25,7 @@ const P_MAIN = 100; // real-time 2 days, 5-min 90 days, 1-hour and long 1 year
 const P_RT_ONLY = 300; // real-time only, 30 days
 const P_DISCRETE = 400;
 const P_TABLE = 500;
+const P_LATE = 600; // written during a test: its plan changes between two requests
 const INDICES = ['eth0', 'eth1', 'eth10', 'wlan0', 'a_b', 'axb'];
 
 type Point = TrendPointOut;
@@ -377,6 +378,45 @@ describe('Query API trends (real Writer, Kafka, Sink, ClickHouse)', () => {
     assert.deepEqual(body.series[0]!.points, rawPoints(P_MAIN, 5, from, to));
     assert.deepEqual(body.series[1]!.points, bucketed(rawPoints(P_RT_ONLY, 0, from, to), from, 260_000));
     assert.deepEqual(body.series[2]!.points, rawPoints(P_TABLE, 0, from, to, 'eth0'));
+  });
+
+  it('reads the data of a remembered plan beside the counts, and drops that read when new data changed the plan', async () => {
+    const earlyReads = async (): Promise<{ used: number; cancelled: number; none: number }> => {
+      const text = (await f.get('/metrics')).text;
+      const value = (outcome: string) =>
+        Number(new RegExp(`^staas_query_trend_early_reads_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { used: value('used'), cancelled: value('cancelled'), none: value('none') };
+    };
+    const [from, to] = [T0 + 3 * D, T0 + 4 * D];
+    const hourly = averages(P_LATE, 60, from, to);
+    mine.push(...hourly);
+    for (const r of hourly) await f.writer.trend(r);
+    await f.stored();
+    // A graph's shape is its range length, not its position: a refresh one minute later shares the plan.
+    const u = url({ parameter: P_LATE, from, to });
+    const moved = url({ parameter: P_LATE, from: from + MIN, to: to + MIN });
+    const before = await earlyReads();
+    const first = await f.get<TrendBody>(u, token);
+    const refreshed = await f.get<TrendBody>(moved, token);
+    const again = await f.get<TrendBody>(u, token);
+    assert.equal(again.text, first.text);
+    assert.deepEqual(first.body.series[0]!.points, desc(rawPoints(P_LATE, 60, from, to)));
+    assert.deepEqual(refreshed.body.series[0]!.points, desc(rawPoints(P_LATE, 60, from + MIN, to + MIN)));
+    const remembered = await earlyReads();
+    assert.equal(remembered.used - before.used, 2, 'the refresh and the repeat read early');
+
+    // Real-time points arrive (144, within the budget): the counts now pick real-time; the early
+    // read of the 1-hour plan must not answer.
+    const rt = realtime(P_LATE, from, to, 10 * MIN, (k) => ({ value: k * 0.5 }));
+    mine.push(...rt);
+    for (const r of rt) await f.writer.trend(r);
+    await f.stored();
+    const changed = (await f.get<TrendBody>(u, token)).body.series[0]!;
+    assert.deepEqual([changed.type, changed.windowMinutes, changed.aggregated], ['realtime', 0, false]);
+    assert.deepEqual(changed.points, desc(rawPoints(P_LATE, 0, from, to)));
+    assert.equal((await earlyReads()).cancelled - remembered.cancelled, 1);
+    const next = (await f.get<TrendBody>(u, token)).body.series[0]!;
+    assert.deepEqual(next, changed);
   });
 
   it('streams the same answer as NDJSON lines when the client asks for application/x-ndjson', async () => {
