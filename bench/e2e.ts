@@ -12,8 +12,9 @@
  * 3. Write → queryable latency at half the sustained rate: a probe writer (this process) writes a
  *    stamped point every 100 ms beside the simulator and polls ClickHouse every 50 ms for it.
  * 4. Baselines on the same broker and server (bench/baselines/): the naive pipeline (a JSON message
- *    per point, a JSONEachRow insert per consumed batch) and ClickHouse's own bulk load of RowBinary
- *    (the ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
+ *    per point, a JSONEachRow insert per consumed batch), ClickHouse's own Kafka table engine with
+ *    a materialized view (JSONEachRow messages), and ClickHouse's own bulk load of RowBinary (the
+ *    ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
  * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
  * Sink, ClickHouse; from /proc) and the Sink's and writer's peak RSS. Results: JSON, a markdown
  * table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
@@ -36,6 +37,7 @@ import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
+import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { cpuMs, rssMiB } from './procs.ts';
 import { runSimulator } from './simulator.ts';
@@ -302,6 +304,7 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
 
 interface Baselines {
   naive: NaiveResult;
+  kafkaEngine: KafkaEngineResult;
   ceiling: BulkLoadResult;
 }
 
@@ -311,6 +314,7 @@ function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
     '| --- | ---: | --- | ---: |',
     `| staas (sustained step) | ${sustained} | ${best.cpuSecondsPerMillion.total} (writer ${best.cpuSecondsPerMillion.writer}, Kafka ${best.cpuSecondsPerMillion.kafka}, Sink ${best.cpuSecondsPerMillion.sink}, ClickHouse ${best.cpuSecondsPerMillion.clickhouse}) | 1 |`,
     `| naive: JSON message per point, JSONEachRow insert per batch (${b.naive.rows} points, ${b.naive.lost} lost) | ${b.naive.pointsPerS} | ${b.naive.cpuSPerMillion.total} (client ${b.naive.cpuSPerMillion.client}, Kafka ${b.naive.cpuSPerMillion.kafka}, ClickHouse ${b.naive.cpuSPerMillion.clickhouse}) | ${round(sustained / b.naive.pointsPerS, 1)} |`,
+    `| ClickHouse's Kafka engine + materialized view, JSONEachRow messages of 1,000 rows (${b.kafkaEngine.rows} points, ${b.kafkaEngine.consumers} consumers, ${b.kafkaEngine.lost} lost, ${b.kafkaEngine.repeated} repeated) | ${b.kafkaEngine.pointsPerS} | ${b.kafkaEngine.cpuSPerMillion.total} (Kafka ${b.kafkaEngine.cpuSPerMillion.kafka}, ClickHouse ${b.kafkaEngine.cpuSPerMillion.clickhouse}; staas Sink + ClickHouse: ${round(best.cpuSecondsPerMillion.sink + best.cpuSecondsPerMillion.clickhouse, 2)}) | ${round(sustained / b.kafkaEngine.pointsPerS, 2)} |`,
     `| ceiling: ClickHouse bulk load, RowBinary over HTTP (${b.ceiling.rows} rows) | ${b.ceiling.pointsPerS} | ${b.ceiling.clickhouseCpuSPerMillion} (ClickHouse) | ${round(sustained / b.ceiling.pointsPerS, 2)} |`,
     '',
   ];
@@ -371,9 +375,13 @@ async function main(): Promise<void> {
     const conn = readConnections();
     const naive = await naivePipeline(conn, QUICK ? 200_000 : 1_000_000, pids);
     console.log(`  => naive pipeline: ${naive.pointsPerS} points/s, ${naive.cpuSPerMillion.total} CPU-s per million, ${naive.lost} lost`);
+    const kafkaEngine = await kafkaEnginePipeline(conn, QUICK ? 500_000 : 4_000_000, pids);
+    console.log(
+      `  => Kafka engine: ${kafkaEngine.pointsPerS} points/s, ${kafkaEngine.cpuSPerMillion.total} CPU-s per million, ${kafkaEngine.lost} lost, ${kafkaEngine.repeated} repeated`,
+    );
     const ceiling = await bulkLoad(conn.clickhouse, QUICK ? 1_000_000 : 4_000_000, pids.clickhouse);
     console.log(`  => ClickHouse bulk load: ${ceiling.pointsPerS} rows/s, ${ceiling.clickhouseCpuSPerMillion} CPU-s per million`);
-    baselines = { naive, ceiling };
+    baselines = { naive, kafkaEngine, ceiling };
   }
 
   const date = new Date().toISOString();
