@@ -71,7 +71,7 @@ export function readConnections(env: Env = process.env, clientId = 'staas'): Con
     }
     kafka.sasl = { mechanism: m, username: username ?? '', password: password ?? '' };
   }
-  const cluster = readCluster(r);
+  const cluster = readClickHouseCluster(r);
   const clickhouse: ClickHouseConnection = {
     url: r.url('STAAS_CLICKHOUSE_URL', cluster?.shards[0]?.[0] ?? `http://127.0.0.1:${chPort}`),
     username: r.string('STAAS_CLICKHOUSE_USER', 'default'),
@@ -91,7 +91,7 @@ export function readConnections(env: Env = process.env, clientId = 'staas'): Con
  * URLs (shards separated by `;`, replicas by `,`), by default the stack's 2 x 2 servers on
  * STAAS_CLICKHOUSE_CLUSTER_HTTP_PORT (28123) and the next three ports (ops/clickhouse-cluster.ts).
  */
-function readCluster(r: EnvReader): ClickHouseCluster | undefined {
+export function readClickHouseCluster(r: EnvReader): ClickHouseCluster | undefined {
   if (r.oneOf('STAAS_STACK_MODE', ['single', 'cluster'] as const, 'single') !== 'cluster') return undefined;
   const name = r.string('STAAS_CLICKHOUSE_CLUSTER', 'staas');
   const base = r.port('STAAS_CLICKHOUSE_CLUSTER_HTTP_PORT', 28123);

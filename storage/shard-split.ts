@@ -11,10 +11,17 @@ import type { TableName } from './schema.ts';
  * The rows of `body` per shard (index = `dms_id mod shards`; an empty buffer for a shard with no
  * rows), each in their original order. `body`: one buffer, or consecutive chunks whose rows may
  * straddle them (walked in place, row-walker.ts). When every row of a one-buffer body goes to one
- * shard, that shard's entry is `body` itself (no copy). Throws RangeError when `body` does not
- * hold whole rows of `columns`, or a row has a negative dms_id.
+ * shard, that shard's entry is `body` itself (no copy). `rowsOut`, when given, receives the row
+ * count per shard. Throws RangeError when `body` does not hold whole rows of `columns`, or a row
+ * has a negative dms_id.
  */
-export function splitByShard(table: TableName, columns: readonly string[], body: Buffer | readonly Buffer[], shards: number): Buffer[] {
+export function splitByShard(
+  table: TableName,
+  columns: readonly string[],
+  body: Buffer | readonly Buffer[],
+  shards: number,
+  rowsOut?: number[],
+): Buffer[] {
   if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);
   const chunks = Buffer.isBuffer(body) ? [body] : body;
   const layout = dmsLayout(table, columns);
@@ -24,11 +31,13 @@ export function splitByShard(table: TableName, columns: readonly string[], body:
   const runs: number[] = [];
   const owned: Buffer[] = [];
   const sizes = new Array<number>(shards).fill(0);
+  const rows = new Array<number>(shards).fill(0);
   walkChunks(layout, chunks, (values, chunk, start, end, own) => {
     const dms = values[0]!;
     if (dms < 0) throw new RangeError(`${table}: a row has dms_id ${dms}; DMS ids are not negative`);
     const shard = dms % shards;
     sizes[shard]! += end - start;
+    rows[shard]!++;
     const n = runs.length;
     if (own !== undefined) {
       owned.push(own);
@@ -36,6 +45,7 @@ export function splitByShard(table: TableName, columns: readonly string[], body:
     } else if (n > 0 && runs[n - 4] === shard && runs[n - 3] === chunk && runs[n - 1] === start) runs[n - 1] = end;
     else runs.push(shard, chunk, start, end);
   });
+  if (rowsOut !== undefined) for (let i = 0; i < shards; i++) rowsOut[i] = rows[i]!;
   const total = chunks.reduce((n, c) => n + c.length, 0);
   const only = sizes.findIndex((n) => n === total && n > 0);
   if (only >= 0 && chunks.length === 1) return sizes.map((_n, s) => (s === only ? chunks[0]! : Buffer.alloc(0)));

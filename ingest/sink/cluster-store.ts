@@ -1,10 +1,11 @@
 /**
  * How the sink stores rows on a ClickHouse cluster (STAAS_SINK_CLUSTER_INSERT):
  *
- * - `direct` (the default): each table batch is split by shard (storage/shard-split.ts, the
- *   Distributed tables' sharding key) and each part inserted into the shard's local Replicated
- *   table on a replica that answers (storage/shard-insert.ts), one Insert lane per shard. A shard
- *   that is down holds back only its own rows; the other shards' tenants keep flowing.
+ * - `direct` (the default): each message's rows are split by shard (storage/shard-split.ts, the
+ *   Distributed tables' sharding key) into per-shard table batches, each inserted into the
+ *   shard's local Replicated table on a replica that answers (storage/shard-insert.ts), one
+ *   Insert lane per shard. A shard that is down holds back only its own rows; the other shards'
+ *   tenants keep flowing.
  * - `distributed`: the batch goes to the Distributed table of one server with
  *   insert_distributed_sync=1, which splits it, forwards each part to a replica of its shard and
  *   answers when every shard stored its part. One failing shard fails the whole insert, which is
@@ -25,7 +26,7 @@ import type { ClickHouseCluster, ClickHouseConnection } from '../../config/conne
 import { insertRowBinary } from '../../storage/insert.ts';
 import { splitByShard } from '../../storage/shard-split.ts';
 import { ShardWriter } from '../../storage/shard-insert.ts';
-import type { InsertLanes, StoreRows } from './steps/insert.ts';
+import { ONE_LANE, type InsertLanes, type StoreRows } from './steps/insert.ts';
 
 export interface ClusterStore {
   store: StoreRows;
@@ -45,14 +46,14 @@ export function clusterStore(
     return {
       store: (table, columns, body, queryId) =>
         insertRowBinary(ch, conn.database, table, columns, body, { queryId, settings: { insert_distributed_sync: 1 } }),
-      lanes: { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] },
+      lanes: ONE_LANE,
       close: () => Promise.resolve(),
     };
   }
   const writer = new ShardWriter(conn, cluster, opts);
   return {
     store: (table, columns, body, queryId, lane) => writer.insert(lane, table, columns, body, queryId),
-    lanes: { count: writer.shards, split: (table, columns, body) => splitByShard(table, columns, body, writer.shards) },
+    lanes: { count: writer.shards, split: (table, columns, body, rowsOut) => splitByShard(table, columns, body, writer.shards, rowsOut) },
     close: () => writer.close(),
   };
 }

@@ -10,29 +10,38 @@
  * The steps report facts (fed, stored, refused, dead-lettered); only this object draws the
  * conclusion, and it hands the message to the commit step exactly once, when it becomes done.
  */
-import type { TableName } from '../../storage/schema.ts';
+/**
+ * What a message's rows went into: a table, or on a cluster one shard's part of a table
+ * (`tableFeed`), each stored or refused on its own.
+ */
+export type Feed = string;
+
+/** The feed of `table` in Insert lane `lane` of `lanes` (the table alone without a cluster's lanes). */
+export function tableFeed(table: string, lane: number, lanes: number): Feed {
+  return lanes === 1 ? table : `${table} (shard ${lane + 1})`;
+}
 
 export class Completion {
-  /** Tables fed and not yet settled. */
-  private readonly pending = new Set<TableName>();
+  /** Feeds not yet settled. */
+  private readonly pending = new Set<Feed>();
   private fed = false;
-  private refusedBy: TableName | undefined;
+  private refusedBy: Feed | undefined;
   private dlq: 'none' | 'sending' | 'sent' = 'none';
   private reported = false;
 
   /** `onDone`: called once, when the message becomes done (the commit step's submit). */
   constructor(private readonly onDone: () => void) {}
 
-  /** The message's rows go to these tables; none (an empty batch) makes it done at once. Called once. */
-  feeds(tables: readonly TableName[]): void {
+  /** The message's rows go to these tables (feeds); none (an empty batch) makes it done at once. Called once. */
+  feeds(tables: readonly Feed[]): void {
     if (this.fed) throw new Error('a message feeds its tables once');
     this.fed = true;
     for (const t of tables) this.pending.add(t);
     this.settle();
   }
 
-  /** `table` acknowledged the insert holding this message's rows. */
-  stored(table: TableName): void {
+  /** `table` (a feed) acknowledged the insert holding this message's rows. */
+  stored(table: Feed): void {
     this.pending.delete(table);
     this.settle();
   }
@@ -41,7 +50,7 @@ export class Completion {
    * `table` refused the rows as bad data. True the first time: the caller sends the message to
    * the DLQ now (once, whatever else its other tables do).
    */
-  refused(table: TableName): boolean {
+  refused(table: Feed): boolean {
     this.pending.delete(table);
     const first = this.refusedBy === undefined && this.dlq === 'none';
     this.refusedBy ??= table;

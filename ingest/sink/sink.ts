@@ -69,7 +69,8 @@ export class Sink {
   private readonly cluster: ClusterStore | undefined;
   private readonly head: Decode;
   private readonly deadLetter: DeadLetter;
-  private readonly paused = new Map<string, { topic: string; partition: number }>();
+  /** Paused partitions; `lanes`: the shards whose full share paused it (it resumes when they have room). */
+  private readonly paused = new Map<string, { topic: string; partition: number; lanes?: readonly number[] }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private fatal: Error | undefined;
   private stopping = false;
@@ -139,7 +140,8 @@ export class Sink {
     this.batches = new TableBatches(
       { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs, maxBufferedBytes: config.maxBufferedBytes },
       this.insert,
-      () => this.insert.bytes,
+      (lane) => this.insert.bytes(lane),
+      this.cluster?.lanes,
     );
     this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
       maxRecords: config.maxRecordsPerMessage,
@@ -348,8 +350,14 @@ export class Sink {
     return nodes.flatMap((n) => n.dropped);
   }
 
-  get state(): { buffered: number; inFlightInserts: number; paused: number } {
-    return { buffered: this.batches.bytes + this.insert.bytes, inFlightInserts: this.insert.inFlight, paused: this.paused.size };
+  /** Bytes held, inserts in flight, and the paused partitions (`topic[partition]`). */
+  get state(): { buffered: number; inFlightInserts: number; paused: number; pausedPartitions: string[] } {
+    return {
+      buffered: this.batches.bytes() + this.insert.bytes(),
+      inFlightInserts: this.insert.inFlight,
+      paused: this.paused.size,
+      pausedPartitions: [...this.paused.values()].map((p) => `${p.topic}[${p.partition}]`),
+    };
   }
 
   private poll(): void {
@@ -359,7 +367,7 @@ export class Sink {
     } catch (err) {
       this.stopWith(err as Error);
     }
-    this.metrics.bufferedBytes.set(this.batches.bytes + this.insert.bytes);
+    this.metrics.bufferedBytes.set(this.batches.bytes() + this.insert.bytes());
     this.resumeIfDrained();
   }
 
@@ -401,7 +409,7 @@ export class Sink {
             return;
           }
           // Backpressure: leave this message and the rest of the batch in Kafka until there is room.
-          this.pause(topic, partition);
+          this.pause(topic, partition, err.lanes);
           return;
         }
       }
@@ -410,19 +418,28 @@ export class Sink {
     }
   }
 
-  private pause(topic: string, partition: number): void {
+  private pause(topic: string, partition: number, lanes?: readonly number[]): void {
     const key = `${topic}:${partition}`;
     if (this.paused.has(key)) return;
-    this.paused.set(key, { topic, partition });
+    this.paused.set(key, { topic, partition, lanes });
     this.consumer?.pause([{ topic, partitions: [partition] }]);
     this.metrics.pausedPartitions.set(this.paused.size);
   }
 
+  /**
+   * Resumes the paused partitions that can move again: those a full shard paused when that shard
+   * has room (the others' room does not help them), the others when no step is full.
+   */
   private resumeIfDrained(): void {
-    if (this.paused.size === 0 || this.insert.full || this.deadLetter.full || this.batches.full || this.stopping) return;
-    for (const { topic, partition } of this.paused.values()) this.consumer?.resume([{ topic, partitions: [partition] }]);
-    this.paused.clear();
-    this.metrics.pausedPartitions.set(0);
+    if (this.paused.size === 0 || this.deadLetter.full || this.stopping) return;
+    const stepsHaveRoom = !this.insert.full && !this.batches.full;
+    for (const [key, p] of this.paused) {
+      const room = p.lanes === undefined ? stepsHaveRoom : p.lanes.every((l) => this.batches.laneHasRoom(l) && !this.insert.laneFull(l));
+      if (!room) continue;
+      this.consumer?.resume([{ topic: p.topic, partitions: [p.partition] }]);
+      this.paused.delete(key);
+    }
+    this.metrics.pausedPartitions.set(this.paused.size);
   }
 
   /**

@@ -1,5 +1,6 @@
 /** Writer settings from environment variables (all validated at start-up). */
 import { resolve } from 'node:path';
+import { readClickHouseCluster } from '../../config/connections.ts';
 import { EnvReader, type Env } from '../../config/env.ts';
 import type { Codec } from '../../schemas/container.ts';
 import { KAFKA_COMPRESSIONS, type KafkaCompression } from '../kafka/codecs.ts';
@@ -25,6 +26,11 @@ export interface WriterConfig {
   kafkaCompression: KafkaCompression;
   /** Used when topic metadata cannot be read at start (Kafka down) and none was saved. */
   defaultPartitions: number;
+  /**
+   * Partition groups: with a ClickHouse cluster, its shard count, so that each partition holds
+   * the DMSs of one shard (ingest/writer/partitions.ts); 1 spreads every element over all.
+   */
+  partitionGroups: number;
 }
 
 const MiB = 1024 * 1024;
@@ -48,6 +54,8 @@ export function readWriterConfig(env: Env = process.env, overrides: Partial<Writ
     codec: r.oneOf('STAAS_WRITER_CODEC', ['null', 'deflate'] as const, 'null'),
     kafkaCompression: r.oneOf('STAAS_WRITER_KAFKA_COMPRESSION', KAFKA_COMPRESSIONS, 'none'),
     defaultPartitions: r.int('STAAS_KAFKA_PARTITIONS', 4, { min: 1, max: 256 }),
+    // In cluster mode (STAAS_STACK_MODE=cluster) the shard count of the ClickHouse cluster.
+    partitionGroups: r.int('STAAS_WRITER_PARTITION_GROUPS', readClickHouseCluster(r)?.shards.length ?? 1, { min: 1, max: 256 }),
     ...overrides,
   };
   if (config.batchBytes * 2 > config.maxMemoryBytes)

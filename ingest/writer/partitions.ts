@@ -1,6 +1,11 @@
 /**
  * Which partition an element's records go to: Kafka's default partitioner (murmur2 of the key,
  * as kafkajs and the Java client compute it), over a partition count read from topic metadata.
+ * With partition groups G (a ClickHouse cluster's shard count, STAAS_WRITER_PARTITION_GROUPS) and
+ * a partition count that is a multiple of G, partition p only holds DMSs with dms mod G = p mod G:
+ * each partition feeds one shard (the sharding key is dms_id mod shards), so a shard that is down
+ * pauses only its own partitions in the sink while the others keep flowing. The element still
+ * picks (by murmur2) among its group's partitions, so a big DMS spreads over count / G of them.
  * The counts are saved beside the spool, so a writer that starts while Kafka is down keeps
  * sending each element to the partition it used before.
  */
@@ -24,15 +29,17 @@ export class PartitionMap {
     private readonly topics: string[],
     private readonly file: string,
     counts: Map<string, number>,
+    /** Partition groups (1: none). */
+    readonly groups: number,
   ) {
     this.setCounts(counts);
   }
 
   /** Reads partition counts from Kafka (bounded wait), else from the saved file, else the default. */
-  static async load(kafka: Kafka, topics: string[], dir: string, fallback: number, timeoutMs: number): Promise<PartitionMap> {
+  static async load(kafka: Kafka, topics: string[], dir: string, fallback: number, timeoutMs: number, groups = 1): Promise<PartitionMap> {
     const file = join(dir, 'partitions.json');
     const saved = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>) : {};
-    const map = new PartitionMap(kafka, topics, file, new Map(topics.map((t) => [t, saved[t] ?? fallback])));
+    const map = new PartitionMap(kafka, topics, file, new Map(topics.map((t) => [t, saved[t] ?? fallback])), groups);
     await map.refresh(timeoutMs);
     return map;
   }
@@ -73,7 +80,19 @@ export class PartitionMap {
     if (changed) this.cache.clear();
   }
 
-  /** The partition of an element's records: murmur2 of its key `dmsId:dmaId/elementId`. */
+  /**
+   * Whether `topic`'s partitions are grouped by shard: more than one group and a partition count
+   * that is a multiple of it (otherwise every element is spread over all partitions).
+   */
+  grouped(topic: string): boolean {
+    return this.groups > 1 && this.count(topic) % this.groups === 0;
+  }
+
+  /**
+   * The partition of an element's records: murmur2 of its key `dmsId:dmaId/elementId` over all
+   * partitions, or, grouped, over its group's (group = dmsId mod groups; partition = group +
+   * groups x pick).
+   */
   partitionOf(topic: string, dmsId: number, dmaId: number, elementId: number): number {
     let byDms = this.cache.get(topic);
     if (byDms === undefined) this.cache.set(topic, (byDms = new Map<number, Map<number, Map<number, number>>>()));
@@ -84,7 +103,11 @@ export class PartitionMap {
     let p = byElement.get(elementId);
     if (p === undefined) {
       const key = elementKey({ dmsId, dmaId, elementId });
-      p = this.partitioner({ topic, partitionMetadata: this.metadata.get(topic) ?? fakeMetadata(1), message: { key, value: null } });
+      if (this.grouped(topic)) {
+        const perGroup = this.count(topic) / this.groups;
+        const pick = this.partitioner({ topic, partitionMetadata: fakeMetadata(perGroup), message: { key, value: null } });
+        p = (dmsId % this.groups) + this.groups * pick;
+      } else p = this.partitioner({ topic, partitionMetadata: this.metadata.get(topic) ?? fakeMetadata(1), message: { key, value: null } });
       byElement.set(elementId, p);
     }
     return p;

@@ -176,7 +176,7 @@ export class Writer {
     const limits = new TopicLimits(kafka, names, config.batchBytes);
     // Both wait up to 5 s when Kafka is down: side by side, not one after the other.
     const [partitions] = await Promise.all([
-      PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000),
+      PartitionMap.load(kafka, names, config.spoolDir, config.defaultPartitions, 5000, config.partitionGroups),
       limits.refresh(5000),
     ]);
     return new Writer(

@@ -94,10 +94,17 @@ export const DMS_IDS = [1, 2, 3, 4] as const;
 export const BASE_TS = Date.UTC(2026, 3, 1);
 
 /** Writes trend points seq in [from, to) (DMS `dmsOf(seq)`, value = seq) through a Writer. */
-export async function writePoints(topics: Topics, from: number, to: number, dmsOf = (seq: number) => DMS_IDS[seq % 4]!): Promise<void> {
+export async function writePoints(
+  topics: Topics,
+  from: number,
+  to: number,
+  dmsOf = (seq: number) => DMS_IDS[seq % 4]!,
+  /** The Writer's partition groups (STAAS_WRITER_PARTITION_GROUPS): 2 keeps each partition to one shard's DMSs. */
+  partitionGroups = 1,
+): Promise<void> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-spool-'));
   const writer = await Writer.create(
-    readWriterConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), spoolDir, batchRecords: 500 }),
+    readWriterConfig(process.env, { topicPrefix: topics.trend.replace(/\.trend$/, ''), spoolDir, batchRecords: 500, partitionGroups }),
     connections.kafka,
     { registry: new Registry(), log: quiet },
   );

@@ -136,13 +136,19 @@ export async function readAllRecords<T>(kafka: Kafka, topic: string): Promise<T[
 }
 
 /** Whether the group's committed offset of every partition of these topics is the partition's end. */
-export async function committedToEnd(kafka: Kafka, groupId: string, topicNames: string[]): Promise<boolean> {
+export async function committedToEnd(
+  kafka: Kafka,
+  groupId: string,
+  topicNames: string[],
+  /** Only these partitions (all by default). */
+  partitions: (partition: number) => boolean = () => true,
+): Promise<boolean> {
   return withAdmin(kafka, async (admin) => {
     const committed = await admin.fetchOffsets({ groupId, topics: topicNames });
     for (const name of topicNames) {
       const ends = await admin.fetchTopicOffsets(name);
       const got = committed.find((t) => t.topic === name)?.partitions ?? [];
-      for (const end of ends) {
+      for (const end of ends.filter((e) => partitions(e.partition))) {
         // A partition that never held a message has no committed offset (-1): it is at its end.
         const offset = got.find((p) => p.partition === end.partition)?.offset;
         if (offset !== end.high && !(end.high === '0' && offset === '-1')) return false;

@@ -3,18 +3,18 @@
  * rejects, which pauses the partitions. Transient failures are retried with backoff until they
  * pass; data errors send the batch's messages to the DLQ; anything else stops the sink.
  *
- * With lanes (a cluster: one lane per shard), each batch is split into one part per lane and
- * every lane inserts and retries its parts on its own, so a shard that is down holds back only
- * its own rows: the other shards' rows keep being stored while the stuck lane's parts wait (in
- * memory, counted in `bytes`, so STAAS_SINK_MAX_BUFFERED_BYTES bounds them and then pauses the
- * partitions). A batch's messages are stored for a table only when every part is: offsets are
- * committed only after every shard acknowledged.
+ * With lanes (a cluster: one lane per shard), every batch holds the rows of one shard (TableBatches
+ * splits each message's rows by shard) and each lane inserts and retries its batches on its own,
+ * with its own `maxInFlight`: a shard that is down holds back only its own rows, the other shards'
+ * rows keep being stored. A message is done for a table only when every shard stored its part
+ * (Completion's feeds): offsets are committed only after every shard acknowledged.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { TableName } from '../../../storage/schema.ts';
 import { describeInsertError } from '../clickhouse-errors.ts';
+import { tableFeed } from '../completion.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -40,18 +40,23 @@ export type StoreRows = (
  */
 export interface InsertLanes {
   count: number;
-  /** The rows of a batch's body (its chunks, rows may straddle them) per lane; throws RangeError when they are not whole rows. */
-  split(table: TableName, columns: readonly string[], body: readonly Buffer[]): Buffer[];
+  /**
+   * The rows of a body (chunks, rows may straddle them) per lane, and in `rowsOut` their count per
+   * lane; throws RangeError when they are not whole rows.
+   */
+  split(table: TableName, columns: readonly string[], body: readonly Buffer[], rowsOut: number[]): Buffer[];
 }
 
-const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] };
+/** No cluster: one lane (TableBatches never splits with one lane). */
+export const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] };
 
 export class Insert implements Step<TableBatch> {
   private readonly queues: PQueue[];
   /** Batches not yet settled in every lane. */
   private batches = 0;
   private failure: Error | undefined;
-  private heldBytes = 0;
+  /** Bytes held per lane. */
+  private readonly heldBytes: number[];
   /** When an insert last succeeded, or work arrived while none was pending (ms since epoch). */
   private lastProgressAt = Date.now();
   private lastError: string | undefined;
@@ -68,6 +73,12 @@ export class Insert implements Step<TableBatch> {
     private readonly lanes: InsertLanes = ONE_LANE,
   ) {
     this.queues = Array.from({ length: lanes.count }, () => new PQueue({ concurrency: maxInFlight }));
+    this.heldBytes = new Array<number>(lanes.count).fill(0);
+  }
+
+  /** Lanes (shards) the step inserts into: 1 without a cluster. */
+  get laneCount(): number {
+    return this.lanes.count;
   }
 
   /** Batches being inserted or waiting (in any lane). */
@@ -76,57 +87,49 @@ export class Insert implements Step<TableBatch> {
   }
 
   /**
-   * Full when every lane holds `maxInFlight` parts: a lane that is stuck (its shard down) does not
-   * stop the others; its waiting parts are bounded by their bytes (TableBatches' cap) instead.
+   * Full when every lane holds `maxInFlight` batches: a lane that is stuck (its shard down) does
+   * not stop the others (`laneFull`); its waiting batches are bounded by their bytes (TableBatches'
+   * share of the cap per lane) instead.
    */
   get full(): boolean {
     return this.queues.every((q) => q.size + q.pending >= this.maxInFlight);
   }
 
-  /** Bytes retained by batches being inserted or waiting (allocated, not just used). */
-  get bytes(): number {
-    return this.heldBytes;
+  /** Whether `lane` holds `maxInFlight` batches (its next batch is rejected). */
+  laneFull(lane: number): boolean {
+    const q = this.queues[lane]!;
+    return q.size + q.pending >= this.maxInFlight;
+  }
+
+  /** Bytes retained by batches being inserted or waiting (allocated, not just used), of one lane or all. */
+  bytes(lane?: number): number {
+    if (lane !== undefined) return this.heldBytes[lane]!;
+    let n = 0;
+    for (const b of this.heldBytes) n += b;
+    return n;
   }
 
   submit(b: TableBatch): void {
-    if (this.full) throw new MessageRejected('insert');
+    if (this.laneFull(b.lane)) throw new MessageRejected('insert', this.lanes.count > 1 ? [b.lane] : undefined);
     if (this.inFlight === 0) this.lastProgressAt = Date.now();
-    const parts = this.partsOf(b);
-    // The split copies are held until every part settled, like the batch itself.
-    let held = retainedBytes(b);
-    for (const p of parts) if (p.copied) held += p.body[0]!.length;
-    this.heldBytes += held;
+    const held = retainedBytes(b);
+    this.heldBytes[b.lane]! += held;
     this.batches++;
-    void Promise.all(parts.map((p) => this.queues[p.lane]!.add(() => this.insertWithRetry(b, p.body, p.lane))))
+    // Streamed chunk by chunk: no concatenated copy.
+    void this.queues[b.lane]!.add(() => this.insertWithRetry(b, b.body.views(), b.lane))
       .then(
         (stored) => {
-          if (!stored.every((s) => s)) return;
-          if (this.lanes.count > 1) this.metrics.rowsInserted.inc({ table: b.encoder.table }, b.rows);
-          for (const ref of b.refs) ref.completion.stored(b.encoder.table);
+          if (stored !== true) return;
+          const feed = tableFeed(b.encoder.table, b.lane, this.lanes.count);
+          for (const ref of b.refs) ref.completion.stored(feed);
         },
         (err: Error) => (this.failure ??= err),
       )
       .finally(() => {
-        this.heldBytes -= held;
+        this.heldBytes[b.lane]! -= held;
         this.batches--;
         this.onDrain();
       });
-  }
-
-  /** The batch's body per lane (lanes without rows left out); `copied`: a split's own buffer. */
-  private partsOf(b: TableBatch): { lane: number; body: Buffer[]; copied: boolean }[] {
-    const views = b.body.views(); // streamed chunk by chunk: no concatenated copy
-    if (this.lanes.count === 1) return [{ lane: 0, body: views, copied: false }];
-    let bodies: Buffer[];
-    try {
-      bodies = this.lanes.split(b.encoder.table, b.encoder.columns, views); // walks the chunks in place
-    } catch {
-      // Not whole rows: lane 0's server names the problem (a data error: the DLQ).
-      return [{ lane: 0, body: views, copied: false }];
-    }
-    return bodies.flatMap((body, lane) =>
-      body.length === 0 ? [] : [{ lane, body: [body], copied: views.length !== 1 || body !== views[0] }],
-    );
   }
 
   /**
@@ -153,19 +156,15 @@ export class Insert implements Step<TableBatch> {
   /** True when stored; false when the batch's messages went to the DLQ instead. */
   private async insertWithRetry(b: TableBatch, body: readonly Buffer[], lane: number): Promise<boolean> {
     const table = b.encoder.table;
-    if (lane === 0) {
-      this.metrics.batchRows.observe({ table }, b.rows);
-      this.metrics.batchBytes.observe({ table }, b.body.length);
-    }
-    const rows = this.lanes.count === 1 ? b.rows : undefined;
+    this.metrics.batchRows.observe({ table }, b.rows);
+    this.metrics.batchBytes.observe({ table }, b.body.length);
     let backoff = 250;
     for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();
       try {
         await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`, lane);
         this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
-        // Split batches count their rows once, when the last part is stored (see submit).
-        if (rows !== undefined) this.metrics.rowsInserted.inc({ table }, rows);
+        this.metrics.rowsInserted.inc({ table }, b.rows);
         this.lastProgressAt = Date.now();
         this.lastError = undefined;
         if (attempt > 1)
@@ -189,8 +188,9 @@ export class Insert implements Step<TableBatch> {
           // even if another of its tables refuses too). Each is done when its DLQ copy is
           // acknowledged and its other tables have settled (ingest/sink/completion.ts).
           const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
+          const feed = tableFeed(table, lane, this.lanes.count);
           for (const ref of b.refs) {
-            if (!ref.completion.refused(table)) continue;
+            if (!ref.completion.refused(feed)) continue;
             while (this.deadLetter.full) await sleep(10);
             this.deadLetter.submit({ ref, reason: 'insert-rejected', detail });
           }

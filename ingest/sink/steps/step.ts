@@ -8,8 +8,15 @@ import type { KafkaMessage } from 'kafkajs';
 import type { Completion } from '../completion.ts';
 
 export class MessageRejected extends Error {
-  constructor(step: string) {
-    super(`${step} is full`);
+  constructor(
+    step: string,
+    /**
+     * The Insert lanes (a cluster's shards) whose share of the memory was full, when only they
+     * refused the message: its partition resumes when they have room, whatever the others do.
+     */
+    readonly lanes?: readonly number[],
+  ) {
+    super(`${step} is full${lanes === undefined ? '' : ` (shard ${lanes.map((l) => l + 1).join(', ')})`}`);
     this.name = 'MessageRejected';
   }
 }

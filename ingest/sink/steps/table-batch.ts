@@ -4,16 +4,22 @@
  * a message, so a rejection downstream rejects the message without holding it twice. It owns
  * the sink's memory bound: rows are copied into chunks the batch owns (RowChunks), and while open
  * batches and in-flight inserts retain `maxBufferedBytes`, messages are rejected (their
- * partitions pause) and poll sends the open batches on.
+ * partitions pause) and poll sends the open batches on. On a cluster (Insert lanes, one per
+ * shard) each message's rows are split by shard into per-shard batches, and each shard has an
+ * equal share of the cap: a shard that is down stops only the messages that have rows for it.
  */
 import type { TableName } from '../../../storage/schema.ts';
-import type { TableEncoder } from '../encoders.ts';
+import { tableFeed } from '../completion.ts';
+import type { TableEncoder, TableRows } from '../encoders.ts';
 import { RowChunks } from '../row-chunks.ts';
 import type { Encoded } from './decode.ts';
+import { ONE_LANE, type InsertLanes } from './insert.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
 
 export interface TableBatch {
   encoder: TableEncoder<never>;
+  /** The Insert lane (a cluster's shard) of every row; 0 without a cluster. */
+  lane: number;
   /** The rows, copied in from each message (the batch's own memory). */
   body: RowChunks;
   rows: number;
@@ -40,60 +46,85 @@ export interface BatchLimits {
   maxBufferedBytes: number;
 }
 
+/** One table's rows of a message for one lane. */
+interface Part {
+  encoder: TableEncoder<never>;
+  lane: number;
+  body: Buffer;
+  rows: number;
+}
+
 export class TableBatches implements Step<Encoded> {
-  private readonly open = new Map<TableName, TableBatch>();
+  /** Open batches by table and lane. */
+  private readonly open = new Map<string, TableBatch>();
 
   constructor(
     private readonly limits: BatchLimits,
     private readonly next: Step<TableBatch>,
-    /** Bytes retained downstream (the Insert step's batches), counted against the cap. */
-    private readonly downstreamBytes: () => number = () => 0,
+    /** Bytes retained downstream (the Insert step's batches) of one lane, or all with none; counted against the cap. */
+    private readonly downstreamBytes: (lane?: number) => number = () => 0,
+    /** A cluster's shards: each message's rows are split by lane, and each lane has its share of the cap. */
+    private readonly lanes: InsertLanes = ONE_LANE,
   ) {}
 
-  /** Bytes retained by open batches (row chunks allocated, and the messages they keep). */
-  get bytes(): number {
+  /** Bytes retained by open batches (row chunks allocated, and the messages they keep), of one lane or all. */
+  bytes(lane?: number): number {
     let n = 0;
-    for (const b of this.open.values()) n += retainedBytes(b);
+    for (const b of this.open.values()) if (lane === undefined || b.lane === lane) n += retainedBytes(b);
     return n;
   }
 
   /** Open batches and in-flight inserts hold the cap: messages are rejected until inserts drain. */
   get full(): boolean {
-    return this.bytes + this.downstreamBytes() >= this.limits.maxBufferedBytes;
+    return this.bytes() + this.downstreamBytes() >= this.limits.maxBufferedBytes;
+  }
+
+  /**
+   * Whether `lane` holds less than its share of the cap (maxBufferedBytes / lanes): a shard that
+   * is down stops at its share, and its partitions pause, while the others keep theirs.
+   */
+  laneHasRoom(lane: number): boolean {
+    return this.held(lane) < this.limits.maxBufferedBytes / this.lanes.count;
   }
 
   submit({ ref, tables }: Encoded): void {
-    for (const t of tables) {
-      const b = this.open.get(t.encoder.table);
+    const parts = this.partsOf(tables);
+    for (const p of parts) {
+      const b = this.open.get(batchKey(p.encoder.table, p.lane));
       if (b !== undefined && this.ready(b, 0)) this.flush(b); // throws MessageRejected: nothing taken
     }
-    // Over the memory cap: take nothing more for now (poll sends the open batches on, and their
-    // memory is freed once stored). With nothing held at all, a message larger than the cap passes.
-    if (this.full && (this.open.size > 0 || this.downstreamBytes() > 0)) throw new MessageRejected('memory');
-    ref.completion.feeds(tables.map((t) => t.encoder.table)); // none (an empty batch): done at once
-    for (const t of tables) {
-      let b = this.open.get(t.encoder.table);
+    // Over a lane's share of the memory cap: take nothing more for it now (poll sends its open
+    // batches on, and their memory is freed once stored). A lane holding nothing takes a message
+    // larger than its share.
+    const full = [...new Set(parts.map((p) => p.lane))].filter((l) => !this.laneHasRoom(l) && this.held(l) > 0);
+    if (full.length > 0) throw new MessageRejected('memory', this.lanes.count > 1 ? full : undefined);
+    ref.completion.feeds(parts.map((p) => tableFeed(p.encoder.table, p.lane, this.lanes.count))); // none (an empty batch): done at once
+    for (const p of parts) {
+      const key = batchKey(p.encoder.table, p.lane);
+      let b = this.open.get(key);
       if (b === undefined)
         this.open.set(
-          t.encoder.table,
-          (b = { encoder: t.encoder, body: new RowChunks(), rows: 0, messageBytes: 0, openedAt: Date.now(), refs: [] }),
+          key,
+          (b = { encoder: p.encoder, lane: p.lane, body: new RowChunks(), rows: 0, messageBytes: 0, openedAt: Date.now(), refs: [] }),
         );
-      b.body.append(t.body);
-      b.rows += t.rows;
-      if (t === tables[0]) b.messageBytes += messageBytes(ref);
+      b.body.append(p.body);
+      b.rows += p.rows;
+      if (p === parts[0]) b.messageBytes += messageBytes(ref);
       b.refs.push(ref);
     }
     // Full batches leave now if there is room; otherwise with the next message or poll.
-    for (const t of tables) {
-      const b = this.open.get(t.encoder.table);
+    for (const p of parts) {
+      const b = this.open.get(batchKey(p.encoder.table, p.lane));
       if (b !== undefined && this.ready(b, 0)) this.tryFlush(b);
     }
   }
 
   poll(): void {
     const now = Date.now();
-    const full = this.full;
-    for (const b of [...this.open.values()]) if (full || this.ready(b, now)) this.tryFlush(b);
+    // The lanes at their share when poll began send every open batch on.
+    const pressed = new Set<number>();
+    for (let l = 0; l < this.lanes.count; l++) if (!this.laneHasRoom(l)) pressed.add(l);
+    for (const b of [...this.open.values()]) if (pressed.has(b.lane) || this.ready(b, now)) this.tryFlush(b);
     this.next.poll();
   }
 
@@ -112,6 +143,32 @@ export class TableBatches implements Step<Encoded> {
     await this.next.join();
   }
 
+  /** Bytes `lane` retains here and downstream. */
+  private held(lane: number): number {
+    return this.bytes(lane) + this.downstreamBytes(this.lanes.count === 1 ? undefined : lane);
+  }
+
+  /**
+   * A message's rows per table and lane: with one lane each table's rows whole; on a cluster split
+   * by shard (rows that are not whole go whole to lane 0, whose server names the problem: the DLQ).
+   */
+  private partsOf(tables: readonly TableRows[]): Part[] {
+    if (this.lanes.count === 1) return tables.map((t) => ({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows }));
+    const parts: Part[] = [];
+    for (const t of tables) {
+      const rows: number[] = [];
+      let bodies: Buffer[];
+      try {
+        bodies = this.lanes.split(t.encoder.table, t.encoder.columns, [t.body], rows);
+      } catch {
+        parts.push({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows });
+        continue;
+      }
+      for (const [lane, body] of bodies.entries()) if (body.length > 0) parts.push({ encoder: t.encoder, lane, body, rows: rows[lane]! });
+    }
+    return parts;
+  }
+
   /** Full by rows or bytes; with `now`, also old enough. */
   private ready(b: TableBatch, now: number): boolean {
     return b.rows >= this.limits.rows || b.body.length >= this.limits.bytes || (now > 0 && now - b.openedAt >= this.limits.ageMs);
@@ -119,7 +176,7 @@ export class TableBatches implements Step<Encoded> {
 
   private flush(b: TableBatch): void {
     this.next.submit(b);
-    this.open.delete(b.encoder.table);
+    this.open.delete(batchKey(b.encoder.table, b.lane));
   }
 
   private tryFlush(b: TableBatch): void {
@@ -129,6 +186,10 @@ export class TableBatches implements Step<Encoded> {
       if (!(err instanceof MessageRejected)) throw err;
     }
   }
+}
+
+function batchKey(table: TableName, lane: number): string {
+  return `${table}#${lane}`;
 }
 
 /** Bytes a batch retains: its row chunks as allocated, and the Kafka messages it keeps. */

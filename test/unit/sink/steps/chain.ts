@@ -182,7 +182,8 @@ export function chain(opts: ChainOptions = {}): Chain {
   const batches = new TableBatches(
     { rows: opts.batchRows ?? 1_000_000, bytes: 1 << 30, ageMs: 60_000, maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 30 },
     insert,
-    () => insert.bytes,
+    (lane) => insert.bytes(lane),
+    opts.lanes,
   );
   const decode = new Decode(TOPICS, batches, deadLetter, deadLetters, metrics);
   const delivered = c.delivered;

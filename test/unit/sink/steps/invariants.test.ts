@@ -64,7 +64,7 @@ function batchesOf(ref: MessageRef, twoTables: boolean): TableBatch[] {
   return tables.map((t) => {
     const body = new RowChunks();
     body.append(t.body);
-    return { encoder: t.encoder, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref] };
+    return { encoder: t.encoder, lane: 0, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref] };
   });
 }
 
@@ -197,7 +197,7 @@ function effects(c: Chain, ref: MessageRef) {
     dlqSent: c.dlqProducer.sent.length,
     dlqHeld: c.dlqProducer.held.length,
     delivered: c.delivered.length,
-    bufferedBytes: c.batches.bytes + c.insert.bytes,
+    bufferedBytes: c.batches.bytes() + c.insert.bytes(),
     inFlight: c.insert.inFlight,
     waitingFor: ref.completion.waitingFor,
     done: ref.completion.done,

@@ -83,7 +83,7 @@ describe('TableBatches memory cap', () => {
     step.submit({ ref: ref(), tables: encodeForTables('trend', [trendPoint(1)]) });
     step.submit({ ref: ref(), tables: encodeForTables('alarm', [alarmEvent(1)]) });
     assert.equal(
-      step.bytes,
+      step.bytes(),
       128 * 1024 + 2 * 200,
       'two open batches of one 64 KiB chunk each and the (empty) messages they keep: what they retain, not the 200 bytes of rows',
     );
