@@ -27,8 +27,11 @@ async function main(): Promise<void> {
   const urls = [...new Set([conn.clickhouse.url, ...(conn.clickhouse.cluster?.shards.flat() ?? [])])];
   const timeout = { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 };
   const clients = urls.map((url) => createClickHouse({ ...conn.clickhouse, url }, timeout));
-  const client = clients[0]!;
-  await ensureSchemaFor(client, conn.clickhouse);
+  const client = clients[0]!; // single mode: the server
+  // A cluster server that is down does not stop the start: reads move to the others.
+  await ensureSchemaFor(client, conn.clickhouse, {
+    onUnreachable: (url, err) => console.warn(`query: ClickHouse ${url} did not answer at start (${err.message}); reads use the others`),
+  });
   const app = await buildQueryApi({
     client: clients,
     database: conn.clickhouse.database,

@@ -6,24 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { clickhouseErrorCode } from '../storage/client.ts';
+import { clickhouseErrorCode, isUnreachable } from '../storage/client.ts';
+
+export { isUnreachable };
 import { sql, type Sql } from '../storage/sql.ts';
 import { HttpProblem } from './http/problem.ts';
 import type { QueryMetrics } from './metrics.ts';
 import { decodeRowBinaryStream, type RowShape } from './rowbinary.ts';
-
-/**
- * Whether the server could not be reached or stopped answering: refused or reset connections,
- * a host that is gone, the client's request timeout (the server enforces max_execution_time
- * first, so a timeout means it hangs). Another server may answer the same read.
- */
-export function isUnreachable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code))
-    return true;
-  const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && /^(Timeout error|socket hang up)/.test(message);
-}
 
 /** Whether the error is a connection reset by the server (a stale keep-alive socket). */
 export function isSocketReset(err: unknown): boolean {

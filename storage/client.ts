@@ -31,3 +31,16 @@ export function clickhouseErrorCode(err: unknown): number | undefined {
   const m = typeof message === 'string' ? /Code: (\d+)/.exec(message) : null;
   return m === null ? undefined : Number(m[1]);
 }
+
+/**
+ * Whether the server could not be reached or stopped answering: refused or reset connections,
+ * a host that is gone, the client's request timeout (the server enforces max_execution_time
+ * first, so a timeout means it hangs). Another server of a cluster may answer instead.
+ */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code))
+    return true;
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && /^(Timeout error|socket hang up)/.test(message);
+}

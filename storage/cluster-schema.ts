@@ -12,7 +12,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseCluster, ClickHouseConnection } from '../config/connections.ts';
-import { createClickHouse } from './client.ts';
+import { createClickHouse, isUnreachable } from './client.ts';
 import { assertIdentifier } from './identifier.ts';
 import { API_TABLES, ensureSchema, TABLES, type TableName } from './schema.ts';
 
@@ -83,10 +83,30 @@ export async function forEachNode<T>(
 /**
  * The staas tables wherever `conn` points: storage/schema.ts's on a single server, or on every
  * server of a cluster (ensureNodeSchema). `client` is used in single mode. Returns the table names.
+ * With `onUnreachable`, a cluster server that cannot be reached (refused, reset, timed out: a
+ * replica or shard that is down) is reported and skipped, so that a service starts while part of
+ * the cluster is down (it has its tables from before; one that never had them gets them at the
+ * next start of any service); throws when no server answered. Without it, every server must answer.
  */
-export async function ensureSchemaFor(client: ClickHouseClient, conn: ClickHouseConnection): Promise<TableName[]> {
+export async function ensureSchemaFor(
+  client: ClickHouseClient,
+  conn: ClickHouseConnection,
+  opts: { onUnreachable?: (url: string, err: Error) => void } = {},
+): Promise<TableName[]> {
   const cluster = conn.cluster;
   if (cluster === undefined) return ensureSchema(client, conn.database);
-  await forEachNode(conn, cluster, (node) => ensureNodeSchema(node, cluster.name, conn.database));
+  const { onUnreachable } = opts;
+  const answered = await forEachNode(conn, cluster, async (node, url) => {
+    try {
+      await ensureNodeSchema(node, cluster.name, conn.database);
+      return true;
+    } catch (err) {
+      if (onUnreachable === undefined || !isUnreachable(err)) throw err;
+      onUnreachable(url, err as Error);
+      return false;
+    }
+  });
+  if (!answered.some((a) => a))
+    throw new Error(`no ClickHouse server of cluster ${cluster.name} answered: ${cluster.shards.flat().join(', ')}`);
   return [...TABLES];
 }

@@ -170,7 +170,10 @@ export class Sink {
         },
     });
     const ch = createClickHouse(conn.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
-    await ensureSchemaFor(ch, conn.clickhouse);
+    // A cluster server that is down does not stop the start (its shard's other replica takes the inserts).
+    await ensureSchemaFor(ch, conn.clickhouse, {
+      onUnreachable: (url, err) => log.warn(`ClickHouse ${url} did not answer at start (${err.message}); its tables were not checked`),
+    });
     const topics = topicsFor(config.topicPrefix);
     const dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await dlqProducer.connect();

@@ -56,10 +56,15 @@ async function main(): Promise<void> {
   const { values, positionals } = parsed;
   const [command, tokenId] = positionals;
   const conn = readConnections(process.env, 'staas-tokens');
-  const client = createClickHouse(conn.clickhouse);
+  // Cluster mode: every server, STAAS_CLICKHOUSE_URL first; the store moves on when one is down.
+  const urls = [...new Set([conn.clickhouse.url, ...(conn.clickhouse.cluster?.shards.flat() ?? [])])];
+  const clients = urls.map((url) => createClickHouse({ ...conn.clickhouse, url }));
+  const client = clients[0]!;
   try {
-    await ensureSchemaFor(client, conn.clickhouse);
-    const tokens = new TokenStore(new ClickHouseReader(client, conn.clickhouse.database, 30, createQueryMetrics()));
+    await ensureSchemaFor(client, conn.clickhouse, {
+      onUnreachable: (url, err) => console.warn(`tokens: ClickHouse ${url} did not answer (${err.message}); using the others`),
+    });
+    const tokens = new TokenStore(new ClickHouseReader(clients, conn.clickhouse.database, 30, createQueryMetrics()));
     switch (command) {
       case 'create': {
         const dmsId = intArg('dms', values.dms, 0, 2147483647) ?? fail('create needs --dms <DataMiner System id>');
@@ -103,7 +108,7 @@ async function main(): Promise<void> {
         fail('usage: tokens create --dms N [--name S] [--scopes a,b] [--expires-days N] | list [--dms N] [--json] | revoke <tokenId>');
     }
   } finally {
-    await client.close();
+    await Promise.all(clients.map((c) => c.close()));
   }
 }
 

@@ -4,6 +4,9 @@
  * with a token written through the Distributed api_tokens table.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
@@ -12,10 +15,14 @@ import { SCOPES, TokenStore } from '../../query/auth/tokens.ts';
 import { readQueryConfig } from '../../query/config.ts';
 import { createQueryMetrics } from '../../query/metrics.ts';
 import { ClickHouseReader } from '../../query/reader.ts';
+import { stopService } from '../../ops/process.ts';
+import { queryFiles, startQuery } from '../../ops/query-service.ts';
+import { readStackConfig } from '../../ops/stack-config.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { buildQueryApi } from '../../query/server.ts';
 import {
   BASE_TS,
+  clusterEnv,
   clusterNode,
   clusterStackConfig,
   createClusterDatabase,
@@ -31,6 +38,7 @@ import {
   type ClusterDatabase,
 } from '../support/clickhouse-cluster.ts';
 import { createTestTopics, deleteTestTopics, testKafka } from '../support/services.ts';
+import { freePorts } from '../support/stack.ts';
 import { until } from '../support/wait.ts';
 
 const POINTS = 8_000;
@@ -122,6 +130,30 @@ describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
       assert.equal(share.statusCode, 201, share.body.slice(0, 300));
       const shareToken = share.json<{ token: string }>().token;
       await until('the share usable', async () => (await get(shareToken)).statusCode === 200, 10_000, 100);
+
+      // Services start while the first server is down: the Query API (the real service, compiled)
+      // and a sink skip it when they check the tables, and the API's reads use the others.
+      const [port] = await freePorts(1);
+      const state = mkdtempSync(join(tmpdir(), 'staas-query-cluster-'));
+      const env = {
+        ...clusterEnv,
+        STAAS_STATE_DIR: state,
+        STAAS_QUERY_PORT: String(port),
+        STAAS_CLICKHOUSE_DATABASE: database.db,
+        STAAS_QUERY_LOG_LEVEL: 'warn',
+      };
+      const service = readStackConfig(env);
+      try {
+        assert.equal(await startQuery(service, env), 'started');
+        const res2 = await fetch(`http://127.0.0.1:${port}${url}`, { headers: { authorization: `Bearer ${before.token}` } });
+        assert.equal(res2.status, 200);
+        assert.deepEqual(await res2.json(), answer, 'a Query API started with the first server down answers the same');
+        const { sink: late } = await startClusterSink(topics, database);
+        await late.stop();
+      } finally {
+        await stopService(queryFiles(service), 15_000);
+        rmSync(state, { recursive: true, force: true });
+      }
     } finally {
       await restartNode(victim);
       await failover.close();
