@@ -13,7 +13,8 @@
  *    stamped point every 100 ms beside the simulator and polls ClickHouse every 50 ms for it.
  * 4. Baselines on the same broker and server (bench/baselines/): the naive pipeline (a JSON message
  *    per point, a JSONEachRow insert per consumed batch), ClickHouse's own Kafka table engine with
- *    a materialized view (JSONEachRow messages), and ClickHouse's own bulk load of RowBinary (the
+ *    a materialized view (JSONEachRow messages) beside the staas Sink draining the same rows on
+ *    the same terms (a pre-filled topic), and ClickHouse's own bulk load of RowBinary (the
  *    ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
  * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
  * Sink, ClickHouse; from /proc) and the Sink's and writer's peak RSS. Results: JSON, a markdown
@@ -39,6 +40,7 @@ import { createClickHouse } from '../storage/client.ts';
 import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
+import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
 import { cpuMs, rssMiB } from './procs.ts';
 import { runSimulator } from './simulator.ts';
 import { lineChart } from './svg-chart.ts';
@@ -305,6 +307,8 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
 interface Baselines {
   naive: NaiveResult;
   kafkaEngine: KafkaEngineResult;
+  /** staas's Sink on the Kafka engine's terms: draining a pre-filled topic of the same rows. */
+  sinkDrain: SinkDrainResult;
   ceiling: BulkLoadResult;
 }
 
@@ -314,7 +318,11 @@ function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
     '| --- | ---: | --- | ---: |',
     `| staas (sustained step) | ${sustained} | ${best.cpuSecondsPerMillion.total} (writer ${best.cpuSecondsPerMillion.writer}, Kafka ${best.cpuSecondsPerMillion.kafka}, Sink ${best.cpuSecondsPerMillion.sink}, ClickHouse ${best.cpuSecondsPerMillion.clickhouse}) | 1 |`,
     `| naive: JSON message per point, JSONEachRow insert per batch (${b.naive.rows} points, ${b.naive.lost} lost) | ${b.naive.pointsPerS} | ${b.naive.cpuSPerMillion.total} (client ${b.naive.cpuSPerMillion.client}, Kafka ${b.naive.cpuSPerMillion.kafka}, ClickHouse ${b.naive.cpuSPerMillion.clickhouse}) | ${round(sustained / b.naive.pointsPerS, 1)} |`,
-    `| ClickHouse's Kafka engine + materialized view, JSONEachRow messages of 1,000 rows (${b.kafkaEngine.rows} points, ${b.kafkaEngine.consumers} consumers, ${b.kafkaEngine.lost} lost, ${b.kafkaEngine.repeated} repeated) | ${b.kafkaEngine.pointsPerS} | ${b.kafkaEngine.cpuSPerMillion.total} (Kafka ${b.kafkaEngine.cpuSPerMillion.kafka}, ClickHouse ${b.kafkaEngine.cpuSPerMillion.clickhouse}; staas Sink + ClickHouse: ${round(best.cpuSecondsPerMillion.sink + best.cpuSecondsPerMillion.clickhouse, 2)}) | ${round(sustained / b.kafkaEngine.pointsPerS, 2)} |`,
+    `| ClickHouse's Kafka engine + materialized view, draining a pre-filled topic of JSONEachRow messages of 1,000 rows (${b.kafkaEngine.rows} points, ${b.kafkaEngine.consumers} consumers, ${b.kafkaEngine.lost} lost, ${b.kafkaEngine.repeated} repeated) | ${b.kafkaEngine.pointsPerS} | ${b.kafkaEngine.cpuSPerMillion.total} (Kafka ${b.kafkaEngine.cpuSPerMillion.kafka}, ClickHouse ${b.kafkaEngine.cpuSPerMillion.clickhouse}) | ${round(sustained / b.kafkaEngine.pointsPerS, 2)} |`,
+    `| staas Sink on the same terms: draining a pre-filled topic of the same rows written by the Writer (${b.sinkDrain.rows} points, ${b.sinkDrain.lost} lost, ${b.sinkDrain.repeated} repeated) | ${b.sinkDrain.pointsPerS} | ${b.sinkDrain.cpuSPerMillion.total} (Sink ${b.sinkDrain.cpuSPerMillion.sink}, Kafka ${b.sinkDrain.cpuSPerMillion.kafka}, ClickHouse ${b.sinkDrain.cpuSPerMillion.clickhouse}) | ${round(sustained / b.sinkDrain.pointsPerS, 2)} |`,
+    '',
+    `Consumers compared on equal terms (each draining a pre-filled topic, nothing else running): staas Sink ÷ Kafka engine = ${round(b.sinkDrain.pointsPerS / b.kafkaEngine.pointsPerS, 2)} in throughput, ${round(b.sinkDrain.cpuSPerMillion.total / b.kafkaEngine.cpuSPerMillion.total, 2)} in CPU-s per million points.`,
+    '',
     `| ceiling: ClickHouse bulk load, RowBinary over HTTP (${b.ceiling.rows} rows) | ${b.ceiling.pointsPerS} | ${b.ceiling.clickhouseCpuSPerMillion} (ClickHouse) | ${round(sustained / b.ceiling.pointsPerS, 2)} |`,
     '',
   ];
@@ -379,9 +387,13 @@ async function main(): Promise<void> {
     console.log(
       `  => Kafka engine: ${kafkaEngine.pointsPerS} points/s, ${kafkaEngine.cpuSPerMillion.total} CPU-s per million, ${kafkaEngine.lost} lost, ${kafkaEngine.repeated} repeated`,
     );
+    const sinkDrained = await sinkDrain(conn, QUICK ? 500_000 : 4_000_000, pids);
+    console.log(
+      `  => staas Sink draining the same rows: ${sinkDrained.pointsPerS} points/s, ${sinkDrained.cpuSPerMillion.total} CPU-s per million, ${sinkDrained.lost} lost, ${sinkDrained.repeated} repeated`,
+    );
     const ceiling = await bulkLoad(conn.clickhouse, QUICK ? 1_000_000 : 4_000_000, pids.clickhouse);
     console.log(`  => ClickHouse bulk load: ${ceiling.pointsPerS} rows/s, ${ceiling.clickhouseCpuSPerMillion} CPU-s per million`);
-    baselines = { naive, kafkaEngine, ceiling };
+    baselines = { naive, kafkaEngine, sinkDrain: sinkDrained, ceiling };
   }
 
   const date = new Date().toISOString();

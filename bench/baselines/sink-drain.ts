@@ -1,0 +1,105 @@
+/**
+ * staas's own consumer on the Kafka engine's terms: the Sink (its own process, compiled, as
+ * deployed) draining a topic pre-filled through the Writer with the same baseline rows
+ * (bench/points.ts), into a scratch database. The clock and the CPU counters start when the sink
+ * joined its group and stop at the last row that became visible; rows never seen count as lost,
+ * rows seen twice as repeated. With the Kafka engine's figure this compares consumers only, the
+ * writers (the engine's JSON producer, the staas Writer) left out of both.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logLevel } from 'kafkajs';
+import { Registry } from 'prom-client';
+import type { Connections } from '../../config/connections.ts';
+import { createKafka } from '../../ingest/kafka/client.ts';
+import { ensureTopics, topicsFor } from '../../ingest/kafka/topics.ts';
+import { readWriterConfig } from '../../ingest/writer/config.ts';
+import { Writer } from '../../ingest/writer/writer.ts';
+import { createClickHouse } from '../../storage/client.ts';
+import { benchPoint } from '../points.ts';
+import { cpuMs } from '../procs.ts';
+import { startSinkProcess, stopSinkProcess } from '../sink-process.ts';
+
+export interface SinkDrainResult {
+  rows: number;
+  /** Rows stored per second, from the sink joining its group to the last row seen. */
+  pointsPerS: number;
+  /** CPU-seconds per million rows while it drained: the sink process, Kafka, ClickHouse. */
+  cpuSPerMillion: { sink: number; kafka: number; clickhouse: number; total: number };
+  lost: number;
+  repeated: number;
+}
+
+const STALL_MS = 30_000;
+
+/** Drains `rows` baseline rows with a sink process on the stack's broker and server. */
+export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: number; clickhouse: number }): Promise<SinkDrainResult> {
+  const prefix = `bench-drain-${Date.now().toString(36)}`;
+  const db = `bench_drain_${Date.now().toString(36)}`;
+  const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const ch = createClickHouse(conn.clickhouse);
+  await admin.connect();
+  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-drain-'));
+  let sink: ReturnType<typeof startSinkProcess> | undefined;
+  try {
+    await ensureTopics(admin, topicsFor(prefix), { partitions: 4, replicationFactor: 1 });
+    const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: prefix, spoolDir }), conn.kafka, {
+      registry: new Registry(),
+      kafka,
+    });
+    for (let i = 0; i < rows; i++) await writer.trend(benchPoint(i));
+    await writer.close();
+
+    sink = startSinkProcess({ STAAS_TOPIC_PREFIX: prefix, STAAS_SINK_GROUP: `${prefix}-group`, STAAS_CLICKHOUSE_DATABASE: db });
+    const joined = sink;
+    const deadline = Date.now() + 60_000;
+    while (!joined.output().includes('consuming as group')) {
+      if (joined.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the sink did not start: ${joined.output().slice(-800)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const cpu = () => ({ sink: cpuMs(joined.pid) ?? 0, kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 });
+    const cpu0 = cpu();
+    const started = performance.now();
+    const count = async (expr: string) =>
+      Number(
+        (await (await ch.query({ query: `SELECT ${expr} AS n FROM ${db}.trend_realtime`, format: 'JSONEachRow' })).json<{ n: string }>())[0]
+          ?.n ?? 0,
+      );
+    let stored = 0;
+    let lastGrowth = performance.now();
+    let cpuAtGrowth = cpu0;
+    while (stored < rows && performance.now() - lastGrowth < STALL_MS) {
+      await new Promise((r) => setTimeout(r, 100));
+      const n = await count('count()');
+      if (n > stored) {
+        stored = n;
+        lastGrowth = performance.now();
+        cpuAtGrowth = cpu();
+      }
+    }
+    const seconds = (lastGrowth - started) / 1000;
+    const perMillion = (ms: number) => Math.round((ms / 1000 / (Math.max(1, stored) / 1e6)) * 100) / 100;
+    const s = perMillion(cpuAtGrowth.sink - cpu0.sink);
+    const k = perMillion(cpuAtGrowth.kafka - cpu0.kafka);
+    const c = perMillion(cpuAtGrowth.clickhouse - cpu0.clickhouse);
+    const distinct = await count('uniqExact(dms_id, dma_id, element_id, parameter_id, idx, ts)');
+    return {
+      rows,
+      pointsPerS: Math.round(Math.min(stored, rows) / Math.max(seconds, 0.001)),
+      cpuSPerMillion: { sink: s, kafka: k, clickhouse: c, total: Math.round((s + k + c) * 100) / 100 },
+      lost: Math.max(0, rows - distinct),
+      repeated: Math.max(0, stored - distinct),
+    };
+  } finally {
+    if (sink !== undefined) await stopSinkProcess(sink);
+    rmSync(spoolDir, { recursive: true, force: true });
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
+    const t = topicsFor(prefix);
+    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await ch.close();
+  }
+}
