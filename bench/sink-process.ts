@@ -12,6 +12,8 @@ export interface SinkProcess {
   pid: number;
   /** What it printed so far (stdout and stderr). */
   output(): string;
+  /** What it printed on stderr so far (warnings, errors, configuration problems). */
+  stderr(): string;
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>;
 }
@@ -29,10 +31,14 @@ export function startSinkProcess(env: Record<string, string>): SinkProcess {
   });
   if (child.pid === undefined) throw new Error('could not spawn ingest/sink/cli.ts');
   let out = '';
+  let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => {
+    out += c.toString();
+    err += c.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, pid: child.pid, output: () => out, exited };
+  return { child, pid: child.pid, output: () => out, stderr: () => err, exited };
 }
 
 /** SIGTERM (graceful: store, commit, leave the group) and wait for the exit; SIGKILL after `graceMs`. */

@@ -3,7 +3,6 @@
  * the sink killed with -9 and restarted, and two sink instances sharing one group.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +36,7 @@ import {
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
+import { startSinkProcess, stopSinkProcess } from '../../bench/sink-process.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const BASE = Date.UTC(2026, 3, 1);
@@ -134,7 +134,6 @@ describe('Sink under failure (real broker, real database)', () => {
     const database: TestDatabase = await createTestDatabase();
     cleanup.push(() => database.drop());
     const env = {
-      ...process.env,
       STAAS_TOPIC_PREFIX: topics.trend.replace(/\.trend$/, ''),
       STAAS_SINK_GROUP: uniqueName('sink-killed'),
       STAAS_CLICKHOUSE_DATABASE: database.db,
@@ -145,21 +144,17 @@ describe('Sink under failure (real broker, real database)', () => {
     };
     const N = 200_000;
     await writePoints(topics, 0, N);
-    const run = () => spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], { env, stdio: 'ignore' });
-    const exited = (c: ChildProcess) => new Promise((resolve) => c.once('exit', resolve));
+    const run = () => startSinkProcess(env);
 
     const first = run();
     await until('part of the stream stored', async () => (await stats(database.client, database.db)).raw > N / 4);
-    first.kill('SIGKILL');
-    await exited(first);
+    first.child.kill('SIGKILL');
+    await first.exited;
     const mid = await stats(database.client, database.db);
     assert.ok(mid.raw < N, 'killed mid-stream');
 
     const second = run();
-    cleanup.push(async () => {
-      second.kill('SIGTERM');
-      await exited(second);
-    });
+    cleanup.push(() => stopSinkProcess(second));
     await until('everything stored', async () => (await stats(database.client, database.db)).n === N);
     const s = await stats(database.client, database.db);
     assert.equal(s.n, N, 'no record lost, none shown twice');

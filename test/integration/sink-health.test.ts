@@ -5,7 +5,6 @@
  * one clear report each.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { batchMessage } from '../../ingest/kafka/message.ts';
@@ -22,6 +21,7 @@ import {
 } from '../support/services.ts';
 import { freePorts } from '../support/stack.ts';
 import { until } from '../support/wait.ts';
+import { startSinkProcess } from '../../bench/sink-process.ts';
 
 const TS = Date.UTC(2026, 5, 1);
 
@@ -63,16 +63,8 @@ class HangingRelay {
   }
 }
 
-function run(env: Record<string, string>): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'ingest/sink/cli.ts'], {
-    env: { ...process.env, STAAS_SINK_RETENTION_INTERVAL_S: '0', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, stderr: () => err, exited };
-}
+/** A sink process (compiled, as deployed) with retention off and `env` on top of this process's. */
+const run = (env: Record<string, string>) => startSinkProcess(env);
 
 describe('Sink health and shutdown (sink process, real broker and database)', () => {
   it('reports a metrics port in use in one line and exits 2', async () => {
