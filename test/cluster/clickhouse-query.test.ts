@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { Kafka } from 'kafkajs';
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import { SCOPES, TokenStore } from '../../query/auth/tokens.ts';
 import { readQueryConfig } from '../../query/config.ts';
@@ -25,9 +24,7 @@ import {
   clusterEnv,
   clusterNode,
   clusterStackConfig,
-  createClusterDatabase,
   DMS_IDS,
-  ensureClickHouseCluster,
   killNode,
   nodeUrl,
   pointsByDms,
@@ -36,15 +33,14 @@ import {
   syncReplicas,
   writePoints,
   type ClusterDatabase,
+  clusterTestBed,
 } from '../support/clickhouse-cluster.ts';
-import { createTestTopics, deleteTestTopics, testKafka } from '../support/services.ts';
 import { freePorts } from '../support/stack.ts';
 import { until } from '../support/wait.ts';
 
 const POINTS = 8_000;
 
 describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
-  let kafka: Kafka;
   let topics: Topics;
   let database: ClusterDatabase;
   let api: FastifyInstance;
@@ -52,12 +48,7 @@ describe('Query API over the ClickHouse cluster', { timeout: 180_000 }, () => {
   const cleanup: (() => Promise<unknown>)[] = [];
 
   before(async () => {
-    await ensureClickHouseCluster();
-    kafka = testKafka();
-    topics = await createTestTopics(kafka, 3);
-    cleanup.push(() => deleteTestTopics(kafka, topics));
-    database = await createClusterDatabase();
-    cleanup.push(() => database.drop());
+    ({ topics, database } = await clusterTestBed(cleanup));
     const { sink } = await startClusterSink(topics, database);
     cleanup.push(() => sink.stop());
     await writePoints(topics, 0, POINTS);

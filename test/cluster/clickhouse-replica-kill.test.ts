@@ -5,12 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Kafka } from 'kafkajs';
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import {
   clusterNode,
-  createClusterDatabase,
-  ensureClickHouseCluster,
   expectedByDms,
   killNode,
   localPoints,
@@ -19,27 +16,22 @@ import {
   startClusterSink,
   writePoints,
   type ClusterDatabase,
+  clusterTestBed,
 } from '../support/clickhouse-cluster.ts';
 import { createClickHouse } from '../../storage/client.ts';
-import { createTestTopics, deleteTestTopics, queryRows, testKafka } from '../support/services.ts';
+import { queryRows } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
 const total = async (database: ClusterDatabase) => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0);
 
 describe('ClickHouse cluster with a replica killed', { timeout: 300_000 }, () => {
-  let kafka: Kafka;
   let topics: Topics;
   let database: ClusterDatabase;
   const cleanup: (() => Promise<unknown>)[] = [];
   const victim = clusterNode(0); // shard 1, replica 1: the replica the sink tries first
 
   before(async () => {
-    await ensureClickHouseCluster();
-    kafka = testKafka();
-    topics = await createTestTopics(kafka, 3);
-    cleanup.push(() => deleteTestTopics(kafka, topics));
-    database = await createClusterDatabase();
-    cleanup.push(() => database.drop());
+    ({ topics, database } = await clusterTestBed(cleanup));
   });
   after(async () => {
     await restartNode(victim).catch(() => undefined);

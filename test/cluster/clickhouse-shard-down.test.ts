@@ -14,8 +14,6 @@ import { createClickHouse } from '../../storage/client.ts';
 import { localDatabase } from '../../storage/cluster-schema.ts';
 import {
   clusterNode,
-  createClusterDatabase,
-  ensureClickHouseCluster,
   expectedByDms,
   killNode,
   pointsByDms,
@@ -24,8 +22,9 @@ import {
   syncReplicas,
   writePoints,
   type ClusterDatabase,
+  clusterTestBed,
 } from '../support/clickhouse-cluster.ts';
-import { committedToEnd, createTestTopics, deleteTestTopics, queryRows, testKafka, type Int64Json } from '../support/services.ts';
+import { committedToEnd, queryRows, type Int64Json } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
 describe('ClickHouse cluster with a whole shard down', { timeout: 300_000 }, () => {
@@ -37,12 +36,7 @@ describe('ClickHouse cluster with a whole shard down', { timeout: 300_000 }, () 
   const down = [clusterNode(2), clusterNode(3)];
 
   before(async () => {
-    await ensureClickHouseCluster();
-    kafka = testKafka();
-    topics = await createTestTopics(kafka, 4);
-    cleanup.push(() => deleteTestTopics(kafka, topics));
-    database = await createClusterDatabase();
-    cleanup.push(() => database.drop());
+    ({ kafka, topics, database } = await clusterTestBed(cleanup, 4));
   });
   after(async () => {
     for (const node of down) await restartNode(node).catch(() => undefined);

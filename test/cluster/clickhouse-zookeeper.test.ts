@@ -5,15 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Kafka } from 'kafkajs';
 import type { Topics } from '../../ingest/kafka/topics.ts';
 import { describeInsertError } from '../../ingest/sink/clickhouse-errors.ts';
 import { stopService } from '../../ops/process.ts';
 import { startZooKeeper, zookeeperFiles } from '../../ops/zookeeper.ts';
 import {
   clusterStackConfig,
-  createClusterDatabase,
-  ensureClickHouseCluster,
   expectedByDms,
   localPoints,
   pointsByDms,
@@ -21,23 +18,17 @@ import {
   syncReplicas,
   writePoints,
   type ClusterDatabase,
+  clusterTestBed,
 } from '../support/clickhouse-cluster.ts';
-import { createTestTopics, deleteTestTopics, testKafka } from '../support/services.ts';
 import { until } from '../support/wait.ts';
 
 describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, () => {
-  let kafka: Kafka;
   let topics: Topics;
   let database: ClusterDatabase;
   const cleanup: (() => Promise<unknown>)[] = [];
 
   before(async () => {
-    await ensureClickHouseCluster();
-    kafka = testKafka();
-    topics = await createTestTopics(kafka, 3);
-    cleanup.push(() => deleteTestTopics(kafka, topics));
-    database = await createClusterDatabase();
-    cleanup.push(() => database.drop());
+    ({ topics, database } = await clusterTestBed(cleanup));
   });
   after(async () => {
     // ZooKeeper back whatever happened: the other cluster tests need it.

@@ -22,7 +22,8 @@ import { runningPid } from '../../ops/process.ts';
 import { readStackConfig, type StackConfig } from '../../ops/stack-config.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { ensureSchemaFor, forEachNode, localDatabase } from '../../storage/cluster-schema.ts';
-import { connections, queryRows, uniqueName, type Int64Json } from './services.ts';
+import type { Kafka } from 'kafkajs';
+import { connections, createTestTopics, deleteTestTopics, queryRows, testKafka, uniqueName, type Int64Json } from './services.ts';
 import { until } from './wait.ts';
 
 export const clusterEnv = { ...process.env, STAAS_STACK_MODE: 'cluster' };
@@ -187,3 +188,21 @@ export async function restartNode(node: ClusterNode): Promise<void> {
 }
 
 export { nodeUrl };
+
+/**
+ * What the cluster tests share: the cluster up (started if needed), fresh topics with `partitions`
+ * partitions on the single broker and a fresh database; their removal is pushed on `cleanup`,
+ * which the test's `after` runs in reverse.
+ */
+export async function clusterTestBed(
+  cleanup: (() => Promise<unknown>)[],
+  partitions = 3,
+): Promise<{ kafka: Kafka; topics: Topics; database: ClusterDatabase }> {
+  await ensureClickHouseCluster();
+  const kafka = testKafka();
+  const topics = await createTestTopics(kafka, partitions);
+  cleanup.push(() => deleteTestTopics(kafka, topics));
+  const database = await createClusterDatabase();
+  cleanup.push(() => database.drop());
+  return { kafka, topics, database };
+}

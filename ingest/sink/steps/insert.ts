@@ -76,10 +76,6 @@ export class Insert implements Step<TableBatch> {
     this.heldBytes = new Array<number>(lanes.count).fill(0);
   }
 
-  /** Lanes (shards) the step inserts into: 1 without a cluster. */
-  get laneCount(): number {
-    return this.lanes.count;
-  }
 
   /** Batches being inserted or waiting (in any lane). */
   get inFlight(): number {
