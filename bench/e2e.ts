@@ -1,6 +1,7 @@
 /**
  * The whole path under load — fleet simulator → Writer → Kafka → Sink → ClickHouse — on the local
- * stack (started if needed, with its Sink):
+ * stack's broker and server (started if needed), with topics, a database and a Sink process of
+ * the run's own (dropped after), so that what the stack stored before does not count:
  *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--step-seconds 20] [--latency-seconds 30]
  * 1. A ramp of offered rates: per step the simulator (ingest/writer/cli.ts, its own process) runs
  *    at the rate for --step-seconds; the Sink's rows-inserted counter (its /metrics) gives the trend
@@ -26,14 +27,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createServer } from 'node:net';
+import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
+import { createKafka } from '../ingest/kafka/client.ts';
+import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
 import { kafkaFiles } from '../ops/kafka.ts';
 import { runningPid } from '../ops/process.ts';
-import { sinkFiles, sinkMetricsPort, startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 import { createClickHouse } from '../storage/client.ts';
@@ -43,6 +47,7 @@ import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
 import { cpuMs, rssMiB } from './procs.ts';
 import { runSimulator } from './simulator.ts';
+import { startSinkProcess, stopSinkProcess } from './sink-process.ts';
 import { lineChart } from './svg-chart.ts';
 
 const { values: args } = parseArgs({
@@ -72,6 +77,19 @@ const LATENCY_S = numbers('latency-seconds', args['latency-seconds'] ?? (QUICK ?
 const DRAIN_LIMIT_S = QUICK ? 20 : 60;
 /** Trend tables: their stored rows are the "points" of every rate. */
 const TREND_TABLES = ['trend_realtime', 'trend_average'];
+/**
+ * Where this run writes: topics and a database of its own, and a sink process of its own reading
+ * them, so that the figures do not depend on what the stack stored before (merges of a large
+ * day partition left by earlier runs cost ClickHouse CPU that would be counted in the steps).
+ */
+interface RunScope {
+  prefix: string;
+  database: string;
+  metricsPort: number;
+}
+
+let scope: RunScope;
+
 /** The probe element of the latency step: an agent id the simulator does not use. */
 const PROBE = { dmsId: 1, dmaId: 990, elementId: 1, parameterId: 1 } as const;
 
@@ -84,7 +102,7 @@ interface SinkReading {
 
 /** The Sink's counters from its /metrics (Prometheus text). */
 async function readSink(): Promise<SinkReading> {
-  const text = await (await fetch(`http://127.0.0.1:${sinkMetricsPort()}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const text = await (await fetch(`http://127.0.0.1:${scope.metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   let rows = 0;
   let lag = 0;
   for (const line of text.split('\n')) {
@@ -120,7 +138,7 @@ interface Simulator {
 }
 
 function startSimulator(rate: number, seconds: number): Simulator {
-  const run = runSimulator(rate, seconds, { captureStderr: false });
+  const run = runSimulator(rate, seconds, { captureStderr: false, env: { STAAS_TOPIC_PREFIX: scope.prefix } });
   const done = run.exited.then(({ code, out }) => {
     const summary = out.trim().split('\n').at(-1) ?? '';
     const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
@@ -240,7 +258,7 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   const conn = readConnections();
   const ch = createClickHouse(conn.clickhouse);
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-probe-'));
-  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir }), conn.kafka, {
+  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), conn.kafka, {
     registry: new Registry(),
     log: { info: () => undefined, warn: (m) => console.warn(`probe writer: ${m}`) },
   });
@@ -261,7 +279,7 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   const key = `dms_id = ${PROBE.dmsId} AND dma_id = ${PROBE.dmaId} AND element_id = ${PROBE.elementId} AND parameter_id = ${PROBE.parameterId}`;
   const poll = async () => {
     const rs = await ch.query({
-      query: `SELECT toString(max(ts)) AS t FROM ${conn.clickhouse.database}.trend_realtime WHERE ${key} AND ts >= ${start}`,
+      query: `SELECT toString(max(ts)) AS t FROM ${scope.database}.trend_realtime WHERE ${key} AND ts >= ${start}`,
       format: 'JSONEachRow',
     });
     const [row] = await rs.json<{ t: string }>();
@@ -353,12 +371,56 @@ async function main(): Promise<void> {
     `end-to-end benchmark${QUICK ? ' (quick)' : ''}: ramp ${RATES.join(', ')} rec/s, ${STEP_S} s per step; ${cpus().length} CPUs`,
   );
   await up(cfg, (l) => console.log(`  ${l}`));
-  console.log(`  sink: ${await startSink(cfg)}`);
+  const id = Date.now().toString(36);
+  scope = { prefix: `bench-e2e-${id}`, database: `bench_e2e_${id}`, metricsPort: await freePort() };
+  const conn0 = readConnections();
+  const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+  const sink = startSinkProcess({
+    STAAS_TOPIC_PREFIX: scope.prefix,
+    STAAS_SINK_GROUP: `${scope.prefix}-group`,
+    STAAS_CLICKHOUSE_DATABASE: scope.database,
+    STAAS_SINK_METRICS_PORT: String(scope.metricsPort),
+  });
+  for (
+    const deadline = Date.now() + 60_000;
+    !(await readSink().then(
+      () => true,
+      () => false,
+    ));
+    await sleep(200)
+  )
+    if (sink.child.exitCode !== null || Date.now() > deadline) throw new Error(`the sink did not start: ${sink.output().slice(-800)}`);
+  console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
   const pids: Pids = {
     kafka: runningPid(kafkaFiles(cfg))!,
     clickhouse: runningPid(clickhouseFiles(cfg))!,
-    sink: runningPid(sinkFiles(cfg))!,
+    sink: sink.pid,
   };
+  try {
+    await runAll(pids);
+  } finally {
+    await stopSinkProcess(sink);
+    const ch = createClickHouse(conn0.clickhouse);
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await ch.close();
+    const t = topicsFor(scope.prefix);
+    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+/** A TCP port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function runAll(pids: Pids): Promise<void> {
   const steps: Step[] = [];
   for (const rate of RATES) {
     const step = await runStep(`ramp ${rate}`, rate, STEP_S, pids);
