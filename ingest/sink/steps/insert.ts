@@ -76,7 +76,6 @@ export class Insert implements Step<TableBatch> {
     this.heldBytes = new Array<number>(lanes.count).fill(0);
   }
 
-
   /** Batches being inserted or waiting (in any lane). */
   get inFlight(): number {
     return this.batches;
