@@ -27,7 +27,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createServer } from 'node:net';
 import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
@@ -37,7 +36,7 @@ import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
 import { kafkaFiles } from '../ops/kafka.ts';
-import { runningPid } from '../ops/process.ts';
+import { freePorts, runningPid } from '../ops/process.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
 import { createClickHouse } from '../storage/client.ts';
@@ -372,7 +371,7 @@ async function main(): Promise<void> {
   );
   await up(cfg, (l) => console.log(`  ${l}`));
   const id = Date.now().toString(36);
-  scope = { prefix: `bench-e2e-${id}`, database: `bench_e2e_${id}`, metricsPort: await freePort() };
+  scope = { prefix: `bench-e2e-${id}`, database: `bench_e2e_${id}`, metricsPort: (await freePorts(1))[0]! };
   const conn0 = readConnections();
   const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
@@ -409,15 +408,6 @@ async function main(): Promise<void> {
     await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
     await admin.disconnect();
   }
-}
-
-/** A TCP port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function runAll(pids: Pids): Promise<void> {

@@ -16,7 +16,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,7 +25,7 @@ import { readConnections } from '../config/connections.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
-import { runningPid, stopService } from '../ops/process.ts';
+import { freePorts, runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { startSink } from '../ops/sink-service.ts';
 import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
@@ -218,14 +217,6 @@ async function waitStored(now: number): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 async function createToken(): Promise<string> {
   const conn = readConnections();
   const ch = createClickHouse(conn.clickhouse);
@@ -376,7 +367,7 @@ async function main(): Promise<void> {
 
   // An API of our own (own state folder, free port, rate limit lifted): the stack's service keeps
   // its limit, which a benchmark would hit within a second.
-  const port = await freePort();
+  const port = (await freePorts(1))[0]!;
   const apiState = mkdtempSync(join(tmpdir(), 'staas-bench-query-api-'));
   const apiCfg = readStackConfig({ ...process.env, STAAS_STATE_DIR: apiState });
   const apiEnv = {

@@ -8,7 +8,6 @@
  * ClickHouse is the stack's (a scratch database, dropped at the end).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +20,7 @@ import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readSinkConfig } from '../ingest/sink/config.ts';
 import { Sink } from '../ingest/sink/sink.ts';
 import { kafkaFiles, startKafka } from '../ops/kafka.ts';
-import { stopService } from '../ops/process.ts';
+import { freePorts, stopService } from '../ops/process.ts';
 import type { TrendPoint } from '../schemas/records.ts';
 import { readStackConfig } from '../ops/stack-config.ts';
 import { createClickHouse } from '../storage/client.ts';
@@ -47,19 +46,12 @@ const point = (i: number): TrendPoint => ({
 
 const { values } = parseArgs({ options: { sessions: { type: 'string', default: '30000,10000' } } });
 
-async function freePort(): Promise<number> {
-  const s: Server = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
+const [kafkaPort, controllerPort] = await freePorts(2);
 const env = {
   ...process.env,
   STAAS_STATE_DIR: mkdtempSync(join(tmpdir(), 'staas-restart-')),
-  STAAS_KAFKA_PORT: String(await freePort()),
-  STAAS_KAFKA_CONTROLLER_PORT: String(await freePort()),
+  STAAS_KAFKA_PORT: String(kafkaPort),
+  STAAS_KAFKA_CONTROLLER_PORT: String(controllerPort),
   STAAS_KAFKA_HEAP: '256m',
 };
 const cfg = readStackConfig(env);

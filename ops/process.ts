@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ServiceFiles {
@@ -197,4 +197,22 @@ export async function assertPortsFree(service: string, ports: [host: string, por
       );
     }
   }
+}
+
+/**
+ * `n` distinct loopback ports that nobody listened on a moment ago (the OS's choice for port 0;
+ * all held open together so that they differ, then released). Another process may take one
+ * before it is used: callers that bind later fail clearly (assertPortsFree, EADDRINUSE).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createServer();
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    servers.push(s);
+    ports.push((s.address() as { port: number }).port);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }

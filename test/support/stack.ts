@@ -1,23 +1,13 @@
 /** Private service stacks for tests that stop, kill or reconfigure services. */
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConnections, type Connections } from '../../config/connections.ts';
 import { readStackConfig, type StackConfig } from '../../ops/stack-config.ts';
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    servers.push(s);
-    ports.push((s.address() as { port: number }).port);
-  }
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
+import { freePorts } from '../../ops/process.ts';
+
+export { freePorts };
 
 export interface PrivateStack {
   env: Record<string, string | undefined>;
