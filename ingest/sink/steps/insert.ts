@@ -110,8 +110,7 @@ export class Insert implements Step<TableBatch> {
     const held = retainedBytes(b);
     this.heldBytes[b.lane]! += held;
     this.batches++;
-    // Streamed chunk by chunk: no concatenated copy.
-    void this.queues[b.lane]!.add(() => this.insertWithRetry(b, b.body.views(), b.lane))
+    void this.queues[b.lane]!.add(() => this.insertWithRetry(b))
       .then(
         (stored) => {
           if (stored !== true) return;
@@ -149,8 +148,10 @@ export class Insert implements Step<TableBatch> {
   }
 
   /** True when stored; false when the batch's messages went to the DLQ instead. */
-  private async insertWithRetry(b: TableBatch, body: readonly Buffer[], lane: number): Promise<boolean> {
+  private async insertWithRetry(b: TableBatch): Promise<boolean> {
+    const { lane } = b;
     const table = b.encoder.table;
+    const body = b.body.views(); // streamed chunk by chunk: no concatenated copy
     this.metrics.batchRows.observe({ table }, b.rows);
     this.metrics.batchBytes.observe({ table }, b.body.length);
     let backoff = 250;

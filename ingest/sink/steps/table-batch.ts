@@ -145,7 +145,7 @@ export class TableBatches implements Step<Encoded> {
 
   /** Bytes `lane` retains here and downstream. */
   private held(lane: number): number {
-    return this.bytes(lane) + this.downstreamBytes(this.lanes.count === 1 ? undefined : lane);
+    return this.bytes(lane) + this.downstreamBytes(lane);
   }
 
   /**
