@@ -4,7 +4,7 @@
  */
 import { readConnections } from '../config/connections.ts';
 import { ConfigError } from '../config/env.ts';
-import { createClickHouse } from '../storage/client.ts';
+import { createClickHouseClients } from '../storage/client.ts';
 import { ensureSchemaFor } from '../storage/cluster-schema.ts';
 import { readQueryConfig } from './config.ts';
 import { createQueryMetrics } from './metrics.ts';
@@ -22,11 +22,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // Cluster mode: every server has the Distributed tables; reads move to the next one in this
-  // list when the current one is unreachable (STAAS_CLICKHOUSE_URL first, then the other replicas).
-  const urls = [...new Set([conn.clickhouse.url, ...(conn.clickhouse.cluster?.shards.flat() ?? [])])];
-  const timeout = { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 };
-  const clients = urls.map((url) => createClickHouse({ ...conn.clickhouse, url }, timeout));
+  // Cluster mode: reads move to the next server when the current one is unreachable.
+  const clients = createClickHouseClients(conn.clickhouse, { requestTimeoutMs: (config.maxExecutionTimeS + 5) * 1000 });
   const client = clients[0]!; // single mode: the server
   // A cluster server that is down does not stop the start: reads move to the others.
   await ensureSchemaFor(client, conn.clickhouse, {

@@ -20,6 +20,16 @@ export function createClickHouse(conn: ClickHouseConnection, opts: { requestTime
 }
 
 /**
+ * Clients for every server that serves the staas tables, `conn.url` (STAAS_CLICKHOUSE_URL) first,
+ * then, in cluster mode, every other replica (each has the Distributed tables): the list a
+ * ClickHouseReader moves along when a server is unreachable. One client in single mode.
+ */
+export function createClickHouseClients(conn: ClickHouseConnection, opts: { requestTimeoutMs?: number } = {}): ClickHouseClient[] {
+  const urls = [...new Set([conn.url, ...(conn.cluster?.shards.flat() ?? [])])];
+  return urls.map((url) => createClickHouse({ ...conn, url }, opts));
+}
+
+/**
  * The server's error code. 18.16 answers with plain errors the client cannot classify
  * (no "(ERROR_NAME)" suffix), so fall back to the "Code: N" in the message.
  */

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readConnections } from '../../config/connections.ts';
-import { createClickHouse } from '../../storage/client.ts';
+import { createClickHouseClients } from '../../storage/client.ts';
 import { ensureSchemaFor } from '../../storage/cluster-schema.ts';
 import { createQueryMetrics } from '../metrics.ts';
 import { ClickHouseReader } from '../reader.ts';
@@ -56,9 +56,8 @@ async function main(): Promise<void> {
   const { values, positionals } = parsed;
   const [command, tokenId] = positionals;
   const conn = readConnections(process.env, 'staas-tokens');
-  // Cluster mode: every server, STAAS_CLICKHOUSE_URL first; the store moves on when one is down.
-  const urls = [...new Set([conn.clickhouse.url, ...(conn.clickhouse.cluster?.shards.flat() ?? [])])];
-  const clients = urls.map((url) => createClickHouse({ ...conn.clickhouse, url }));
+  // Cluster mode: the store moves to the next server when one is down.
+  const clients = createClickHouseClients(conn.clickhouse);
   const client = clients[0]!;
   try {
     await ensureSchemaFor(client, conn.clickhouse, {
