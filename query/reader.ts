@@ -7,8 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clickhouseErrorCode, isUnreachable } from '../storage/client.ts';
-
-export { isUnreachable };
 import { sql, type Sql } from '../storage/sql.ts';
 import { HttpProblem } from './http/problem.ts';
 import type { QueryMetrics } from './metrics.ts';
