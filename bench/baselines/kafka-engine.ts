@@ -14,8 +14,8 @@ import { createKafka } from '../../ingest/kafka/client.ts';
 import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { literal } from '../../storage/sql.ts';
-import { cpuMs } from '../procs.ts';
-import { BASELINE_DB, countRows, freshTable, jsonRow } from './rows.ts';
+import { drainWatch } from './drain-watch.ts';
+import { BASELINE_DB, freshTable, jsonRow } from './rows.ts';
 
 export interface KafkaEngineResult {
   rows: number;
@@ -32,7 +32,6 @@ export interface KafkaEngineResult {
 
 const ROWS_PER_MESSAGE = 1000;
 const PARTITIONS = 4;
-const STALL_MS = 30_000;
 
 /**
  * Runs the Kafka engine over `rows` rows on the stack's broker and server. Throws when the
@@ -82,45 +81,12 @@ export async function kafkaEnginePipeline(
         kafka_broker_list = ${brokers}, kafka_topic_list = ${literal(topic)}, kafka_group_name = ${literal(groupId)},
         kafka_format = 'JSONEachRow', kafka_row_delimiter = '\\n', kafka_num_consumers = ${consumers}`,
     });
-    const cpu0 = { kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 };
-    const started = performance.now();
+    const watch = drainWatch({ kafka: pids.kafka, clickhouse: pids.clickhouse });
     await ch.command({
       query: `CREATE MATERIALIZED VIEW ${BASELINE_DB}.trend_queue_mv TO ${BASELINE_DB}.trend_realtime AS SELECT * FROM ${BASELINE_DB}.trend_queue`,
     });
-    let stored = 0;
-    let lastGrowth = performance.now();
-    let cpuAtGrowth = cpu0;
-    while (stored < rows && performance.now() - lastGrowth < STALL_MS) {
-      await new Promise((r) => setTimeout(r, 200));
-      const n = await countRows(ch);
-      if (n > stored) {
-        stored = n;
-        lastGrowth = performance.now();
-        cpuAtGrowth = { kafka: cpuMs(pids.kafka) ?? cpu0.kafka, clickhouse: cpuMs(pids.clickhouse) ?? cpu0.clickhouse };
-      }
-    }
-    const seconds = (lastGrowth - started) / 1000;
-    const perMillion = (ms: number) => Math.round((ms / 1000 / (Math.max(1, stored) / 1e6)) * 100) / 100;
-    const k = perMillion(cpuAtGrowth.kafka - cpu0.kafka);
-    const c = perMillion(cpuAtGrowth.clickhouse - cpu0.clickhouse);
-    const distinct = Number(
-      (
-        await (
-          await ch.query({
-            query: `SELECT uniqExact(dms_id, dma_id, element_id, parameter_id, idx, ts) AS n FROM ${BASELINE_DB}.trend_realtime`,
-            format: 'JSONEachRow',
-          })
-        ).json<{ n: string | number }>()
-      )[0]?.n ?? 0,
-    );
-    return {
-      rows,
-      pointsPerS: Math.round(Math.min(stored, rows) / Math.max(seconds, 0.001)),
-      cpuSPerMillion: { kafka: k, clickhouse: c, total: Math.round((k + c) * 100) / 100 },
-      lost: Math.max(0, rows - distinct),
-      repeated: Math.max(0, stored - distinct),
-      consumers,
-    };
+    const d = await watch.until(ch, BASELINE_DB, rows, 200);
+    return { rows, pointsPerS: d.pointsPerS, cpuSPerMillion: d.cpuSPerMillion, lost: d.lost, repeated: d.repeated, consumers };
   } finally {
     // The view first: dropping it stops the engine's consumers.
     await ch.command({ query: `DROP TABLE IF EXISTS ${BASELINE_DB}.trend_queue_mv` }).catch(() => undefined);

@@ -18,8 +18,8 @@ import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { benchPoint } from '../points.ts';
-import { cpuMs } from '../procs.ts';
 import { startSinkProcess, stopSinkProcess } from '../sink-process.ts';
+import { drainWatch } from './drain-watch.ts';
 
 export interface SinkDrainResult {
   rows: number;
@@ -30,8 +30,6 @@ export interface SinkDrainResult {
   lost: number;
   repeated: number;
 }
-
-const STALL_MS = 30_000;
 
 /** Drains `rows` baseline rows with a sink process on the stack's broker and server. */
 export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: number; clickhouse: number }): Promise<SinkDrainResult> {
@@ -60,39 +58,8 @@ export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: 
         throw new Error(`the sink did not start: ${joined.output().slice(-800)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const cpu = () => ({ sink: cpuMs(joined.pid) ?? 0, kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 });
-    const cpu0 = cpu();
-    const started = performance.now();
-    const count = async (expr: string) =>
-      Number(
-        (await (await ch.query({ query: `SELECT ${expr} AS n FROM ${db}.trend_realtime`, format: 'JSONEachRow' })).json<{ n: string }>())[0]
-          ?.n ?? 0,
-      );
-    let stored = 0;
-    let lastGrowth = performance.now();
-    let cpuAtGrowth = cpu0;
-    while (stored < rows && performance.now() - lastGrowth < STALL_MS) {
-      await new Promise((r) => setTimeout(r, 100));
-      const n = await count('count()');
-      if (n > stored) {
-        stored = n;
-        lastGrowth = performance.now();
-        cpuAtGrowth = cpu();
-      }
-    }
-    const seconds = (lastGrowth - started) / 1000;
-    const perMillion = (ms: number) => Math.round((ms / 1000 / (Math.max(1, stored) / 1e6)) * 100) / 100;
-    const s = perMillion(cpuAtGrowth.sink - cpu0.sink);
-    const k = perMillion(cpuAtGrowth.kafka - cpu0.kafka);
-    const c = perMillion(cpuAtGrowth.clickhouse - cpu0.clickhouse);
-    const distinct = await count('uniqExact(dms_id, dma_id, element_id, parameter_id, idx, ts)');
-    return {
-      rows,
-      pointsPerS: Math.round(Math.min(stored, rows) / Math.max(seconds, 0.001)),
-      cpuSPerMillion: { sink: s, kafka: k, clickhouse: c, total: Math.round((s + k + c) * 100) / 100 },
-      lost: Math.max(0, rows - distinct),
-      repeated: Math.max(0, stored - distinct),
-    };
+    const d = await drainWatch({ sink: joined.pid, kafka: pids.kafka, clickhouse: pids.clickhouse }).until(ch, db, rows, 100);
+    return { rows, pointsPerS: d.pointsPerS, cpuSPerMillion: d.cpuSPerMillion, lost: d.lost, repeated: d.repeated };
   } finally {
     if (sink !== undefined) await stopSinkProcess(sink);
     rmSync(spoolDir, { recursive: true, force: true });
