@@ -46,7 +46,7 @@ import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
 import { cpuMs, rssMiB } from './procs.ts';
 import { runSimulator } from './simulator.ts';
-import { startSinkProcess, stopSinkProcess } from './sink-process.ts';
+import { startSinkProcess, stopSinkProcess, waitConsuming } from './sink-process.ts';
 import { lineChart } from './svg-chart.ts';
 
 const { values: args } = parseArgs({
@@ -382,15 +382,7 @@ async function main(): Promise<void> {
     STAAS_CLICKHOUSE_DATABASE: scope.database,
     STAAS_SINK_METRICS_PORT: String(scope.metricsPort),
   });
-  for (
-    const deadline = Date.now() + 60_000;
-    !(await readSink().then(
-      () => true,
-      () => false,
-    ));
-    await sleep(200)
-  )
-    if (sink.child.exitCode !== null || Date.now() > deadline) throw new Error(`the sink did not start: ${sink.output().slice(-800)}`);
+  await waitConsuming(sink);
   console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
   const pids: Pids = {
     kafka: runningPid(kafkaFiles(cfg))!,

@@ -49,3 +49,15 @@ export async function stopSinkProcess(sink: SinkProcess, graceMs = 30_000): Prom
   await sink.exited;
   clearTimeout(timer);
 }
+
+/**
+ * Resolves once the sink joined its group and serves its metrics (its "consuming as group" line);
+ * throws with the end of its output when it exits first or does not get there within `timeoutMs`.
+ */
+export async function waitConsuming(sink: SinkProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!sink.output().includes('consuming as group')) {
+    if (sink.child.exitCode !== null || Date.now() > deadline) throw new Error(`the sink did not start: ${sink.output().slice(-800)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -18,7 +18,7 @@ import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { benchPoint } from '../points.ts';
-import { startSinkProcess, stopSinkProcess } from '../sink-process.ts';
+import { startSinkProcess, stopSinkProcess, waitConsuming } from '../sink-process.ts';
 import { drainWatch } from './drain-watch.ts';
 
 export interface SinkDrainResult {
@@ -51,14 +51,8 @@ export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: 
     await writer.close();
 
     sink = startSinkProcess({ STAAS_TOPIC_PREFIX: prefix, STAAS_SINK_GROUP: `${prefix}-group`, STAAS_CLICKHOUSE_DATABASE: db });
-    const joined = sink;
-    const deadline = Date.now() + 60_000;
-    while (!joined.output().includes('consuming as group')) {
-      if (joined.child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`the sink did not start: ${joined.output().slice(-800)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const d = await drainWatch({ sink: joined.pid, kafka: pids.kafka, clickhouse: pids.clickhouse }).until(ch, db, rows, 100);
+    await waitConsuming(sink);
+    const d = await drainWatch({ sink: sink.pid, kafka: pids.kafka, clickhouse: pids.clickhouse }).until(ch, db, rows, 100);
     return { rows, pointsPerS: d.pointsPerS, cpuSPerMillion: d.cpuSPerMillion, lost: d.lost, repeated: d.repeated };
   } finally {
     if (sink !== undefined) await stopSinkProcess(sink);
