@@ -18,7 +18,8 @@
  *    the same terms (a pre-filled topic), and ClickHouse's own bulk load of RowBinary (the
  *    ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
  * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
- * Sink, ClickHouse; from /proc) and the Sink's and writer's peak RSS. Results: JSON, a markdown
+ * Sink, ClickHouse; from /proc), the Sink's and writer's peak RSS, and the run database's
+ * ClickHouse parts (at the end, the most during the step) and the most merges running at once. Results: JSON, a markdown
  * table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
  * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
  * ramp steps of 8 s and 10 s of latency.
@@ -113,6 +114,23 @@ async function readSink(): Promise<SinkReading> {
   return { rows, lag };
 }
 
+/**
+ * The run database's active parts (all tables) and the merges running in it, from system.parts
+ * and system.merges: how hard ClickHouse is merging what the Sink inserts.
+ */
+async function readParts(): Promise<{ parts: number; merges: number }> {
+  const ch = partsClient!;
+  const rs = await ch.query({
+    query: `SELECT (SELECT count() FROM system.parts WHERE database = '${scope.database}' AND active) AS parts,
+      (SELECT count() FROM system.merges WHERE database = '${scope.database}') AS merges`,
+    format: 'JSONEachRow',
+  });
+  const [row] = await rs.json<{ parts: string | number; merges: string | number }>();
+  return { parts: Number(row?.parts ?? 0), merges: Number(row?.merges ?? 0) };
+}
+
+let partsClient: ReturnType<typeof createClickHouse> | undefined;
+
 interface Pids {
   kafka: number;
   clickhouse: number;
@@ -166,6 +184,8 @@ interface Step {
   /** CPU-seconds per million stored trend points, per process and in total. */
   cpuSecondsPerMillion: Cpu & { total: number };
   peakRssMiB: { sink: number; writer: number };
+  /** The run database's active parts at the step's end and at most during it, and the most merges running at once. */
+  clickhouseParts: { end: number; max: number; maxMerges: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -185,16 +205,25 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
   const warmS = Math.min(3, seconds * 0.3);
   let warm: { rows: number; at: number } | undefined;
   const peak = { sink: 0, writer: 0 };
+  const parts = { end: 0, max: 0, maxMerges: 0 };
+  const sampleParts = async () => {
+    const p = await readParts();
+    parts.end = p.parts;
+    parts.max = Math.max(parts.max, p.parts);
+    parts.maxMerges = Math.max(parts.maxMerges, p.merges);
+    return p;
+  };
   while (!exited) {
     await sleep(1000);
     const now = await readSink();
+    const p = await sampleParts();
     writerCpu = cpuMs(sim.pid) ?? writerCpu;
     peak.sink = Math.max(peak.sink, rssMiB(pids.sink) ?? 0);
     peak.writer = Math.max(peak.writer, rssMiB(sim.pid) ?? 0);
     maxLag = Math.max(maxLag, now.lag);
     if (warm === undefined && Date.now() - started >= warmS * 1000) warm = { rows: now.rows, at: Date.now() };
     process.stdout.write(
-      `  ${name}: ${((Date.now() - started) / 1000).toFixed(0)} s, stored ${Math.round(now.rows - last.rows)} points/s, lag ${now.lag}, sink RSS ${rssMiB(pids.sink) ?? '?'} MiB\n`,
+      `  ${name}: ${((Date.now() - started) / 1000).toFixed(0)} s, stored ${Math.round(now.rows - last.rows)} points/s, lag ${now.lag}, sink RSS ${rssMiB(pids.sink) ?? '?'} MiB, ClickHouse parts ${p.parts} (${p.merges} merging)\n`,
     );
     last = now;
   }
@@ -215,6 +244,7 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
     previous = now;
   }
   const after = await readSink();
+  await sampleParts();
   const cpu1 = cpuOf(pids, sim.pid);
   cpu1.writer = writerCpu;
   const stored = after.rows - before.rows;
@@ -232,7 +262,19 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
     cpuSecondsPerMillion.writer + cpuSecondsPerMillion.kafka + cpuSecondsPerMillion.sink + cpuSecondsPerMillion.clickhouse,
   );
   const keptUp = storedPerS >= 0.95 * writtenPerS && drainS <= 5;
-  return { name, offeredPerS: rate, writtenPerS, storedPerS, stored, drainS, keptUp, maxLag, cpuSecondsPerMillion, peakRssMiB: peak };
+  return {
+    name,
+    offeredPerS: rate,
+    writtenPerS,
+    storedPerS,
+    stored,
+    drainS,
+    keptUp,
+    maxLag,
+    cpuSecondsPerMillion,
+    peakRssMiB: peak,
+    clickhouseParts: parts,
+  };
 }
 
 /** The step whose stored rate is the sustained one: the best that kept up (else the best). */
@@ -352,13 +394,13 @@ function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
 
 function markdown(steps: readonly Step[], sustained: number, overload: Step, latency: Latency, baselines: Baselines | undefined): string {
   const row = (s: Step) =>
-    `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} |`;
+    `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} | ${s.clickhouseParts.end} / ${s.clickhouseParts.max} / ${s.clickhouseParts.maxMerges} |`;
   const share = overload.storedPerS / sustained;
   return [
     `End to end on ${cpus().length} CPUs (everything co-located), ${STEP_S} s per step: sustained **${sustained} trend points/s**.`,
     '',
-    '| step | offered rec/s | written rec/s | stored points/s | drain s | kept up | CPU-s per million points: writer / Kafka / Sink / ClickHouse = total | peak RSS MiB: Sink / writer |',
-    '| --- | ---: | ---: | ---: | ---: | --- | --- | --- |',
+    '| step | offered rec/s | written rec/s | stored points/s | drain s | kept up | CPU-s per million points: writer / Kafka / Sink / ClickHouse = total | peak RSS MiB: Sink / writer | ClickHouse parts: end / max / merges at once |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
     ...steps.map(row),
     row(overload),
     '',
@@ -379,6 +421,7 @@ async function main(): Promise<void> {
   const id = Date.now().toString(36);
   scope = { prefix: `bench-e2e-${id}`, database: `bench_e2e_${id}`, metricsPort: (await freePorts(1))[0]! };
   const conn0 = readConnections();
+  partsClient = createClickHouse(conn0.clickhouse);
   const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
@@ -399,9 +442,8 @@ async function main(): Promise<void> {
     await runAll(pids);
   } finally {
     await stopSinkProcess(sink);
-    const ch = createClickHouse(conn0.clickhouse);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-    await ch.close();
+    await partsClient.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await partsClient.close();
     const t = topicsFor(scope.prefix);
     await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
     await admin.disconnect();
