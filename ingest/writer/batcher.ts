@@ -113,7 +113,7 @@ export class Batcher {
     batch.pending.push(record);
     batch.pendingMax += max;
     this.heldBytes += max;
-    if (batch.body.bytes + batch.pendingMax > batch.limit) this.encodePending(row, partition);
+    if (batch.body.bytes + batch.pendingMax > batch.limit || batch.pending.length >= ENCODE_EVERY) this.encodePending(row, partition);
     batch = row[partition]!;
     if (batch.body.count + batch.pending.length >= this.limits.records) this.seal(row, partition);
   }
@@ -205,6 +205,15 @@ export class Batcher {
     this.onSeal(batch);
   }
 }
+
+/**
+ * Pending records are encoded once this many wait: in one tight loop (BatchBody.addMany), yet
+ * soon enough that the record objects die young. Held until the batch sealed (10,000 records),
+ * they outlived young-generation collections and were copied, then promoted: the simulator at
+ * 400,000 records/s cost 2.28–2.52 CPU-s per million records that way, 1.79–2.07 with 128
+ * (32: 1.91–1.94, 512: 2.03–2.33, 2048: 2.10–2.43).
+ */
+const ENCODE_EVERY = 128;
 
 /** Bytes of a container without records, per record type (the schema's size dominates). */
 const EMPTY_BYTES: Record<RecordType, number> = {

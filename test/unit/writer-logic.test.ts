@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { Batcher, RecordTooLargeError, type OpenBatch } from '../../ingest/writer/batcher.ts';
 import { decodeBatch } from '../../schemas/container.ts';
 import type { TrendPoint } from '../../schemas/records.ts';
@@ -172,6 +173,40 @@ describe('batcher', () => {
       Array.from({ length: 20 }, (_, i) => `k${i}`),
     );
     assert.equal(b.bytes, 0);
+  });
+
+  it('keeps every record once, in order per partition, within both limits, whatever the sizes and counts (records encoded as they wait)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            partition: fc.nat(2),
+            discrete: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.nat(2_000), weight: 1 }),
+          }),
+          { minLength: 1, maxLength: 1_500 },
+        ),
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer({ min: 6_000, max: 60_000 }),
+        (adds, records, bytes) => {
+          const point = (i: number, discrete: number) =>
+            trendPoint(i, discrete === 0 ? {} : { discreteValue: 'd'.repeat(discrete), value: null });
+          const { b, sealed } = setup({ records, bytes, lingerMs: 50 });
+          adds.forEach((a, i) => b.add('trend', a.partition, point(i, a.discrete)));
+          b.sealAll();
+          assert.equal(b.bytes, 0);
+          for (const s of sealed) {
+            assert.ok(s.body.count <= records, `${s.body.count} records in a batch, limit ${records}`);
+            assert.ok(s.body.seal().length <= bytes, `${s.body.seal().length} bytes in a batch, limit ${bytes}`);
+          }
+          for (const partition of [0, 1, 2]) {
+            const want = adds.flatMap((a, i) => (a.partition === partition ? [point(i, a.discrete).timestamp] : []));
+            const got = sealed.filter((s) => s.partition === partition).flatMap((s) => recordsOf(s).map((r) => r.timestamp));
+            assert.deepEqual(got, want);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('refuses a record that alone exceeds the limit and keeps the open batch as it was', () => {
