@@ -71,12 +71,28 @@ function writeInt(b: Buffer, pos: number, n: number): number {
 /** An Avro long from a safe integer, as a zig-zag varint. */
 function writeLong(b: Buffer, pos: number, n: number): number {
   if (n >= -0x40000000 && n < 0x40000000) return writeInt(b, pos, n);
-  let z = n >= 0 ? n * 2 : -n * 2 - 1;
-  while (z >= 0x80) {
-    b[pos++] = z % 0x80 | 0x80;
-    z = Math.floor(z / 0x80);
+  const z = n >= 0 ? n * 2 : -n * 2 - 1;
+  // z >= 2^31: the low 28 bits are four full groups of seven (each with a continuation bit),
+  // the rest (< 2^26) a short varint; one division instead of one per group (a timestamp in ms
+  // takes six groups).
+  const hi = Math.floor(z / 0x10000000);
+  let lo = z - hi * 0x10000000;
+  b[pos] = (lo & 0x7f) | 0x80;
+  lo >>>= 7;
+  b[pos + 1] = (lo & 0x7f) | 0x80;
+  lo >>>= 7;
+  b[pos + 2] = (lo & 0x7f) | 0x80;
+  b[pos + 3] = (lo >>> 7) | 0x80;
+  return writeUnsigned(b, pos + 4, hi);
+}
+
+/** An unsigned varint of `u` < 2^32. */
+function writeUnsigned(b: Buffer, pos: number, u: number): number {
+  while (u > 0x7f) {
+    b[pos++] = (u & 0x7f) | 0x80;
+    u >>>= 7;
   }
-  b[pos++] = z;
+  b[pos++] = u;
   return pos;
 }
 
