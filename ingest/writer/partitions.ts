@@ -18,6 +18,14 @@ import { elementKey } from '../kafka/message.ts';
 export class PartitionMap {
   /** topic -> dmsId -> dmaId -> elementId -> partition: numeric lookups, no key string per record. */
   private readonly cache = new Map<string, Map<number, Map<number, Map<number, number>>>>();
+  /** The last answer of partitionOf (topic undefined: none). */
+  private readonly last: { topic: string | undefined; dmsId: number; dmaId: number; elementId: number; partition: number } = {
+    topic: undefined,
+    dmsId: 0,
+    dmaId: 0,
+    elementId: 0,
+    partition: 0,
+  };
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly metadata = new Map<string, PartitionMetadata[]>();
   private readonly counts = new Map<string, number>();
@@ -77,7 +85,10 @@ export class PartitionMap {
       this.counts.set(topic, n);
       this.metadata.set(topic, fakeMetadata(n));
     }
-    if (changed) this.cache.clear();
+    if (changed) {
+      this.cache.clear();
+      this.last.topic = undefined;
+    }
   }
 
   /**
@@ -94,6 +105,20 @@ export class PartitionMap {
    * groups x pick).
    */
   partitionOf(topic: string, dmsId: number, dmaId: number, elementId: number): number {
+    // Records come in runs per element (an agent writes an element's parameters together): the
+    // last answer first, then the maps.
+    const last = this.last;
+    if (last.topic === topic && last.elementId === elementId && last.dmaId === dmaId && last.dmsId === dmsId) return last.partition;
+    const p = this.lookUp(topic, dmsId, dmaId, elementId);
+    last.topic = topic;
+    last.dmsId = dmsId;
+    last.dmaId = dmaId;
+    last.elementId = elementId;
+    last.partition = p;
+    return p;
+  }
+
+  private lookUp(topic: string, dmsId: number, dmaId: number, elementId: number): number {
     let byDms = this.cache.get(topic);
     if (byDms === undefined) this.cache.set(topic, (byDms = new Map<number, Map<number, Map<number, number>>>()));
     let byDma = byDms.get(dmsId);

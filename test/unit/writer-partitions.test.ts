@@ -47,6 +47,40 @@ describe('PartitionMap', () => {
     assert.deepEqual([...used].sort(), [1, 3, 5], 'one DMS uses every partition of its group');
   });
 
+  it('answers the same for runs of one element as for each record alone (the last answer is reused), across topics', async () => {
+    const map = await load(6, 1);
+    const fresh = async () => load(6, 1);
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom('t', 'u'), fc.nat(3), fc.nat(3), fc.nat(3)), { maxLength: 40 }),
+        async (records) => {
+          for (const [topic, dms, dma, element] of records)
+            assert.equal(map.partitionOf(topic, dms, dma, element), (await fresh()).partitionOf(topic, dms, dma, element));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('answers from the new partition count once Kafka reports one (not the last answer under the old count)', async () => {
+    let partitions = 6;
+    const kafka = {
+      admin: () => ({
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        fetchTopicMetadata: () => Promise.resolve({ topics: [{ name: 't', partitions: Array.from({ length: partitions }, () => ({})) }] }),
+      }),
+    } as unknown as Kafka;
+    const map = await PartitionMap.load(kafka, ['t'], mkdtempSync(join(tmpdir(), 'staas-partitions-')), 6, 1000);
+    // An element whose partition differs between 6 and 12 partitions, asked last under 6.
+    const at12 = await load(12, 1);
+    const element = Array.from({ length: 100 }, (_, e) => e).find((e) => map.partitionOf('t', 7, 1, e) !== at12.partitionOf('t', 7, 1, e))!;
+    assert.notEqual(map.partitionOf('t', 7, 1, element), at12.partitionOf('t', 7, 1, element));
+    partitions = 12;
+    assert.equal(await map.refresh(1000), true);
+    assert.equal(map.partitionOf('t', 7, 1, element), at12.partitionOf('t', 7, 1, element));
+  });
+
   it('spreads over every partition when the count is not a multiple of the groups', async () => {
     const map = await load(5, 2);
     assert.equal(map.grouped('t'), false);
