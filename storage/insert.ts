@@ -22,14 +22,22 @@ export async function insertRowBinary(
   columns: readonly string[],
   /** The rows: one buffer, or several sent one after another as one body. */
   body: Buffer | readonly Buffer[],
-  /** `settings`: ClickHouse settings of the insert (e.g. insert_distributed_sync for a Distributed table). */
-  opts: { queryId?: string; settings?: Record<string, string | number> } = {},
+  /**
+   * `settings`: ClickHouse settings of the insert (e.g. insert_distributed_sync for a Distributed
+   * table); `partitionsAtMost`: an upper bound of the partitions the rows span, when the caller
+   * knows one (the sink gathers one while transcoding trend rows): at most
+   * MAX_PARTITIONS_PER_INSERT spares the walk over every row that counts them.
+   */
+  opts: { queryId?: string; settings?: Record<string, string | number>; partitionsAtMost?: number } = {},
 ): Promise<void> {
   const chunks = Buffer.isBuffer(body) ? [body] : body;
   let split = false;
   try {
-    // Counted in place over the chunks (no copy of the batch).
-    split = isPartitioned(table) && countPartitions(table, columns, chunks) > MAX_PARTITIONS_PER_INSERT;
+    // Counted in place over the chunks (no copy of the batch), unless the bound says it fits.
+    split =
+      isPartitioned(table) &&
+      !(opts.partitionsAtMost !== undefined && opts.partitionsAtMost <= MAX_PARTITIONS_PER_INSERT) &&
+      countPartitions(table, columns, chunks) > MAX_PARTITIONS_PER_INSERT;
   } catch {
     // Not whole rows of these columns: send it as it is and let the server name the problem
     // (a data error), rather than failing here in a way the caller would retry.

@@ -37,7 +37,15 @@ export class ShardWriter {
    * Rejects with the last replica's error (ClickHouse's, or a connection error) when no replica
    * took it; the caller classifies it (ingest/sink/clickhouse-errors.ts) and retries.
    */
-  async insert(shard: number, table: TableName, columns: readonly string[], body: readonly Buffer[], queryId: string): Promise<void> {
+  /** `partitionsAtMost`: as for insertRowBinary. */
+  async insert(
+    shard: number,
+    table: TableName,
+    columns: readonly string[],
+    body: readonly Buffer[],
+    queryId: string,
+    partitionsAtMost?: number,
+  ): Promise<void> {
     const replicas = this.clients[shard];
     if (replicas === undefined) throw new RangeError(`no shard ${shard}`);
     const first = this.preferred[shard]!;
@@ -45,7 +53,10 @@ export class ShardWriter {
     for (let i = 0; i < replicas.length; i++) {
       const r = (first + i) % replicas.length;
       try {
-        await insertRowBinary(replicas[r]!, this.localDb, table, columns, body, { queryId: i === 0 ? queryId : `${queryId}-r${r}` });
+        await insertRowBinary(replicas[r]!, this.localDb, table, columns, body, {
+          queryId: i === 0 ? queryId : `${queryId}-r${r}`,
+          partitionsAtMost,
+        });
         this.preferred[shard] = r;
         return;
       } catch (err) {

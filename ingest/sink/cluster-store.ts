@@ -44,15 +44,15 @@ export function clusterStore(
 ): ClusterStore {
   if (mode === 'distributed') {
     return {
-      store: (table, columns, body, queryId) =>
-        insertRowBinary(ch, conn.database, table, columns, body, { queryId, settings: { insert_distributed_sync: 1 } }),
+      store: (table, columns, body, queryId, _lane, partitionsAtMost) =>
+        insertRowBinary(ch, conn.database, table, columns, body, { queryId, settings: { insert_distributed_sync: 1 }, partitionsAtMost }),
       lanes: ONE_LANE,
       close: () => Promise.resolve(),
     };
   }
   const writer = new ShardWriter(conn, cluster, opts);
   return {
-    store: (table, columns, body, queryId, lane) => writer.insert(lane, table, columns, body, queryId),
+    store: (table, columns, body, queryId, lane, partitionsAtMost) => writer.insert(lane, table, columns, body, queryId, partitionsAtMost),
     lanes: { count: writer.shards, split: (table, columns, body, rowsOut) => splitByShard(table, columns, body, writer.shards, rowsOut) },
     close: () => writer.close(),
   };

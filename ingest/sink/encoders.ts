@@ -160,6 +160,13 @@ export interface TableRows {
   /** The rows; with reused `TableWriters`, a view valid until their next use (copy what you keep). */
   body: Buffer;
   rows: number;
+  /**
+   * Numbers that bound the rows' partitions from above: the distinct (window, UTC day) pairs of
+   * trend rows (a partition is a day, or a window and a month: never more partitions than pairs),
+   * so that the insert needs no walk over the rows to count them (storage/insert.ts
+   * `partitionsAtMost`). Undefined when not gathered.
+   */
+  partitionKeys?: readonly number[];
 }
 
 /**

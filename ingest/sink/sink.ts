@@ -129,7 +129,9 @@ export class Sink {
         ? undefined
         : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
     this.insert = new Insert(
-      this.cluster?.store ?? ((table, columns, body, queryId) => insertRowBinary(this.ch, db, table, columns, body, { queryId })),
+      this.cluster?.store ??
+        ((table, columns, body, queryId, _lane, partitionsAtMost) =>
+          insertRowBinary(this.ch, db, table, columns, body, { queryId, partitionsAtMost })),
       config.maxInFlightInserts,
       this.deadLetter,
       metrics,

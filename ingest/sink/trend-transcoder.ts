@@ -111,6 +111,11 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
   avg.reset();
   let realtimeRows = 0;
   let averageRows = 0;
+  // Distinct (window, day) keys per table (see TableRows.partitionKeys), the last one remembered:
+  // a message's rows are mostly of one day.
+  const realtimeKeys: number[] = [];
+  const averageKeys: number[] = [];
+  let lastKey = -1;
   for (const { bytes: b, count } of blocks) {
     pos = 0;
     limit = b.length;
@@ -162,6 +167,13 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
         )
       )
         return undefined;
+      const key = windowMinutes * WINDOW_KEY + Math.floor(timestamp / DAY_MS);
+      if (key !== lastKey) {
+        lastKey = key;
+        const keys = windowMinutes === 0 ? realtimeKeys : averageKeys;
+        // Past MAX_KEYS the bound is useless (an insert splits above 50 partitions): stop looking.
+        if (keys.length <= MAX_KEYS && !keys.includes(key)) keys.push(key);
+      }
       // One room check per row, then byte stores: every value was range-checked above.
       const w = windowMinutes === 0 ? rt : avg;
       const b2 = w.room(ROW_FIXED_BYTES + (indexEnd - indexStart) + (discreteEnd - discreteStart) + (textEnd - textStart));
@@ -199,9 +211,20 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
     if (pos !== limit) return undefined;
   }
   const out: TableRows[] = [];
-  if (realtimeRows > 0) out.push({ encoder: realtimeEncoder, body: rt.result(), rows: realtimeRows });
-  if (averageRows > 0) out.push({ encoder: averageEncoder, body: avg.result(), rows: averageRows });
+  if (realtimeRows > 0)
+    out.push({ encoder: realtimeEncoder, body: rt.result(), rows: realtimeRows, partitionKeys: keysOrNone(realtimeKeys) });
+  if (averageRows > 0) out.push({ encoder: averageEncoder, body: avg.result(), rows: averageRows, partitionKeys: keysOrNone(averageKeys) });
   return out;
+}
+
+const DAY_MS = 86_400_000;
+/** A (window, day) key is window x WINDOW_KEY + day: days stay below 2^22 (MAX_TS is in 2100). */
+const WINDOW_KEY = 2 ** 22;
+/** Keys gathered per table and message at most; more and the message says nothing (the insert counts). */
+const MAX_KEYS = 64;
+
+function keysOrNone(keys: number[]): number[] | undefined {
+  return keys.length > MAX_KEYS ? undefined : keys;
 }
 
 /**

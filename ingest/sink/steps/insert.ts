@@ -31,6 +31,8 @@ export type StoreRows = (
   queryId: string,
   /** The lane (shard) the part belongs to; 0 without lanes. */
   lane: number,
+  /** At most this many partitions, when known (storage/insert.ts `partitionsAtMost`). */
+  partitionsAtMost?: number,
 ) => Promise<void>;
 
 /**
@@ -158,7 +160,7 @@ export class Insert implements Step<TableBatch> {
     for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();
       try {
-        await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`, lane);
+        await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`, lane, b.partitionKeys?.size);
         this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
         this.metrics.rowsInserted.inc({ table }, b.rows);
         this.lastProgressAt = Date.now();

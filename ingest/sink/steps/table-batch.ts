@@ -32,6 +32,11 @@ export interface TableBatch {
   openedAt: number;
   /** The messages that fed this batch. */
   refs: MessageRef[];
+  /**
+   * The union of its parts' TableRows.partitionKeys (its partitions are at most as many);
+   * undefined once a part came without them.
+   */
+  partitionKeys: Set<number> | undefined;
 }
 
 export interface BatchLimits {
@@ -52,6 +57,8 @@ interface Part {
   lane: number;
   body: Buffer;
   rows: number;
+  /** The message's partition keys for the table (a superset for one lane's share of them). */
+  partitionKeys: readonly number[] | undefined;
 }
 
 export class TableBatches implements Step<Encoded> {
@@ -105,9 +112,20 @@ export class TableBatches implements Step<Encoded> {
       if (b === undefined)
         this.open.set(
           key,
-          (b = { encoder: p.encoder, lane: p.lane, body: new RowChunks(), rows: 0, messageBytes: 0, openedAt: Date.now(), refs: [] }),
+          (b = {
+            encoder: p.encoder,
+            lane: p.lane,
+            body: new RowChunks(),
+            rows: 0,
+            messageBytes: 0,
+            openedAt: Date.now(),
+            refs: [],
+            partitionKeys: new Set(),
+          }),
         );
       b.body.append(p.body);
+      if (p.partitionKeys === undefined) b.partitionKeys = undefined;
+      else if (b.partitionKeys !== undefined) for (const k of p.partitionKeys) b.partitionKeys.add(k);
       b.rows += p.rows;
       if (p === parts[0]) b.messageBytes += messageBytes(ref);
       b.refs.push(ref);
@@ -153,7 +171,8 @@ export class TableBatches implements Step<Encoded> {
    * by shard (rows that are not whole go whole to lane 0, whose server names the problem: the DLQ).
    */
   private partsOf(tables: readonly TableRows[]): Part[] {
-    if (this.lanes.count === 1) return tables.map((t) => ({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows }));
+    if (this.lanes.count === 1)
+      return tables.map((t) => ({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys }));
     const parts: Part[] = [];
     for (const t of tables) {
       const rows: number[] = [];
@@ -161,10 +180,11 @@ export class TableBatches implements Step<Encoded> {
       try {
         bodies = this.lanes.split(t.encoder.table, t.encoder.columns, [t.body], rows);
       } catch {
-        parts.push({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows });
+        parts.push({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys });
         continue;
       }
-      for (const [lane, body] of bodies.entries()) if (body.length > 0) parts.push({ encoder: t.encoder, lane, body, rows: rows[lane]! });
+      for (const [lane, body] of bodies.entries())
+        if (body.length > 0) parts.push({ encoder: t.encoder, lane, body, rows: rows[lane]!, partitionKeys: t.partitionKeys });
     }
     return parts;
   }

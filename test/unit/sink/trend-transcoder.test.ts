@@ -13,6 +13,7 @@ import { transcodeTrends } from '../../../ingest/sink/trend-transcoder.ts';
 import { invalidRecords } from '../../../ingest/sink/validate.ts';
 import type { TrendPoint } from '../../../schemas/records.ts';
 import { MAX_TS, MIN_TS, toTrendPoint } from '../../../schemas/validate.ts';
+import { MAX_PARTITIONS_PER_INSERT, rowPartitions } from '../../../storage/partitions.ts';
 
 const pick = <T>(...values: T[]) => fc.constantFrom(...values);
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
@@ -98,6 +99,53 @@ describe('trend transcoder (Avro -> RowBinary)', () => {
       { numRuns: 2000 },
     );
     assert.ok(taken > 500, `the generator must produce plainly valid batches too (${taken})`);
+  });
+
+  it('bounds the partitions of its rows from above (partitionKeys), or says nothing past 64 keys', () => {
+    const DAY = 86_400_000;
+    const days = fc.integer({ min: 0, max: 120 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(validPoint, days), { minLength: 1, maxLength: 200 }),
+        fc.integer({ min: MIN_TS, max: MAX_TS - 200 * DAY }),
+        (pointsAndDays, start) => {
+          const points = pointsAndDays.map(([p, d]) => ({ ...p, timestamp: start + d * DAY + (p.timestamp % DAY) }));
+          const m = batchMessage('trend', points, 'k');
+          const { container } = readBatchContainer(m.value as Buffer, m.headers);
+          const tables = transcodeTrends(container.blocks, new TableWriters());
+          assert.ok(tables !== undefined);
+          for (const t of tables) {
+            const partitions = new Set(rowPartitions(t.encoder.table, t.encoder.columns, Buffer.from(t.body)).map((r) => r.partition)).size;
+            if (t.partitionKeys === undefined) assert.ok(partitions > 0);
+            else assert.ok(partitions <= t.partitionKeys.length, `${partitions} partitions, ${t.partitionKeys.length} keys`);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    const at = (day: number, windowMinutes = 0) =>
+      toTrendPoint({
+        dmsId: 1,
+        dmaId: 1,
+        elementId: 1,
+        parameterId: 1,
+        timestamp: MIN_TS + day * DAY,
+        windowMinutes,
+        value: 1,
+        ...(windowMinutes > 0 ? { min: 1, max: 1, samples: 1 } : {}),
+      });
+    const keysOf = (points: TrendPoint[]) => {
+      const m = batchMessage('trend', points, 'k');
+      const { container } = readBatchContainer(m.value as Buffer, m.headers);
+      return transcodeTrends(container.blocks, new TableWriters())!.map((t) => [t.encoder.table, t.partitionKeys?.length]);
+    };
+    assert.deepEqual(keysOf([at(0), at(0), at(1), at(0), at(3, 5), at(3, 60), at(3, 5)]), [
+      ['trend_realtime', 2],
+      ['trend_average', 2],
+    ]);
+    // A back-fill of 100 days in one message: no bound (the insert counts, and splits past the limit).
+    assert.ok(MAX_PARTITIONS_PER_INSERT < 100);
+    assert.deepEqual(keysOf(Array.from({ length: 100 }, (_, d) => at(d))), [['trend_realtime', undefined]]);
   });
 
   it("takes the Writer's usual batches: real-time, averages, discrete values, table rows, status rows", () => {

@@ -64,7 +64,7 @@ function batchesOf(ref: MessageRef, twoTables: boolean): TableBatch[] {
   return tables.map((t) => {
     const body = new RowChunks();
     body.append(t.body);
-    return { encoder: t.encoder, lane: 0, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref] };
+    return { encoder: t.encoder, lane: 0, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref], partitionKeys: undefined };
   });
 }
 

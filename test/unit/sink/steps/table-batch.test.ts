@@ -67,6 +67,23 @@ describe('TableBatches step', () => {
     );
   });
 
+  it("bounds a batch's partitions by the union of its messages' keys, or not at all once one came without", () => {
+    const next = new Recorder<TableBatch>();
+    const step = new TableBatches({ rows: 6, bytes: 1 << 20, ageMs: 60_000, maxBufferedBytes: 1 << 30 }, next);
+    const withKeys = (keys: number[] | undefined) =>
+      encodeForTables('trend', [trendPoint(1), trendPoint(2)]).map((t) => ({ ...t, partitionKeys: keys }));
+    step.submit({ ref: ref(), tables: withKeys([10, 11]) });
+    step.submit({ ref: ref(), tables: withKeys([11, 12]) });
+    step.submit({ ref: ref(), tables: withKeys([10]) });
+    step.submit({ ref: ref(), tables: withKeys([20]) });
+    step.submit({ ref: ref(), tables: withKeys(undefined) });
+    step.submit({ ref: ref(), tables: withKeys([30]) });
+    assert.deepEqual(
+      next.items.map((b) => (b.partitionKeys === undefined ? undefined : [...b.partitionKeys].sort())),
+      [[10, 11, 12], undefined],
+    );
+  });
+
   it('completes a message with no rows at once', () => {
     const step = new TableBatches({ rows: 10, bytes: 1 << 20, ageMs: 60_000, maxBufferedBytes: 1 << 30 }, new Recorder());
     const empty = ref();
