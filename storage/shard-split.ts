@@ -7,6 +7,11 @@
 import { rowLayout, walkChunks, type RowLayout } from './row-walker.ts';
 import type { TableName } from './schema.ts';
 
+/** The shard of a DMS's rows among `shards` (the Distributed tables' sharding key). */
+export function shardOf(dmsId: number, shards: number): number {
+  return dmsId % shards;
+}
+
 /**
  * The rows of `body` per shard (index = `dms_id mod shards`; an empty buffer for a shard with no
  * rows), each in their original order. `body`: one buffer, or consecutive chunks whose rows may
@@ -35,7 +40,7 @@ export function splitByShard(
   walkChunks(layout, chunks, (values, chunk, start, end, own) => {
     const dms = values[0]!;
     if (dms < 0) throw new RangeError(`${table}: a row has dms_id ${dms}; DMS ids are not negative`);
-    const shard = dms % shards;
+    const shard = shardOf(dms, shards);
     sizes[shard]! += end - start;
     rows[shard]!++;
     const n = runs.length;

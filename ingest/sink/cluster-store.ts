@@ -24,7 +24,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseCluster, ClickHouseConnection } from '../../config/connections.ts';
 import { insertRowBinary } from '../../storage/insert.ts';
-import { splitByShard } from '../../storage/shard-split.ts';
+import { shardOf, splitByShard } from '../../storage/shard-split.ts';
 import { ShardWriter } from '../../storage/shard-insert.ts';
 import { ONE_LANE, type InsertLanes, type StoreRows } from './steps/insert.ts';
 
@@ -53,7 +53,11 @@ export function clusterStore(
   const writer = new ShardWriter(conn, cluster, opts);
   return {
     store: (table, columns, body, queryId, lane, partitionsAtMost) => writer.insert(lane, table, columns, body, queryId, partitionsAtMost),
-    lanes: { count: writer.shards, split: (table, columns, body, rowsOut) => splitByShard(table, columns, body, writer.shards, rowsOut) },
+    lanes: {
+      count: writer.shards,
+      split: (table, columns, body, rowsOut) => splitByShard(table, columns, body, writer.shards, rowsOut),
+      laneOf: (dmsId) => shardOf(dmsId, writer.shards),
+    },
     close: () => writer.close(),
   };
 }

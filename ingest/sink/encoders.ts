@@ -167,6 +167,11 @@ export interface TableRows {
    * `partitionsAtMost`). Undefined when not gathered.
    */
   partitionKeys?: readonly number[];
+  /**
+   * The distinct DMS ids of the rows, when gathered (trend rows): a message whose DMSs all live
+   * on one shard goes to it whole, without a walk over its rows to split them (TableBatches).
+   */
+  dmsIds?: readonly number[];
 }
 
 /**

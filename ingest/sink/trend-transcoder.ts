@@ -116,6 +116,9 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
   const realtimeKeys: number[] = [];
   const averageKeys: number[] = [];
   let lastKey = -1;
+  // Distinct DMS ids (see TableRows.dmsIds): a Writer's batch holds the DMSs of one partition.
+  const dmsIds: number[] = [];
+  let lastDms = -1;
   for (const { bytes: b, count } of blocks) {
     pos = 0;
     limit = b.length;
@@ -167,6 +170,10 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
         )
       )
         return undefined;
+      if (dmsId !== lastDms) {
+        lastDms = dmsId;
+        if (dmsIds.length <= MAX_KEYS && !dmsIds.includes(dmsId)) dmsIds.push(dmsId);
+      }
       const key = windowMinutes * WINDOW_KEY + Math.floor(timestamp / DAY_MS);
       if (key !== lastKey) {
         lastKey = key;
@@ -212,8 +219,21 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
   }
   const out: TableRows[] = [];
   if (realtimeRows > 0)
-    out.push({ encoder: realtimeEncoder, body: rt.result(), rows: realtimeRows, partitionKeys: keysOrNone(realtimeKeys) });
-  if (averageRows > 0) out.push({ encoder: averageEncoder, body: avg.result(), rows: averageRows, partitionKeys: keysOrNone(averageKeys) });
+    out.push({
+      encoder: realtimeEncoder,
+      body: rt.result(),
+      rows: realtimeRows,
+      partitionKeys: keysOrNone(realtimeKeys),
+      dmsIds: keysOrNone(dmsIds),
+    });
+  if (averageRows > 0)
+    out.push({
+      encoder: averageEncoder,
+      body: avg.result(),
+      rows: averageRows,
+      partitionKeys: keysOrNone(averageKeys),
+      dmsIds: keysOrNone(dmsIds),
+    });
   return out;
 }
 

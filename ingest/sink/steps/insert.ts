@@ -47,10 +47,12 @@ export interface InsertLanes {
    * lane; throws RangeError when they are not whole rows.
    */
   split(table: TableName, columns: readonly string[], body: readonly Buffer[], rowsOut: number[]): Buffer[];
+  /** The lane of a DMS's rows (what `split` decides per row). */
+  laneOf(dmsId: number): number;
 }
 
 /** No cluster: one lane (TableBatches never splits with one lane). */
-export const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [Buffer.concat(body)] };
+export const ONE_LANE: InsertLanes = { count: 1, split: (_t, _c, body) => [Buffer.concat(body)], laneOf: () => 0 };
 
 export class Insert implements Step<TableBatch> {
   private readonly queues: PQueue[];

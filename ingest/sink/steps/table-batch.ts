@@ -175,6 +175,12 @@ export class TableBatches implements Step<Encoded> {
       return tables.map((t) => ({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys }));
     const parts: Part[] = [];
     for (const t of tables) {
+      // Every DMS of the message on one shard (the Writer groups partitions by shard): no split.
+      const lane = t.dmsIds === undefined || t.dmsIds.length === 0 ? -1 : this.lanes.laneOf(t.dmsIds[0]!);
+      if (lane >= 0 && t.dmsIds!.every((d) => this.lanes.laneOf(d) === lane)) {
+        parts.push({ encoder: t.encoder, lane, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys });
+        continue;
+      }
       const rows: number[] = [];
       let bodies: Buffer[];
       try {

@@ -118,6 +118,10 @@ describe('trend transcoder (Avro -> RowBinary)', () => {
             const partitions = new Set(rowPartitions(t.encoder.table, t.encoder.columns, Buffer.from(t.body)).map((r) => r.partition)).size;
             if (t.partitionKeys === undefined) assert.ok(partitions > 0);
             else assert.ok(partitions <= t.partitionKeys.length, `${partitions} partitions, ${t.partitionKeys.length} keys`);
+            // The DMS ids: every DMS of the message (a superset of the table's is enough to route by shard).
+            const dms = new Set(points.map((p) => p.dmsId));
+            if (dms.size <= 64) assert.deepEqual(new Set(t.dmsIds), dms);
+            else assert.equal(t.dmsIds, undefined);
           }
         },
       ),

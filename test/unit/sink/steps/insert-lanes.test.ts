@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeForTables } from '../../../../ingest/sink/encoders.ts';
+import { encodeForTables, realtimeEncoder } from '../../../../ingest/sink/encoders.ts';
+import { rowPartitions } from '../../../../storage/partitions.ts';
 import { MessageRejected, type MessageRef } from '../../../../ingest/sink/steps/step.ts';
-import { splitByShard } from '../../../../storage/shard-split.ts';
+import { shardOf, splitByShard } from '../../../../storage/shard-split.ts';
 import type { TrendPoint } from '../../../../schemas/records.ts';
 import { trendPoint } from '../../../support/records.ts';
 import { chain, settle, trendMessage, type Chain } from './chain.ts';
@@ -18,6 +19,7 @@ const LANES = {
   count: 2,
   split: (table: never, columns: readonly string[], body: readonly Buffer[], rowsOut: number[]) =>
     splitByShard(table, columns, body, 2, rowsOut),
+  laneOf: (dmsId: number) => shardOf(dmsId, 2),
 };
 
 /** A message of real-time points (each DMS's shard: dms mod 2), submitted to the chain's TableBatches. */
@@ -71,6 +73,28 @@ describe('Sink lanes (one per shard)', () => {
         [1, shard1],
       ],
     );
+  });
+
+  it('sends a message whose DMSs all live on one shard to it whole, without walking its rows; a mixed one is split', async () => {
+    let splits = 0;
+    const c = chain({ lanes: { ...LANES, split: (...a: Parameters<typeof LANES.split>) => (splits++, LANES.split(...a)) } });
+    const submitWithDms = (points: TrendPoint[]) => {
+      const m = trendMessage(points);
+      const ref = c.ref(m.value, { headers: m.headers });
+      const tables = encodeForTables('trend', points).map((t) => ({ ...t, dmsIds: [...new Set(points.map((p) => p.dmsId))] }));
+      c.batches.submit({ ref, tables });
+    };
+    const shard1 = [trendPoint(1, { dmsId: 1 }), trendPoint(2, { dmsId: 3 })];
+    submitWithDms(shard1);
+    assert.equal(splits, 0, 'DMS 1 and 3: both shard index 1');
+    submitWithDms(mixed(10));
+    assert.equal(splits, 1);
+    await c.batches.join();
+    const rowsOf = (lane: number) =>
+      c.clickhouse.stored
+        .filter((s) => s.lane === lane && s.table === 'trend_realtime')
+        .reduce((n, s) => n + rowPartitions('trend_realtime', realtimeEncoder.columns, s.body).length, 0);
+    assert.deepEqual([rowsOf(0), rowsOf(1)], [2, 3]);
   });
 
   it("rejects only the messages with rows for a shard past its share of the cap, naming it; the other shard's keep flowing", async () => {
