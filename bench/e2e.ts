@@ -19,8 +19,8 @@
  *    ceiling), each on bench/points.ts's trend points; skipped with --skip-baselines.
  * Per step: CPU-seconds per million stored points of each process (simulator + writer, Kafka,
  * Sink, ClickHouse; from /proc), the Sink's and writer's peak RSS, and the run database's
- * ClickHouse parts (at the end, the most during the step) and the most merges running at once. Results: JSON, a markdown
- * table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
+ * ClickHouse parts (at the end, the most during the step) and the most merges running at once.
+ * Results: JSON, a markdown table and SVG charts (offered vs stored — the overload curve — and latency) in bench/results/,
  * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
  * ramp steps of 8 s and 10 s of latency.
  */
@@ -86,6 +86,8 @@ interface RunScope {
   prefix: string;
   database: string;
   metricsPort: number;
+  /** The run's ClickHouse client (parts per step, latency polls, the database dropped at the end). */
+  clickhouse: ReturnType<typeof createClickHouse>;
 }
 
 let scope: RunScope;
@@ -119,8 +121,7 @@ async function readSink(): Promise<SinkReading> {
  * and system.merges: how hard ClickHouse is merging what the Sink inserts.
  */
 async function readParts(): Promise<{ parts: number; merges: number }> {
-  const ch = partsClient!;
-  const rs = await ch.query({
+  const rs = await scope.clickhouse.query({
     query: `SELECT (SELECT count() FROM system.parts WHERE database = '${scope.database}' AND active) AS parts,
       (SELECT count() FROM system.merges WHERE database = '${scope.database}') AS merges`,
     format: 'JSONEachRow',
@@ -128,8 +129,6 @@ async function readParts(): Promise<{ parts: number; merges: number }> {
   const [row] = await rs.json<{ parts: string | number; merges: string | number }>();
   return { parts: Number(row?.parts ?? 0), merges: Number(row?.merges ?? 0) };
 }
-
-let partsClient: ReturnType<typeof createClickHouse> | undefined;
 
 interface Pids {
   kafka: number;
@@ -297,7 +296,7 @@ interface Latency {
 /** Write → queryable latency: stamped probe points beside the simulator at `rate`. */
 async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   const conn = readConnections();
-  const ch = createClickHouse(conn.clickhouse);
+  const ch = scope.clickhouse;
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-probe-'));
   const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), conn.kafka, {
     registry: new Registry(),
@@ -352,7 +351,6 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
     writing = false;
     await writer.close();
     rmSync(spoolDir, { recursive: true, force: true });
-    await ch.close();
     await sim.done.catch(() => undefined);
   }
   const lat = written.filter((ts) => visibleAt.has(ts)).map((ts) => visibleAt.get(ts)! - ts);
@@ -419,9 +417,13 @@ async function main(): Promise<void> {
   );
   await up(cfg, (l) => console.log(`  ${l}`));
   const id = Date.now().toString(36);
-  scope = { prefix: `bench-e2e-${id}`, database: `bench_e2e_${id}`, metricsPort: (await freePorts(1))[0]! };
   const conn0 = readConnections();
-  partsClient = createClickHouse(conn0.clickhouse);
+  scope = {
+    prefix: `bench-e2e-${id}`,
+    database: `bench_e2e_${id}`,
+    metricsPort: (await freePorts(1))[0]!,
+    clickhouse: createClickHouse(conn0.clickhouse),
+  };
   const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
@@ -442,8 +444,8 @@ async function main(): Promise<void> {
     await runAll(pids);
   } finally {
     await stopSinkProcess(sink);
-    await partsClient.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-    await partsClient.close();
+    await scope.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await scope.clickhouse.close();
     const t = topicsFor(scope.prefix);
     await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
     await admin.disconnect();

@@ -36,8 +36,8 @@ export class ShardWriter {
    * Stores one RowBinary body in `table` of shard `shard` (0-based, remote_servers' order).
    * Rejects with the last replica's error (ClickHouse's, or a connection error) when no replica
    * took it; the caller classifies it (ingest/sink/clickhouse-errors.ts) and retries.
+   * `partitionsAtMost`: as for insertRowBinary.
    */
-  /** `partitionsAtMost`: as for insertRowBinary. */
   async insert(
     shard: number,
     table: TableName,

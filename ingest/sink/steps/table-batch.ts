@@ -171,14 +171,20 @@ export class TableBatches implements Step<Encoded> {
    * by shard (rows that are not whole go whole to lane 0, whose server names the problem: the DLQ).
    */
   private partsOf(tables: readonly TableRows[]): Part[] {
-    if (this.lanes.count === 1)
-      return tables.map((t) => ({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys }));
+    const whole = (t: TableRows, lane: number): Part => ({
+      encoder: t.encoder,
+      lane,
+      body: t.body,
+      rows: t.rows,
+      partitionKeys: t.partitionKeys,
+    });
+    if (this.lanes.count === 1) return tables.map((t) => whole(t, 0));
     const parts: Part[] = [];
     for (const t of tables) {
       // Every DMS of the message on one shard (the Writer groups partitions by shard): no split.
       const lane = t.dmsIds === undefined || t.dmsIds.length === 0 ? -1 : this.lanes.laneOf(t.dmsIds[0]!);
       if (lane >= 0 && t.dmsIds!.every((d) => this.lanes.laneOf(d) === lane)) {
-        parts.push({ encoder: t.encoder, lane, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys });
+        parts.push(whole(t, lane));
         continue;
       }
       const rows: number[] = [];
@@ -186,7 +192,7 @@ export class TableBatches implements Step<Encoded> {
       try {
         bodies = this.lanes.split(t.encoder.table, t.encoder.columns, [t.body], rows);
       } catch {
-        parts.push({ encoder: t.encoder, lane: 0, body: t.body, rows: t.rows, partitionKeys: t.partitionKeys });
+        parts.push(whole(t, 0));
         continue;
       }
       for (const [lane, body] of bodies.entries())
