@@ -14,7 +14,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { ClickHouseCluster, ClickHouseConnection } from '../config/connections.ts';
 import { createClickHouse, isUnreachable } from './client.ts';
 import { assertIdentifier } from './identifier.ts';
-import { API_TABLES, ensureSchema, TABLES, type TableName } from './schema.ts';
+import { API_TABLES, ensureSchema, MARKER_TABLES, TABLES, type TableName } from './schema.ts';
 
 /** The database holding a cluster server's local (Replicated) tables. */
 export function localDatabase(db: string): string {
@@ -52,12 +52,20 @@ export function distributedStatement(cluster: string, db: string, table: string)
     ENGINE = Distributed(${assertIdentifier(cluster)}, ${local}, ${table}, ${SHARDING_KEY})`;
 }
 
-/** On one server: the local replicated tables (and view), then the Distributed tables. */
+/** Every table that has a Distributed table in `<db>`: all of storage/schema.ts's but the view. */
+export const DISTRIBUTED_TABLES = [...TABLES, ...MARKER_TABLES, ...API_TABLES] as const;
+
+/**
+ * On one server: the local replicated tables (and view), then the Distributed tables. Markers
+ * (trend_late_writes) are inserted into a shard's local table, never through the Distributed one
+ * (whose inserts are forwarded asynchronously: a marker could be seen before its rows); readers
+ * read the Distributed table, which unions every shard's.
+ */
 export async function ensureNodeSchema(client: ClickHouseClient, cluster: string, db: string): Promise<void> {
   const local = localDatabase(db);
   await ensureSchema(client, local, { engine: (table, statement) => replicatedStatement(local, table, statement) });
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${assertIdentifier(db)}` });
-  for (const table of [...TABLES, ...API_TABLES]) await client.command({ query: distributedStatement(cluster, db, table) });
+  for (const table of DISTRIBUTED_TABLES) await client.command({ query: distributedStatement(cluster, db, table) });
 }
 
 /** Runs `fn` with a client of every server of the cluster, one server after another. */

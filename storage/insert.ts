@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './identifier.ts';
 import { countPartitions, isPartitioned, MAX_PARTITIONS_PER_INSERT, partitionBodies } from './partitions.ts';
-import type { TableName } from './schema.ts';
+import type { InsertTable } from './schema.ts';
 
 /**
  * Sends one RowBinary body (`INSERT ... FORMAT RowBinary` through `exec`: the client's own
@@ -18,7 +18,7 @@ import type { TableName } from './schema.ts';
 export async function insertRowBinary(
   client: ClickHouseClient,
   db: string,
-  table: TableName,
+  table: InsertTable,
   columns: readonly string[],
   /** The rows: one buffer, or several sent one after another as one body. */
   body: Buffer | readonly Buffer[],

@@ -11,7 +11,7 @@
  * the body and its column list.
  */
 import { rowLayout, walkChunks, walkRows } from './row-walker.ts';
-import type { TableName } from './schema.ts';
+import type { InsertTable } from './schema.ts';
 
 export { columnTypes, skipperOf, type Skip } from './row-walker.ts';
 
@@ -62,7 +62,7 @@ interface PartitionRule {
   label(key: number): string;
 }
 
-const PARTITION_OF: Partial<Record<TableName, PartitionRule>> = {
+const PARTITION_OF: Partial<Record<InsertTable, PartitionRule>> = {
   trend_realtime: { columns: ['ts'], key: ([ts]) => Math.floor(ts! / DAY_MS), label: (day) => utcPeriod(day * DAY_MS, 'day') },
   trend_average: {
     columns: ['window_minutes', 'ts'],
@@ -73,12 +73,12 @@ const PARTITION_OF: Partial<Record<TableName, PartitionRule>> = {
 };
 
 /** Whether rows of a table fall into several partitions (else one insert is always one partition). */
-export function isPartitioned(table: TableName): boolean {
+export function isPartitioned(table: InsertTable): boolean {
   return PARTITION_OF[table] !== undefined;
 }
 
 /** The partition key of the row whose key columns are in `values` (the rule's columns, in order). */
-function keyOf(table: TableName, columns: readonly string[]) {
+function keyOf(table: InsertTable, columns: readonly string[]) {
   const rule = PARTITION_OF[table];
   if (rule === undefined) throw new Error(`${table} has no partitions`);
   return { rule, layout: rowLayout(table, columns, rule.columns), months: new MonthOfDay() };
@@ -92,7 +92,7 @@ interface Scan {
   rule: PartitionRule;
 }
 
-function scan(table: TableName, columns: readonly string[], body: Buffer, collect: boolean): Scan {
+function scan(table: InsertTable, columns: readonly string[], body: Buffer, collect: boolean): Scan {
   const { rule, layout, months } = keyOf(table, columns);
   const values = new Array<number>(rule.columns.length).fill(0);
   const seen = new Set<number>();
@@ -117,7 +117,7 @@ function scan(table: TableName, columns: readonly string[], body: Buffer, collec
  * Throws RangeError when the chunks do not hold whole rows of those columns, Error for a table
  * without partitions.
  */
-export function countPartitions(table: TableName, columns: readonly string[], chunks: readonly Buffer[]): number {
+export function countPartitions(table: InsertTable, columns: readonly string[], chunks: readonly Buffer[]): number {
   const { rule, layout, months } = keyOf(table, columns);
   const seen = new Set<number>();
   let last = NaN;
@@ -144,7 +144,7 @@ interface Run {
  * their partitions first appear. Throws RangeError like countPartitions, before yielding.
  */
 export function* partitionBodies(
-  table: TableName,
+  table: InsertTable,
   columns: readonly string[],
   chunks: readonly Buffer[],
   maxPartitions = MAX_PARTITIONS_PER_INSERT,
@@ -176,7 +176,7 @@ export function* partitionBodies(
  * INSERT). Throws RangeError when the body does not hold whole rows of those columns, Error for
  * a table without partitions.
  */
-export function rowPartitions(table: TableName, columns: readonly string[], body: Buffer): RowSpan[] {
+export function rowPartitions(table: InsertTable, columns: readonly string[], body: Buffer): RowSpan[] {
   const { ends, keys, rule } = scan(table, columns, body, true);
   return ends.map((end, i) => ({ start: i === 0 ? 0 : ends[i - 1]!, end, partition: rule.label(keys[i]!) }));
 }
@@ -187,7 +187,7 @@ export function rowPartitions(table: TableName, columns: readonly string[], body
  * partitions (partitionBodies). Throws like rowPartitions.
  */
 export function insertBodies(
-  table: TableName,
+  table: InsertTable,
   columns: readonly string[],
   body: Buffer,
   maxPartitions = MAX_PARTITIONS_PER_INSERT,

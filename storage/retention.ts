@@ -7,12 +7,17 @@
  * server's time zone, and their partitions' ends are computed in that zone (partitionZones).
  *
  * Defaults are STaaS's: real-time trending 7 days, 5-minute averages 3 months, 1-hour averages
- * 2 years, longer windows 10 years, alarm events 1 year. Element data never expires.
+ * 2 years, longer windows 10 years, alarm events 1 year. Element data never expires. Late-write
+ * markers (trend_late_writes) are kept 2 days.
+ *
+ * Dropping a trend partition changes days the Query API may have cached: retention writes a
+ * late-write marker for every UTC day the partition can hold (storage/late-writes.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './identifier.ts';
-
-const DAY = 86_400_000;
+import { DAY_MS as DAY, insertLateWrites, type LateWrite } from './late-writes.ts';
+import { EVERY_DMS } from './schema.ts';
 
 export interface RetentionPolicy {
   realtimeDays: number;
@@ -20,6 +25,12 @@ export interface RetentionPolicy {
   averageDays: Record<number, number>;
   longAverageDays: number;
   alarmDays: number;
+  /**
+   * Late-write markers (trend_late_writes, partitioned by the server's date of written_at): the
+   * Query API reads only the markers written since its last poll (about a second ago), and one
+   * that starts has nothing cached; two days leave room for an API that lags.
+   */
+  lateWriteDays: number;
 }
 
 export const STAAS_RETENTION: RetentionPolicy = {
@@ -27,7 +38,11 @@ export const STAAS_RETENTION: RetentionPolicy = {
   averageDays: { 5: 92, 60: 731 },
   longAverageDays: 3653,
   alarmDays: 366,
+  lateWriteDays: 2,
 };
+
+/** The tables retention drops partitions of. */
+const RETAINED_TABLES = "('trend_realtime', 'trend_average', 'alarm_events', 'trend_late_writes')";
 
 export interface Partition {
   table: string;
@@ -107,6 +122,9 @@ export function expiredPartitions(
     } else if (p.table === 'alarm_events' && /^\d{6}$/.test(p.partition)) {
       days = policy.alarmDays;
       period = p.partition;
+    } else if (p.table === 'trend_late_writes' && LATE_WRITE_DATE.test(p.partition)) {
+      days = policy.lateWriteDays;
+      period = p.partition.replace(/\D/g, '');
     } else {
       const m = /^\((\d+),\s*(\d{6})\)$/.exec(p.partition);
       if (p.table !== 'trend_average' || m === null) return false; // unknown layout: never drop
@@ -117,14 +135,50 @@ export function expiredPartitions(
   });
 }
 
+/** A trend_late_writes partition as system.parts prints a Date (quoted on some versions). */
+const LATE_WRITE_DATE = /^'?\d{4}-\d{2}-\d{2}'?$/;
+
+/**
+ * The UTC day numbers (floor(ts / DAY)) a trend partition can hold, one day wider on each side
+ * (pure: unit-tested): a table of an earlier staas cuts days and months in the server's zone,
+ * whose offset from UTC is under a day. Undefined for a partition of another table or layout.
+ */
+export function partitionDays(p: Pick<Partition, 'table' | 'partition'>): { firstDay: number; lastDay: number } | undefined {
+  if (p.table === 'trend_realtime' && /^\d{8}$/.test(p.partition)) {
+    const y = Number(p.partition.slice(0, 4));
+    const m = Number(p.partition.slice(4, 6)) - 1;
+    const day = Date.UTC(y, m, Number(p.partition.slice(6, 8))) / DAY;
+    return { firstDay: day - 1, lastDay: day + 1 };
+  }
+  const avg = /^\((\d+),\s*(\d{4})(\d{2})\)$/.exec(p.partition);
+  if (p.table === 'trend_average' && avg !== null) {
+    const y = Number(avg[2]);
+    const m = Number(avg[3]) - 1;
+    // From the day before the month's first to the day after its last (the next month's first).
+    return { firstDay: Date.UTC(y, m, 1) / DAY - 1, lastDay: Date.UTC(y, m + 1, 1) / DAY };
+  }
+  return undefined;
+}
+
+/** The late-write markers for dropping `parts`: every DMS, the days each trend partition can hold. */
+export function dropMarkers(parts: readonly Pick<Partition, 'table' | 'partition'>[]): LateWrite[] {
+  const markers: LateWrite[] = [];
+  for (const p of parts) {
+    const days = partitionDays(p);
+    if (days !== undefined) markers.push({ dmsId: EVERY_DMS, ...days });
+  }
+  return markers;
+}
+
 /**
  * The time zone each partitioned table's partitions are cut in: UTC when its partition key says
- * so (storage/schema.ts since UTC partitions), else the server's zone (tables of an earlier staas).
+ * so (storage/schema.ts since UTC partitions), else the server's zone (tables of an earlier staas;
+ * trend_late_writes, cut by the server's date of written_at).
  */
 export async function partitionZones(client: ClickHouseClient, db: string): Promise<Record<string, string>> {
   assertIdentifier(db);
   const rs = await client.query({
-    query: `SELECT name, partition_key, timezone() AS tz FROM system.tables WHERE database = '${db}' AND name IN ('trend_realtime', 'trend_average', 'alarm_events')`,
+    query: `SELECT name, partition_key, timezone() AS tz FROM system.tables WHERE database = '${db}' AND name IN ${RETAINED_TABLES}`,
     format: 'JSONEachRow',
   });
   const zones: Record<string, string> = {};
@@ -134,7 +188,15 @@ export async function partitionZones(client: ClickHouseClient, db: string): Prom
   return zones;
 }
 
-/** Drops the expired partitions of the staas tables in `db`; returns what was (or would be) dropped. */
+/**
+ * Drops the expired partitions of the staas tables in `db`; returns what was (or would be)
+ * dropped. Dropped trend partitions are announced with late-write markers in `db` (on a cluster,
+ * the server's local database: readers see them through the Distributed table) twice: before the
+ * drops (when that insert fails, nothing is dropped: the next run tries again) and after them
+ * (retried a few times; when it still fails, this rejects). The first covers a process that
+ * stops between a drop and the second, after which no later run would know the partition was
+ * there; the second, an API that re-read a day between the first and the drop.
+ */
 export async function applyRetention(
   client: ClickHouseClient,
   db: string,
@@ -143,7 +205,7 @@ export async function applyRetention(
 ): Promise<Partition[]> {
   assertIdentifier(db);
   const rs = await client.query({
-    query: `SELECT DISTINCT table, partition, partition_id FROM system.parts WHERE active AND database = '${db}' AND table IN ('trend_realtime', 'trend_average', 'alarm_events')`,
+    query: `SELECT DISTINCT table, partition, partition_id FROM system.parts WHERE active AND database = '${db}' AND table IN ${RETAINED_TABLES}`,
     format: 'JSONEachRow',
   });
   const parts = (await rs.json<{ table: string; partition: string; partition_id: string }>()).map((r) => ({
@@ -153,10 +215,24 @@ export async function applyRetention(
   }));
   const expired = expiredPartitions(parts, now, opts.policy, await partitionZones(client, db));
   if (opts.dryRun !== true) {
-    for (const p of expired) {
+    for (const p of expired)
       if (!/^[0-9a-zA-Z_-]+$/.test(p.partitionId)) throw new Error(`unexpected partition id ${JSON.stringify(p.partitionId)}`);
+    const markers = dropMarkers(expired);
+    await insertLateWrites(client, db, markers);
+    for (const p of expired)
       await client.command({ query: `ALTER TABLE ${db}.${assertIdentifier(p.table)} DROP PARTITION ID '${p.partitionId}'` });
+    for (let attempt = 1; markers.length > 0; attempt++) {
+      try {
+        await insertLateWrites(client, db, markers);
+        break;
+      } catch (err) {
+        if (attempt >= MARKER_ATTEMPTS) throw err;
+        await sleep(250 * 2 ** attempt);
+      }
     }
   }
   return expired;
 }
+
+/** Attempts at the markers after the drops (500 ms, 1, 2 and 4 s apart). */
+const MARKER_ATTEMPTS = 5;

@@ -5,7 +5,7 @@
  * row the sink inserts, so a body's columns are compiled once into op codes walked by one tight
  * loop per row. Column types come from the DDL (storage/schema.ts).
  */
-import { ddl, type TableName } from './schema.ts';
+import { ddl, type InsertTable } from './schema.ts';
 
 /** Returns the position after one RowBinary value that starts at `pos`. */
 export type Skip = (buf: Buffer, pos: number) => number;
@@ -62,7 +62,7 @@ export function skipperOf(type: string): Skip {
 }
 
 /** Column name -> type of a table, as its CREATE TABLE statement declares them. */
-export function columnTypes(table: TableName): Map<string, string> {
+export function columnTypes(table: InsertTable): Map<string, string> {
   const statement = ddl('staas')[table];
   const open = statement.indexOf('(');
   let depth = 0;
@@ -104,7 +104,7 @@ const COMPLEX = -5000;
 
 /** A body's columns compiled for walking, with the key columns it reads (in `keyColumns` order). */
 export interface RowLayout {
-  table: TableName;
+  table: InsertTable;
   ops: Int32Array;
   /** Skippers of types without an op code (arrays), by index. */
   complex: Skip[];
@@ -118,7 +118,7 @@ const LAYOUTS = new Map<string, RowLayout>();
  * (UInt64, UInt16 or Int32 columns). Cached. Throws Error for an unknown column, a key column
  * missing from `columns` or of another type, or a type without a RowBinary layout.
  */
-export function rowLayout(table: TableName, columns: readonly string[], keyColumns: readonly string[]): RowLayout {
+export function rowLayout(table: InsertTable, columns: readonly string[], keyColumns: readonly string[]): RowLayout {
   const id = `${table}(${columns.join(',')})[${keyColumns.join(',')}]`;
   let layout = LAYOUTS.get(id);
   if (layout !== undefined) return layout;

@@ -83,7 +83,22 @@ export function isCurrentAlarmActiveView(createTableQuery: string): boolean {
 /** Tables of the Query API's own state (not data the agents write). */
 export const API_TABLES = ['api_tokens'] as const;
 
-export function ddl(db: string): Record<TableName | 'alarm_active_mv' | (typeof API_TABLES)[number], string> {
+/**
+ * Tables of markers the pipeline writes about the data (not data the agents write):
+ * trend_late_writes tells the Query API that trend rows of days that had already ended changed.
+ */
+export const MARKER_TABLES = ['trend_late_writes'] as const;
+export type MarkerTableName = (typeof MARKER_TABLES)[number];
+
+/** Every table rows are inserted into: the agents' data and the markers about it. */
+export type InsertTable = TableName | MarkerTableName;
+
+/** trend_late_writes' dms_id when the DMSs of the changed rows are not known: every DMS. */
+export const EVERY_DMS = -1;
+/** trend_late_writes' first_day and last_day when the changed days are not known: every day (the UInt32 range). */
+export const EVERY_DAY = { first: 0, last: 0xffff_ffff } as const;
+
+export function ddl(db: string): Record<InsertTable | 'alarm_active_mv' | (typeof API_TABLES)[number], string> {
   assertIdentifier(db);
   return {
     // One row per real-time change of one parameter (or table cell).
@@ -173,6 +188,23 @@ export function ddl(db: string): Record<TableName | 'alarm_active_mv' | (typeof 
       version UInt64
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY token_hash`,
+
+    // Markers of "trend rows of UTC days that had already ended changed", which the Query API
+    // polls to drop the ended days it caches: the sink writes one per DMS after it stored rows of
+    // such days (ingest/sink/late-writes.ts), retention one after it dropped a trend partition
+    // (storage/retention.ts). dms_id -1 (EVERY_DMS): every DMS. first_day..last_day: an inclusive
+    // range of UTC day numbers (floor(ts / 86400000)); 0..4294967295 (EVERY_DAY): every day.
+    // marker_id is random, so two markers of one second stay two rows; written_at is the server's
+    // clock at the insert. Kept two days (storage/retention.ts): the API reads only recent rows.
+    trend_late_writes: `CREATE TABLE IF NOT EXISTS ${db}.trend_late_writes (
+      dms_id Int32,
+      first_day UInt32,
+      last_day UInt32,
+      marker_id String,
+      written_at DateTime DEFAULT now()
+    ) ENGINE = ReplacingMergeTree()
+    PARTITION BY toDate(written_at)
+    ORDER BY (written_at, marker_id)`,
   };
 }
 

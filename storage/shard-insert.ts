@@ -9,7 +9,7 @@ import type { ClickHouseCluster, ClickHouseConnection } from '../config/connecti
 import { createClickHouse } from './client.ts';
 import { localDatabase } from './cluster-schema.ts';
 import { insertRowBinary } from './insert.ts';
-import type { TableName } from './schema.ts';
+import type { InsertTable } from './schema.ts';
 
 export class ShardWriter {
   /** Clients per shard, per replica. */
@@ -40,7 +40,7 @@ export class ShardWriter {
    */
   async insert(
     shard: number,
-    table: TableName,
+    table: InsertTable,
     columns: readonly string[],
     body: readonly Buffer[],
     queryId: string,

@@ -34,8 +34,8 @@ import { pruneClearedAlarmTrees } from '../../storage/alarm-active.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { insertBodies } from '../../storage/partitions.ts';
 import { applyRetention, partitionZones } from '../../storage/retention.ts';
-import { distributedStatement, localDatabase, replicatedStatement } from '../../storage/cluster-schema.ts';
-import { API_TABLES, ddl, ensureSchema, TABLES } from '../../storage/schema.ts';
+import { DISTRIBUTED_TABLES, distributedStatement, localDatabase, replicatedStatement } from '../../storage/cluster-schema.ts';
+import { ddl, ensureSchema, TABLES } from '../../storage/schema.ts';
 import { sql } from '../../storage/sql.ts';
 import { authenticatedOperations, requiredQuery, urlOf, type Target } from '../support/openapi.ts';
 import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
@@ -109,11 +109,26 @@ describe('staas on a current ClickHouse (chdb)', () => {
     const first = await definitions();
     assert.deepEqual(
       first.map((t) => t.name),
-      ['alarm_active', 'alarm_active_mv', 'alarm_events', 'api_tokens', 'element_rows', 'trend_average', 'trend_realtime'],
+      [
+        'alarm_active',
+        'alarm_active_mv',
+        'alarm_events',
+        'api_tokens',
+        'element_rows',
+        'trend_average',
+        'trend_late_writes',
+        'trend_realtime',
+      ],
     );
     await ensureSchema(client, DB);
     assert.deepEqual(await definitions(), first, 'the view is recognised as current: not dropped and re-created');
-    assert.deepEqual(await partitionZones(client, DB), { trend_realtime: 'UTC', trend_average: 'UTC', alarm_events: 'UTC' });
+    const [server] = await queryRows<{ tz: string }>(client, 'SELECT timezone() AS tz');
+    assert.deepEqual(await partitionZones(client, DB), {
+      trend_realtime: 'UTC',
+      trend_average: 'UTC',
+      alarm_events: 'UTC',
+      trend_late_writes: server!.tz, // by the server's date of written_at
+    });
   });
 
   it('parses the cluster DDL: Replicated local tables and Distributed tables (chdb has no ZooKeeper, macros or clusters)', async () => {
@@ -131,7 +146,7 @@ describe('staas on a current ClickHouse (chdb)', () => {
     // Distributed tables over local tables of the same layout: refused only for the cluster's name.
     await ensureSchema(client, local);
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-    for (const table of [...TABLES, ...API_TABLES]) {
+    for (const table of DISTRIBUTED_TABLES) {
       await assert.rejects(
         client.command({ query: distributedStatement('staas', db, table) }),
         (err: Error) => describeInsertError(err).code === 701 && /cluster 'staas' not found/.test(err.message),

@@ -71,7 +71,12 @@ describe('retention on a server in America/Chicago (private ClickHouse 18.16)', 
     const old = ROW - 2 * 24 * HOUR; // 214 hours old: its UTC day ended more than 7 days ago
     await storeBatch(client, 'staas', 'trend', [trendPoint(1, { timestamp: ROW }), trendPoint(2, { timestamp: old })]);
     assert.deepEqual(await partitions('staas'), ['20261116', '20261118']);
-    assert.deepEqual(await partitionZones(client, 'staas'), { trend_realtime: 'UTC', trend_average: 'UTC', alarm_events: 'UTC' });
+    assert.deepEqual(await partitionZones(client, 'staas'), {
+      trend_realtime: 'UTC',
+      trend_average: 'UTC',
+      alarm_events: 'UTC',
+      trend_late_writes: 'America/Chicago', // by the server's date of written_at
+    });
     const dropped = await applyRetention(client, 'staas', NOW);
     assert.deepEqual(
       dropped.map((p) => p.partition),

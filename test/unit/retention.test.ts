@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endOf, expiredPartitions, type Partition } from '../../storage/retention.ts';
+import { dropMarkers, endOf, expiredPartitions, partitionDays, type Partition } from '../../storage/retention.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0); // 2026-11-24 12:00 UTC
 const p = (table: string, partition: string): Partition => ({ table, partition, partitionId: partition });
@@ -57,6 +57,56 @@ describe('retention: partitions cut in a time zone other than UTC', () => {
     // Once the local day is wholly older than 7 days, it goes.
     assert.deepEqual(names(expiredPartitions(parts, Date.UTC(2026, 10, 25, 6), undefined, { trend_realtime: 'America/Chicago' })), [
       'trend_realtime:20261117',
+    ]);
+  });
+});
+
+describe('retention: late-write markers', () => {
+  const DAY = 86_400_000;
+  const dayOf = (ms: number) => Math.floor(ms / DAY);
+
+  it('keeps markers 2 days by the date of written_at in the given zone, however system.parts prints it', () => {
+    const parts = ["'2026-11-21'", '2026-11-22', "'2026-11-23'"].map((d) => p('trend_late_writes', d));
+    // 2 days before 11-24 12:00 is 11-22 12:00: 11-21 ended before, 11-22 has younger markers.
+    assert.deepEqual(names(expiredPartitions(parts, NOW)), ["trend_late_writes:'2026-11-21'"]);
+    // In Chicago 11-21 ends 11-22 06:00 UTC, still before 11-22 12:00; 11-22 ends 11-23 06:00.
+    assert.deepEqual(names(expiredPartitions(parts, NOW, undefined, { trend_late_writes: 'America/Chicago' })), [
+      "trend_late_writes:'2026-11-21'",
+    ]);
+    assert.deepEqual(names(expiredPartitions(parts, NOW + 19 * 3_600_000, undefined, { trend_late_writes: 'America/Chicago' })), [
+      "trend_late_writes:'2026-11-21'",
+      'trend_late_writes:2026-11-22',
+    ]);
+  });
+
+  it('covers every UTC day a dropped trend partition can hold, a day wider on each side', () => {
+    const day = dayOf(Date.UTC(2026, 10, 16));
+    assert.deepEqual(partitionDays({ table: 'trend_realtime', partition: '20261116' }), { firstDay: day - 1, lastDay: day + 1 });
+    // A month of averages: from the day before its first to the day after its last.
+    assert.deepEqual(partitionDays({ table: 'trend_average', partition: '(5,202602)' }), {
+      firstDay: dayOf(Date.UTC(2026, 1, 1)) - 1,
+      lastDay: dayOf(Date.UTC(2026, 1, 28)) + 1,
+    });
+    assert.deepEqual(partitionDays({ table: 'trend_average', partition: '(60, 202612)' }), {
+      firstDay: dayOf(Date.UTC(2026, 11, 1)) - 1,
+      lastDay: dayOf(Date.UTC(2027, 0, 1)),
+    });
+    for (const other of [p('alarm_events', '202610'), p('trend_late_writes', '2026-11-21'), p('trend_realtime', '(1,2)')])
+      assert.equal(partitionDays(other), undefined);
+  });
+
+  it('covers the UTC days of every row a partition cut in any zone holds (every DMS)', () => {
+    // A day cut in a zone from UTC-12 to UTC+14 holds instants from 14 hours before its UTC
+    // midnight to 12 hours after its UTC end.
+    for (const partition of ['20260308', '20261231', '20240229']) {
+      const start = Date.UTC(Number(partition.slice(0, 4)), Number(partition.slice(4, 6)) - 1, Number(partition.slice(6)));
+      const [m] = dropMarkers([{ table: 'trend_realtime', partition }]);
+      assert.equal(m!.dmsId, -1);
+      for (const t of [start - 14 * 3_600_000, start + DAY + 12 * 3_600_000 - 1])
+        assert.ok(m!.firstDay <= dayOf(t) && dayOf(t) <= m!.lastDay, `${partition}: ${new Date(t).toISOString()}`);
+    }
+    assert.deepEqual(dropMarkers([p('alarm_events', '202510'), p('trend_average', '(5,202607)')]), [
+      { dmsId: -1, firstDay: dayOf(Date.UTC(2026, 6, 1)) - 1, lastDay: dayOf(Date.UTC(2026, 7, 1)) },
     ]);
   });
 });
