@@ -5,6 +5,7 @@
 import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
 import type { TableName } from '../../storage/schema.ts';
 import { RowBinaryWriter } from './rowbinary.ts';
+import { addKey, keysOrNone, partitionKey } from './trend-keys.ts';
 
 export interface TableEncoder<T> {
   table: TableName;
@@ -162,14 +163,16 @@ export interface TableRows {
   rows: number;
   /**
    * Numbers that bound the rows' partitions from above: the distinct (window, UTC day) pairs of
-   * trend rows (a partition is a day, or a window and a month: never more partitions than pairs),
-   * so that the insert needs no walk over the rows to count them (storage/insert.ts
-   * `partitionsAtMost`). Undefined when not gathered.
+   * trend rows (ingest/sink/trend-keys.ts partitionKey; a partition is a day, or a window and a
+   * month: never more partitions than pairs), so that the insert needs no walk over the rows to
+   * count them (storage/insert.ts `partitionsAtMost`); also the days late-write markers name
+   * (ingest/sink/late-writes.ts). Undefined when not gathered or past MAX_KEYS.
    */
   partitionKeys?: readonly number[];
   /**
-   * The distinct DMS ids of the rows, when gathered (trend rows): a message whose DMSs all live
-   * on one shard goes to it whole, without a walk over its rows to split them (TableBatches).
+   * The distinct DMS ids of the rows, when gathered (trend rows, at most MAX_KEYS): a message
+   * whose DMSs all live on one shard goes to it whole, without a walk over its rows to split them
+   * (TableBatches); late-write markers name them.
    */
   dmsIds?: readonly number[];
 }
@@ -199,18 +202,29 @@ export function encodeForTables(type: 'trend' | 'alarm' | 'element', records: re
     avg.reset();
     let nRt = 0;
     let nAvg = 0;
+    // The keys and DMS ids the transcoder gathers (ingest/sink/trend-keys.ts), gathered the same
+    // way here: what the sink does with them (partition bounds, shards, late-write markers) must
+    // not depend on the path a message took.
+    const realtimeKeys: number[] = [];
+    const averageKeys: number[] = [];
+    const dmsIds: number[] = [];
     for (const p of records as TrendPoint[]) {
+      addKey(dmsIds, p.dmsId);
       if (p.windowMinutes === 0) {
         realtimeEncoder.write(rt, p);
+        addKey(realtimeKeys, partitionKey(0, p.timestamp));
         nRt++;
       } else {
         averageEncoder.write(avg, p);
+        addKey(averageKeys, partitionKey(p.windowMinutes, p.timestamp));
         nAvg++;
       }
     }
     const out: TableRows[] = [];
-    if (nRt > 0) out.push({ encoder: realtimeEncoder, body: rt.result(), rows: nRt });
-    if (nAvg > 0) out.push({ encoder: averageEncoder, body: avg.result(), rows: nAvg });
+    const dms = keysOrNone(dmsIds);
+    if (nRt > 0) out.push({ encoder: realtimeEncoder, body: rt.result(), rows: nRt, partitionKeys: keysOrNone(realtimeKeys), dmsIds: dms });
+    if (nAvg > 0)
+      out.push({ encoder: averageEncoder, body: avg.result(), rows: nAvg, partitionKeys: keysOrNone(averageKeys), dmsIds: dms });
     return out;
   }
   const encoder = (type === 'alarm' ? alarmEncoder : elementRowEncoder) as TableEncoder<unknown>;

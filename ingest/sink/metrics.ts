@@ -45,6 +45,12 @@ export function createSinkMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    lateWriteMarkers: new Counter({
+      name: 'staas_sink_late_write_markers_total',
+      help: 'Late-write marker rows stored in trend_late_writes (rows of UTC days that had ended), by the trend table whose batch they mark',
+      labelNames: ['table'] as const,
+      registers,
+    }),
     insertRetries: new Counter({
       name: 'staas_sink_insert_retries_total',
       help: 'Inserts retried after a transient failure',

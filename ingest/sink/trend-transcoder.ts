@@ -20,6 +20,7 @@
 import type { ContainerBlock } from '../../schemas/container.ts';
 import { INT32_MAX, MAX_TS, MIN_TS } from '../../schemas/validate.ts';
 import { averageEncoder, realtimeEncoder, type TableRows, type TableWriters } from './encoders.ts';
+import { addKey, keysOrNone, partitionKey } from './trend-keys.ts';
 
 /** The bounds of ingest/sink/validate.ts plainlyValidTrend for strings (ASCII: characters = bytes). */
 const MAX_INDEX_BYTES = 256;
@@ -172,14 +173,13 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
         return undefined;
       if (dmsId !== lastDms) {
         lastDms = dmsId;
-        if (dmsIds.length <= MAX_KEYS && !dmsIds.includes(dmsId)) dmsIds.push(dmsId);
+        addKey(dmsIds, dmsId);
       }
-      const key = windowMinutes * WINDOW_KEY + Math.floor(timestamp / DAY_MS);
+      const key = partitionKey(windowMinutes, timestamp);
       if (key !== lastKey) {
         lastKey = key;
-        const keys = windowMinutes === 0 ? realtimeKeys : averageKeys;
-        // Past MAX_KEYS the bound is useless (an insert splits above 50 partitions): stop looking.
-        if (keys.length <= MAX_KEYS && !keys.includes(key)) keys.push(key);
+        // Past MAX_KEYS the bound is useless (an insert splits above 50 partitions): addKey stops looking.
+        addKey(windowMinutes === 0 ? realtimeKeys : averageKeys, key);
       }
       // One room check per row, then byte stores: every value was range-checked above.
       const w = windowMinutes === 0 ? rt : avg;
@@ -235,16 +235,6 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
       dmsIds: keysOrNone(dmsIds),
     });
   return out;
-}
-
-const DAY_MS = 86_400_000;
-/** A (window, day) key is window x WINDOW_KEY + day: days stay below 2^22 (MAX_TS is in 2100). */
-const WINDOW_KEY = 2 ** 22;
-/** Keys gathered per table and message at most; more and the message says nothing (the insert counts). */
-const MAX_KEYS = 64;
-
-function keysOrNone(keys: number[]): number[] | undefined {
-  return keys.length > MAX_KEYS ? undefined : keys;
 }
 
 /**

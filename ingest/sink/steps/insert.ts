@@ -8,13 +8,21 @@
  * with its own `maxInFlight`: a shard that is down holds back only its own rows, the other shards'
  * rows keep being stored. A message is done for a table only when every shard stored its part
  * (Completion's feeds): offsets are committed only after every shard acknowledged.
+ *
+ * A trend batch holding rows of UTC days that had already ended is stored with late-write
+ * markers (ingest/sink/late-writes.ts): inserted after its rows, through the same store and lane
+ * (on a cluster the same shard, never the Distributed table, so a marker is not seen before its
+ * rows), retried the same way, and the batch is stored only once they are. A crash between the
+ * two leaves the messages uncommitted: they are stored and marked again.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import type { TableName } from '../../../storage/schema.ts';
-import { describeInsertError } from '../clickhouse-errors.ts';
+import { LATE_WRITE_COLUMNS, LATE_WRITES_TABLE, lateWriteRows } from '../../../storage/late-writes.ts';
+import type { InsertTable, TableName } from '../../../storage/schema.ts';
+import { describeInsertError, type InsertErrorClass } from '../clickhouse-errors.ts';
 import { tableFeed } from '../completion.ts';
+import { lateWritesOf } from '../late-writes.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -25,7 +33,7 @@ import { retainedBytes, type TableBatch } from './table-batch.ts';
  * ClickHouse's error). The sink passes storage/insert.ts insertRowBinary; unit tests a fake.
  */
 export type StoreRows = (
-  table: TableName,
+  table: InsertTable,
   columns: readonly string[],
   body: readonly Buffer[],
   queryId: string,
@@ -151,55 +159,100 @@ export class Insert implements Step<TableBatch> {
     this.poll();
   }
 
-  /** True when stored; false when the batch's messages went to the DLQ instead. */
+  /**
+   * True when stored (with its late-write markers); false when the batch's messages went to the
+   * DLQ instead. Rejects when neither can be done (a fatal ClickHouse error, or a transient one
+   * while stopping): the sink stops without committing the messages.
+   */
   private async insertWithRetry(b: TableBatch): Promise<boolean> {
     const { lane } = b;
     const table = b.encoder.table;
     const body = b.body.views(); // streamed chunk by chunk: no concatenated copy
     this.metrics.batchRows.observe({ table }, b.rows);
     this.metrics.batchBytes.observe({ table }, b.body.length);
+    const failed = await this.untilStored(table, lane, async (queryId) => {
+      const started = process.hrtime.bigint();
+      await this.store(table, b.encoder.columns, body, queryId, lane, b.partitionKeys?.size);
+      this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    if (failed === undefined) {
+      this.metrics.rowsInserted.inc({ table }, b.rows);
+      await this.markLateWrites(b);
+      return true;
+    }
+    const { err, kind, name, why } = failed;
+    if (kind === 'data') {
+      // The rows are wrong for the table: dead-letter the messages that fed them (each once,
+      // even if another of its tables refuses too). Each is done when its DLQ copy is
+      // acknowledged and its other tables have settled (ingest/sink/completion.ts).
+      const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
+      const feed = tableFeed(table, lane, this.lanes.count);
+      for (const ref of b.refs) {
+        if (!ref.completion.refused(feed)) continue;
+        while (this.deadLetter.full) await sleep(10);
+        this.deadLetter.submit({ ref, reason: 'insert-rejected', detail });
+      }
+      return false;
+    }
+    throw new Error(
+      `insert into ${table} of ${describeRefs(b.refs)} failed (${name}${why === undefined ? '' : `: ${why}`}): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * After a trend batch's rows were stored (`Date.now()` read here, after the insert): the
+   * late-write markers its UTC days call for, if any, in `b`'s lane. Rejects when they cannot be
+   * stored (a failure that is not transient, or any while stopping): the sink stops, and the
+   * batch's messages, not committed, are stored and marked again by whoever reads them next.
+   */
+  private async markLateWrites(b: TableBatch): Promise<void> {
+    const table = b.encoder.table;
+    if (table !== 'trend_realtime' && table !== 'trend_average') return;
+    const markers = lateWritesOf(b.partitionKeys, b.dmsIds, Date.now());
+    if (markers.length === 0) return;
+    const body = [lateWriteRows(markers)]; // made once: a retry sends the same marker ids
+    const failed = await this.untilStored(LATE_WRITES_TABLE, b.lane, (queryId) =>
+      this.store(LATE_WRITES_TABLE, LATE_WRITE_COLUMNS, body, queryId, b.lane),
+    );
+    if (failed !== undefined) {
+      const { err, name, why } = failed;
+      throw new Error(
+        `late-write markers of the insert into ${table} of ${describeRefs(b.refs)} failed (${name}${why === undefined ? '' : `: ${why}`}): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.metrics.lateWriteMarkers.inc({ table }, markers.length);
+  }
+
+  /**
+   * Runs `insert` (given a fresh query id per attempt) until it succeeds — resolves undefined —
+   * or fails in a way a retry does not mend — resolves with the error and its classification
+   * (ingest/sink/clickhouse-errors.ts). Transient failures are retried with backoff (250 ms
+   * doubling to 5 s), except while stopping.
+   */
+  private async untilStored(
+    table: InsertTable,
+    lane: number,
+    insert: (queryId: string) => Promise<void>,
+  ): Promise<(InsertErrorClass & { err: unknown }) | undefined> {
+    const where = `${table}${this.lanes.count > 1 ? ` (shard ${lane + 1})` : ''}`;
     let backoff = 250;
     for (let attempt = 1; ; attempt++) {
-      const started = process.hrtime.bigint();
       try {
-        await this.store(table, b.encoder.columns, body, `staas-sink-${randomUUID()}`, lane, b.partitionKeys?.size);
-        this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.rowsInserted.inc({ table }, b.rows);
+        await insert(`staas-sink-${randomUUID()}`);
         this.lastProgressAt = Date.now();
         this.lastError = undefined;
-        if (attempt > 1)
-          this.log.info(`insert into ${table}${this.lanes.count > 1 ? ` (shard ${lane + 1})` : ''} succeeded after ${attempt} attempts`);
-        return true;
+        if (attempt > 1) this.log.info(`insert into ${where} succeeded after ${attempt} attempts`);
+        return undefined;
       } catch (err) {
-        const { kind, name, why } = describeInsertError(err);
-        if (kind === 'transient' && !this.stopping) {
-          this.lastError = (err as Error).message.split('\n')[0];
-          this.metrics.insertRetries.inc({ table });
-          if (attempt === 1 || attempt % 10 === 0)
-            this.log.warn(
-              `insert into ${table}${this.lanes.count > 1 ? ` (shard ${lane + 1})` : ''} failed (${(err as Error).message.split('\n')[0]}); retrying`,
-            );
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-          continue;
-        }
-        if (kind === 'data') {
-          // The rows are wrong for the table: dead-letter the messages that fed them (each once,
-          // even if another of its tables refuses too). Each is done when its DLQ copy is
-          // acknowledged and its other tables have settled (ingest/sink/completion.ts).
-          const detail = (err as Error).message.split('\n')[0] ?? 'insert rejected';
-          const feed = tableFeed(table, lane, this.lanes.count);
-          for (const ref of b.refs) {
-            if (!ref.completion.refused(feed)) continue;
-            while (this.deadLetter.full) await sleep(10);
-            this.deadLetter.submit({ ref, reason: 'insert-rejected', detail });
-          }
-          return false;
-        }
-        throw new Error(
-          `insert into ${table} of ${describeRefs(b.refs)} failed (${name}${why === undefined ? '' : `: ${why}`}): ${(err as Error).message}`,
-          { cause: err },
-        );
+        const described = describeInsertError(err);
+        if (described.kind !== 'transient' || this.stopping) return { ...described, err };
+        this.lastError = (err as Error).message.split('\n')[0];
+        this.metrics.insertRetries.inc({ table });
+        if (attempt === 1 || attempt % 10 === 0) this.log.warn(`insert into ${where} failed (${this.lastError}); retrying`);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
       }
     }
   }

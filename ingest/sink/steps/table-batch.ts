@@ -33,10 +33,12 @@ export interface TableBatch {
   /** The messages that fed this batch. */
   refs: MessageRef[];
   /**
-   * The union of its parts' TableRows.partitionKeys (its partitions are at most as many);
-   * undefined once a part came without them.
+   * The union of its parts' TableRows.partitionKeys (its partitions are at most as many; its
+   * rows' UTC days, for late-write markers); undefined once a part came without them.
    */
   partitionKeys: Set<number> | undefined;
+  /** The union of its parts' DMS ids (TableRows.dmsIds); undefined once a part came without them. */
+  dmsIds: Set<number> | undefined;
 }
 
 export interface BatchLimits {
@@ -59,6 +61,8 @@ interface Part {
   rows: number;
   /** The message's partition keys for the table (a superset for one lane's share of them). */
   partitionKeys: readonly number[] | undefined;
+  /** The DMS ids of the part's rows, when known. */
+  dmsIds: readonly number[] | undefined;
 }
 
 export class TableBatches implements Step<Encoded> {
@@ -121,11 +125,14 @@ export class TableBatches implements Step<Encoded> {
             openedAt: Date.now(),
             refs: [],
             partitionKeys: new Set(),
+            dmsIds: new Set(),
           }),
         );
       b.body.append(p.body);
       if (p.partitionKeys === undefined) b.partitionKeys = undefined;
       else if (b.partitionKeys !== undefined) for (const k of p.partitionKeys) b.partitionKeys.add(k);
+      if (p.dmsIds === undefined) b.dmsIds = undefined;
+      else if (b.dmsIds !== undefined) for (const d of p.dmsIds) b.dmsIds.add(d);
       b.rows += p.rows;
       if (p === parts[0]) b.messageBytes += messageBytes(ref);
       b.refs.push(ref);
@@ -177,6 +184,7 @@ export class TableBatches implements Step<Encoded> {
       body: t.body,
       rows: t.rows,
       partitionKeys: t.partitionKeys,
+      dmsIds: t.dmsIds,
     });
     if (this.lanes.count === 1) return tables.map((t) => whole(t, 0));
     const parts: Part[] = [];
@@ -196,7 +204,15 @@ export class TableBatches implements Step<Encoded> {
         continue;
       }
       for (const [lane, body] of bodies.entries())
-        if (body.length > 0) parts.push({ encoder: t.encoder, lane, body, rows: rows[lane]!, partitionKeys: t.partitionKeys });
+        if (body.length > 0)
+          parts.push({
+            encoder: t.encoder,
+            lane,
+            body,
+            rows: rows[lane]!,
+            partitionKeys: t.partitionKeys,
+            dmsIds: t.dmsIds?.filter((d) => this.lanes.laneOf(d) === lane),
+          });
     }
     return parts;
   }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { benchPoint } from '../../../bench/points.ts';
 import { batchMessage, decodeBatchContainer, readBatchContainer } from '../../../ingest/kafka/message.ts';
-import { encodeForTables, TableWriters } from '../../../ingest/sink/encoders.ts';
+import { encodeForTables, TableWriters, type TableRows } from '../../../ingest/sink/encoders.ts';
 import { transcodeTrends } from '../../../ingest/sink/trend-transcoder.ts';
 import { invalidRecords } from '../../../ingest/sink/validate.ts';
 import type { TrendPoint } from '../../../schemas/records.ts';
@@ -66,26 +66,28 @@ const point: fc.Arbitrary<TrendPoint> = fc
   .tuple(validPoint, fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: hostile }))
   .map(([p, change]) => (change === null ? p : { ...p, ...change }));
 
+/** What either path gives for one table: its rows, and the keys and DMS ids it gathered (sorted). */
+function stored(t: TableRows) {
+  const sorted = (xs: readonly number[] | undefined) => (xs === undefined ? undefined : [...xs].sort((a, b) => a - b));
+  return { table: t.encoder.table, rows: t.rows, body: Buffer.from(t.body), keys: sorted(t.partitionKeys), dmsIds: sorted(t.dmsIds) };
+}
+
 /** What the full path stores for a message: the table bodies, or undefined when it refuses it. */
-function fullPath(value: Buffer, headers: Record<string, string>): { table: string; rows: number; body: Buffer }[] | undefined {
+function fullPath(value: Buffer, headers: Record<string, string>): ReturnType<typeof stored>[] | undefined {
   const { container, announcedType } = readBatchContainer(value, headers);
   const decoded = decodeBatchContainer(container, announcedType);
   if (invalidRecords(decoded.type, decoded.records) !== undefined) return undefined;
-  return encodeForTables(decoded.type, decoded.records).map((t) => ({ table: t.encoder.table, rows: t.rows, body: Buffer.from(t.body) }));
+  return encodeForTables(decoded.type, decoded.records).map(stored);
 }
 
 function transcoded(value: Buffer, headers: Record<string, string>) {
   const { container } = readBatchContainer(value, headers);
   assert.ok(container.current, 'a container of the Writer has the current schema');
-  return transcodeTrends(container.blocks, new TableWriters())?.map((t) => ({
-    table: t.encoder.table,
-    rows: t.rows,
-    body: Buffer.from(t.body),
-  }));
+  return transcodeTrends(container.blocks, new TableWriters())?.map(stored);
 }
 
 describe('trend transcoder (Avro -> RowBinary)', () => {
-  it('stores exactly what the full path stores, and declines whatever the full path refuses', () => {
+  it('stores exactly what the full path stores (rows, keys, DMS ids), and declines whatever the full path refuses', () => {
     let taken = 0;
     fc.assert(
       fc.property(fc.array(point, { minLength: 1, maxLength: 6 }), (points) => {
@@ -114,6 +116,8 @@ describe('trend transcoder (Avro -> RowBinary)', () => {
           const { container } = readBatchContainer(m.value as Buffer, m.headers);
           const tables = transcodeTrends(container.blocks, new TableWriters());
           assert.ok(tables !== undefined);
+          // The full path (messages the transcoder declines) gathers the same, past the cap too.
+          assert.deepEqual(tables.map(stored), fullPath(m.value as Buffer, m.headers as Record<string, string>));
           for (const t of tables) {
             const partitions = new Set(rowPartitions(t.encoder.table, t.encoder.columns, Buffer.from(t.body)).map((r) => r.partition)).size;
             if (t.partitionKeys === undefined) assert.ok(partitions > 0);

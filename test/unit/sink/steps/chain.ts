@@ -18,7 +18,7 @@ import { Insert, type InsertLanes } from '../../../../ingest/sink/steps/insert.t
 import type { MessageRef } from '../../../../ingest/sink/steps/step.ts';
 import { TableBatches } from '../../../../ingest/sink/steps/table-batch.ts';
 import type { TrendPoint } from '../../../../schemas/records.ts';
-import type { TableName } from '../../../../storage/schema.ts';
+import type { InsertTable, TableName } from '../../../../storage/schema.ts';
 
 /** A promise the test settles. */
 export interface Held {
@@ -44,10 +44,20 @@ export class FakeClickHouse {
   readonly heldLanes = new Set<number>();
   readonly held: { table: TableName; rows: number; lane: number; held: Held }[] = [];
   readonly stored: { table: TableName; bytes: number; lane: number; body: Buffer }[] = [];
+  /**
+   * Late-write marker inserts (trend_late_writes), kept apart from `stored` and acknowledged at
+   * once (whatever `auto` says), unless `holdMarkers`: then they wait in `heldMarkers`.
+   */
+  readonly markers: { lane: number; columns: readonly string[]; body: Buffer }[] = [];
+  holdMarkers = false;
+  readonly heldMarkers: Held[] = [];
+  /** The next this many marker inserts fail as a connection failure would (transient: retried). */
+  markerFailures = 0;
 
-  readonly store = (table: TableName, _columns: readonly string[], chunks: readonly Buffer[], _queryId = '', lane = 0): Promise<void> => {
+  readonly store = (table: InsertTable, columns: readonly string[], chunks: readonly Buffer[], _queryId = '', lane = 0): Promise<void> => {
     const body = Buffer.concat(chunks);
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (table === 'trend_late_writes') return this.storeMarkers(columns, body, lane);
     if (this.refuse.has(table))
       return Promise.reject(new Error(`Code: 33, e.displayText() = DB::Exception: Cannot read all data (${table})`));
     if (this.auto && !this.heldLanes.has(lane)) {
@@ -69,6 +79,26 @@ export class FakeClickHouse {
     });
     return d.promise;
   };
+
+  private storeMarkers(columns: readonly string[], body: Buffer, lane: number): Promise<void> {
+    if (this.markerFailures > 0) {
+      this.markerFailures--;
+      return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:8123'));
+    }
+    if (!this.holdMarkers) {
+      this.markers.push({ lane, columns, body });
+      return Promise.resolve();
+    }
+    const d = deferred();
+    this.heldMarkers.push({
+      resolve: () => {
+        this.markers.push({ lane, columns, body });
+        d.resolve();
+      },
+      reject: (err) => d.reject(err),
+    });
+    return d.promise;
+  }
 
   /** Acknowledges the held inserts of `lane`, and lets its later ones through. */
   ackLane(lane: number): void {

@@ -64,7 +64,17 @@ function batchesOf(ref: MessageRef, twoTables: boolean): TableBatch[] {
   return tables.map((t) => {
     const body = new RowChunks();
     body.append(t.body);
-    return { encoder: t.encoder, lane: 0, body, rows: t.rows, messageBytes: 0, openedAt: 0, refs: [ref], partitionKeys: undefined };
+    return {
+      encoder: t.encoder,
+      lane: 0,
+      body,
+      rows: t.rows,
+      messageBytes: 0,
+      openedAt: 0,
+      refs: [ref],
+      partitionKeys: undefined,
+      dmsIds: undefined,
+    };
   });
 }
 
