@@ -33,6 +33,11 @@ export interface QueryConfig {
    * data beside the tier counts (trends/plan-memory.ts); 0 turns the early read off.
    */
   trendPlanMemory: number;
+  /**
+   * Memory for sealed trend days (bytes; STAAS_QUERY_TREND_CACHE_MB): a graph over weeks reads
+   * only its edges from ClickHouse (trends/day-cache.ts); 0 turns the cache off.
+   */
+  trendCacheBytes: number;
   /** Appends every SQL statement (NDJSON: label, sql) to this file, for debugging and compatibility checks. */
   sqlLogFile: string | undefined;
 }
@@ -53,6 +58,7 @@ export function readQueryConfig(env: Env = process.env, overrides: Partial<Query
     authFailuresPerMinute: r.int('STAAS_QUERY_AUTH_FAILURES_PER_MINUTE', 120, { min: 1 }),
     maxShareLifetimeMs: r.int('STAAS_QUERY_MAX_SHARE_DAYS', 90, { min: 1, max: 3660 }) * DAY_MS,
     trendPlanMemory: r.int('STAAS_QUERY_TREND_PLAN_MEMORY', 4096, { min: 0, max: 1_000_000 }),
+    trendCacheBytes: r.int('STAAS_QUERY_TREND_CACHE_MB', 256, { min: 0, max: 1_048_576 }) * 1024 * 1024,
     sqlLogFile: r.optionalString('STAAS_QUERY_SQL_LOG'),
     ...overrides,
   };

@@ -5,6 +5,7 @@ import type { QueryConfig } from './config.ts';
 import type { ElementDirectory } from './elements.ts';
 import type { QueryMetrics } from './metrics.ts';
 import type { ClickHouseReader } from './reader.ts';
+import type { TrendDayCache } from './trends/day-cache.ts';
 import type { PlanMemory } from './trends/plan-memory.ts';
 
 export interface QueryContext {
@@ -17,4 +18,6 @@ export interface QueryContext {
   metrics: QueryMetrics;
   /** The last plan of each trend graph (early data reads). */
   trendPlans: PlanMemory;
+  /** Sealed trend days in memory (trends/day-cache.ts), kept current by trends/late-writes.ts. */
+  dayCache: TrendDayCache;
 }

@@ -16,6 +16,7 @@ export interface QueryMetrics {
    * remembered plan was right), `cancelled` (the counts gave another plan), `none` (no plan known).
    */
   trendEarlyReads: Counter<'outcome'>;
+  trendSealedReads: Counter<'outcome'>;
 }
 
 export function createQueryMetrics(registry = new Registry(), defaults = false): QueryMetrics {
@@ -57,6 +58,12 @@ export function createQueryMetrics(registry = new Registry(), defaults = false):
     trendEarlyReads: new Counter({
       name: 'staas_query_trend_early_reads_total',
       help: 'Trend requests by what their data read started beside the tier counts did: used, cancelled (another plan), none',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    trendSealedReads: new Counter({
+      name: 'staas_query_trend_sealed_reads_total',
+      help: 'Trend requests whose whole sealed days came from the API cache: spliced (raw tiers), aggregated (read whole from ClickHouse)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

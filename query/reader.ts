@@ -33,6 +33,16 @@ export interface ReadOptions {
   /** Names the statement in metrics and logs, e.g. `trend.data`. */
   label: string;
   signal?: AbortSignal;
+  /**
+   * ClickHouse `max_threads` for a small read (server default otherwise). 18.16 starts its
+   * threads per query: measured for the few hundred rows of a trend's live day (111,000 rows
+   * read over 3 branches), 35 ms of server CPU with the default against 19 with one thread.
+   */
+  maxThreads?: number;
+}
+
+function settingsOf(opts: ReadOptions): { max_threads?: number } {
+  return opts.maxThreads === undefined ? {} : { max_threads: opts.maxThreads };
 }
 
 export class ClickHouseReader {
@@ -77,6 +87,7 @@ export class ClickHouseReader {
         abort_signal: opts.signal,
         clickhouse_settings: {
           ...READ_SETTINGS,
+          ...settingsOf(opts),
           max_execution_time: this.maxExecutionTimeS,
           output_format_json_quote_64bit_integers: 0,
         },
@@ -119,7 +130,7 @@ export class ClickHouseReader {
         query: `${statement.text}\nFORMAT RowBinary`,
         query_id: queryId,
         abort_signal: opts.signal,
-        clickhouse_settings: { ...READ_SETTINGS, max_execution_time: this.maxExecutionTimeS, wait_end_of_query: 1 },
+        clickhouse_settings: { ...READ_SETTINGS, ...settingsOf(opts), max_execution_time: this.maxExecutionTimeS, wait_end_of_query: 1 },
       });
       return res.stream as AsyncIterable<Buffer>;
     });

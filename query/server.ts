@@ -18,6 +18,8 @@ import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import type { QueryContext } from './context.ts';
 import { ElementDirectory } from './elements.ts';
+import { TrendDayCache } from './trends/day-cache.ts';
+import { LateWriteFeed } from './trends/late-writes.ts';
 import { PlanMemory } from './trends/plan-memory.ts';
 import {
   COMMON_PROBLEMS,
@@ -47,6 +49,13 @@ export interface QueryApiOptions {
 }
 
 export const API_VERSION = '1.0.0';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The invalidation feed of the cache of sealed trend days (trends/late-writes.ts). */
+    lateWrites: LateWriteFeed;
+  }
+}
 
 /** Builds the app (not listening); `app.close()` releases it, not the ClickHouse client. */
 export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInstance> {
@@ -78,7 +87,12 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     elements: new ElementDirectory(reader),
     metrics,
     trendPlans: new PlanMemory(config.trendPlanMemory),
+    dayCache: new TrendDayCache(config.trendCacheBytes),
   };
+  const lateWrites = new LateWriteFeed(reader, ctx.db, ctx.dayCache);
+  lateWrites.start();
+  app.decorate('lateWrites', lateWrites);
+  app.addHook('onClose', async () => lateWrites.stop());
 
   installProblemHandlers(app);
   // Request bodies are JSON only: fastify's built-in text/plain parser would hand a string to the

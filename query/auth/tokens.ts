@@ -129,6 +129,7 @@ export class TokenStore {
     if (!TOKEN_FORMAT.test(token)) return undefined;
     const rows = await this.reader.rows<TokenRow>(sql`SELECT ${COLUMNS} FROM ${this.table} FINAL WHERE token_hash = ${hashOf(token)}`, {
       label: 'token.lookup',
+      maxThreads: 1,
       signal,
     });
     return rows[0] === undefined ? undefined : toInfo(rows[0]);

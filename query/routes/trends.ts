@@ -2,7 +2,9 @@
  * Trend graphs of one element (DataMiner's GetTrendDataMessage): per parameter (or table cell)
  * the most precise stored tier that fits the point budget, falling back past tiers with no data,
  * aggregated on the fly into time buckets when nothing fits; element-level status rows beside.
- * Two reads per request: the tier counts of every series, then every series' points.
+ * Ranges that touch sealed days (UTC days that ended 2 h ago) take them from the API's cache and
+ * read only the days still being written, in one statement (trends/sealed-read.ts); other ranges
+ * (and wildcard table indices) read the tier counts of every series, then every series' points.
  */
 import { Readable } from 'node:stream';
 import { Negotiator } from '@fastify/accept-negotiator';
@@ -11,7 +13,9 @@ import { principalOf, tenantFilter } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
-import { TrendBodyWriter, trendBody, type TrendFormat } from '../trends/response.ts';
+import { TrendBodyWriter, trendBody, type SealedSplice, type TrendFormat } from '../trends/response.ts';
+import { splitSealed } from '../trends/sealed-days.ts';
+import { SealedTrendRead } from '../trends/sealed-read.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
 import { samePlan, shapeKey, type TrendPlan } from '../trends/plan-memory.ts';
 import { hasStatusRows, tierCountsQuery, trendDataQuery, type SeriesRead, type TierCountRow, type TrendScope } from '../trends/sql.ts';
@@ -215,47 +219,59 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
           label: 'trend.data',
           signal,
         });
-      const shape = shapeKey({
-        tenant: scope.tenant.text,
-        dmaId,
-        elementId,
-        parameters: q.parameter,
-        type: q.type,
-        interval: q.interval,
-        maxPoints,
-        rangeMs: q.to - q.from,
-      });
-      // The data read of the plan this graph got last starts now, beside the counts (see
-      // trends/plan-memory.ts); it is used only when the counts give the same plan.
-      const remembered = ctx.trendPlans.get(shape);
-      const early = remembered === undefined ? undefined : startEarlyRead(remembered, dataRead);
-      let chunks: AsyncIterable<Buffer>;
-      let reads: SeriesRead[];
-      try {
-        const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
-        reads = planSeries(specs, counts, {
+      /**
+       * Counts, then data; the data read of the plan this graph got last starts beside the
+       * counts (see trends/plan-memory.ts) and is used only when the counts give the same plan.
+       */
+      const readWithPlanMemory = async (): Promise<{ chunks: AsyncIterable<Buffer>; reads: SeriesRead[] }> => {
+        const shape = shapeKey({
+          tenant: scope.tenant.text,
+          dmaId,
+          elementId,
+          parameters: q.parameter,
           type: q.type,
           interval: q.interval,
           maxPoints,
-          maxSeries: config.maxSeries,
-          range: { from: q.from, to: q.to },
+          rangeMs: q.to - q.from,
         });
-        const plan: TrendPlan = { reads, withStatusRows: hasStatusRows(counts) };
-        ctx.trendPlans.set(shape, plan);
-        if (early !== undefined && samePlan(early.plan, plan)) {
-          ctx.metrics.trendEarlyReads.inc({ outcome: 'used' });
-          chunks = await early.chunks;
-        } else {
+        const remembered = ctx.trendPlans.get(shape);
+        const early = remembered === undefined ? undefined : startEarlyRead(remembered, dataRead);
+        try {
+          const counts = await ctx.reader.rows<TierCountRow>(tierCountsQuery(scope, specs, tables), { label: 'trend.counts' });
+          const reads = planSeries(specs, counts, planOptions);
+          const plan: TrendPlan = { reads, withStatusRows: hasStatusRows(counts) };
+          ctx.trendPlans.set(shape, plan);
+          if (early !== undefined && samePlan(early.plan, plan)) {
+            ctx.metrics.trendEarlyReads.inc({ outcome: 'used' });
+            return { chunks: await early.chunks, reads };
+          }
           ctx.metrics.trendEarlyReads.inc({ outcome: early === undefined ? 'none' : 'cancelled' });
           early?.cancel();
-          chunks = await dataRead(plan);
+          return { chunks: await dataRead(plan), reads };
+        } catch (err) {
+          early?.cancel();
+          throw err;
         }
-      } catch (err) {
-        early?.cancel();
-        throw err;
+      };
+      const planOptions = { type: q.type, interval: q.interval, maxPoints, maxSeries: config.maxSeries, range: { from: q.from, to: q.to } };
+      let chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+      let reads: SeriesRead[];
+      let splice: SealedSplice | undefined;
+      // Whole sealed days from the API's cache, the rest from ClickHouse (trends/sealed-read.ts).
+      const split = ctx.dayCache.serving() && specs.every((s) => !s.wildcard) ? splitSealed(q.from, q.to, Date.now()) : undefined;
+      if (split !== undefined) {
+        const sealed = new SealedTrendRead(ctx, scope, p.dmsId, specs, split, q.order);
+        const counts = await sealed.counts(tables, { type: q.type, interval: q.interval, maxPoints, range: planOptions.range });
+        reads = planSeries(specs, counts, planOptions);
+        const withStatusRows = hasStatusRows(counts);
+        ctx.metrics.trendSealedReads.inc({ outcome: reads.some((r) => r.aggregated) ? 'aggregated' : 'spliced' });
+        if (reads.some((r) => r.aggregated)) chunks = await dataRead({ reads, withStatusRows });
+        else ({ chunks, splice } = await sealed.data(reads, withStatusRows));
+      } else {
+        ({ chunks, reads } = await readWithPlanMemory());
       }
       const format = preferredFormat(request.headers.accept);
-      const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format);
+      const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format, splice);
       // The body is written while the rows arrive (see trends/response.ts); a failure past this
       // point (connection to ClickHouse lost) cuts the response short, which clients see.
       // Its buffers are reused only after a complete send ('finish': every byte handed to the

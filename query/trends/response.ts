@@ -14,14 +14,35 @@
  *   status rows `{"kind":"status", time, status}`.
  *
  * Input: rows of `trendDataQuery` in answer order (series by `ord`, then status rows with
- * `ord` = the number of series), in batches.
+ * `ord` = the number of series), in batches; with a `SealedSplice`, the text of cached sealed days
+ * goes in between, where their time range falls.
  */
 import { ByteText } from '../http/byte-text.ts';
 import { RowBinaryError, spanReaderFor, spanSlots } from '../rowbinary.ts';
+import type { DayText } from './day-cache.ts';
 import { bucketPoint, type BucketGroup, type TrendPointOut } from './points.ts';
 import { TREND_DATA_SHAPE, type BucketStats, type SeriesRead } from './sql.ts';
 
 export type TrendFormat = 'json' | 'ndjson';
+
+/**
+ * Points of sealed days from the API's cache (trends/day-cache.ts), spliced into the answer of a
+ * read of the rest of the range: every row of the read is either before `from` or at/after `to`.
+ */
+export interface SealedSplice {
+  /** The sealed days' range [from, to) (epoch ms). */
+  from: number;
+  to: number;
+  /** Per series `ord` (the status rows at `reads.length`): its days' points [k0, k1), oldest first. */
+  days: readonly (readonly DaySlice[])[];
+}
+
+/** The points [k0, k1) (oldest first) of one day's text. */
+export interface DaySlice {
+  text: DayText;
+  k0: number;
+  k1: number;
+}
 
 /** What the answer says about the request. */
 export interface TrendHead {
@@ -48,8 +69,46 @@ const VALUE_DISCRETE = SLOT.value_discrete!;
 const MAX_DISCRETE = SLOT.max_discrete!;
 const readRow = spanReaderFor(TREND_DATA_SHAPE);
 /** The end of a raw point without discrete values, encoded once: most points of numeric parameters. */
-const NO_DISCRETES = Buffer.from(',"discreteValue":null,"discreteMax":null}', 'latin1');
-const NO_DISCRETES_LINE = Buffer.from(',"discreteValue":null,"discreteMax":null}\n', 'latin1');
+const NO_DISCRETES = Buffer.from(',"discreteValue":null,"discreteMax":null', 'latin1');
+const POINT_END = Buffer.from('}', 'latin1');
+const POINT_END_LINE = Buffer.from('}\n', 'latin1');
+
+/** A discrete string column of a row as JSON: '' (no value) is null. */
+function writeDiscrete(out: ByteText, buf: Buffer, spans: Float64Array, slot: number): void {
+  const start = spans[slot]!;
+  const end = spans[slot + 1]!;
+  if (start === end) out.ascii('null');
+  else out.utf8(JSON.stringify(buf.toString('utf8', start, end)));
+}
+
+/**
+ * The fields of a raw point of the data query's row at `spans` (read by `readTrendDataRow`),
+ * without braces: ClickHouse's text of its numbers, then the discrete strings (`averaged`: an
+ * average tier; real-time rows have no discreteMax). Returns true when it had no discrete values.
+ */
+export function writePointFields(out: ByteText, buf: Buffer, spans: Float64Array, averaged: boolean): boolean {
+  out.copy(buf, spans[JSON_TEXT]!, spans[JSON_TEXT + 1]!);
+  if (spans[VALUE_DISCRETE] === spans[VALUE_DISCRETE + 1] && (!averaged || spans[MAX_DISCRETE] === spans[MAX_DISCRETE + 1])) {
+    out.bytes(NO_DISCRETES);
+    return true;
+  }
+  out.ascii(',"discreteValue":');
+  writeDiscrete(out, buf, spans, VALUE_DISCRETE);
+  out.ascii(',"discreteMax":');
+  if (averaged) writeDiscrete(out, buf, spans, MAX_DISCRETE);
+  else out.ascii('null');
+  return false;
+}
+
+/**
+ * Reads the data query's row at `at` of `buf` into `spans` (a Float64Array of
+ * `TREND_DATA_SPANS`): returns the next row's offset, or -1 when the row is cut short.
+ */
+export const readTrendDataRow: (buf: Buffer, at: number, spans: Float64Array) => number = readRow;
+/** The length of the spans array `readTrendDataRow` fills. */
+export const TREND_DATA_SPANS = spanSlots(TREND_DATA_SHAPE).size;
+/** Slots of the spans: `ord` and `agg` values; `json` start (end at +1). */
+export const TREND_DATA_SLOT = { ord: ORD, agg: AGG, json: JSON_TEXT } as const;
 
 /**
  * The answer's bytes, piece by piece: `start()` once, `add(buf)` per chunk of the data query's
@@ -71,6 +130,10 @@ export class TrendBodyWriter {
   private readonly spans = new Float64Array(spanSlots(TREND_DATA_SHAPE).size);
   /** Per series: what precedes a point's fields in NDJSON (kind, parameterId, index). */
   private readonly ndjsonPrefix: string[];
+  /** Per series `ord`: whether its sealed days were written. */
+  private readonly spliced: boolean[];
+  /** Pieces taken before a spliced day's buffer, and those buffers, in answer order (see `take`). */
+  private queued: Buffer[] = [];
 
   constructor(
     private readonly head: TrendHead,
@@ -78,8 +141,10 @@ export class TrendBodyWriter {
     /** Bucket width of aggregated series (ms). */
     private readonly bucketMs: number,
     readonly format: TrendFormat,
+    private readonly sealed?: SealedSplice,
   ) {
     this.ndjsonPrefix = reads.map((r) => `{"kind":"point","parameterId":${r.parameterId},"index":${JSON.stringify(r.index)},`);
+    this.spliced = new Array<boolean>(reads.length + 1).fill(sealed === undefined);
   }
 
   start(): void {
@@ -111,6 +176,7 @@ export class TrendBodyWriter {
       }
       if (this.group.length > 0) this.flushGroup();
       if (ord !== this.current) this.moveTo(ord);
+      if (!this.spliced[ord] && this.spliceDue(buf)) this.splice(ord);
       if (ord === this.reads.length) this.statusRow(buf);
       else this.rawPoint(buf, ord);
     }
@@ -119,12 +185,52 @@ export class TrendBodyWriter {
   end(): void {
     this.flushGroup();
     this.moveTo(this.reads.length);
+    if (!this.spliced[this.reads.length]) this.splice(this.reads.length);
     if (this.format === 'json') this.out.ascii(']}');
   }
 
-  /** The bytes written since the last take. */
-  take(): Buffer {
-    return this.out.take();
+  /** Whether the current raw row comes after the sealed days in the answer's order. */
+  private spliceDue(buf: Buffer): boolean {
+    const t = timeOf(buf, this.spans[JSON_TEXT]!);
+    return this.head.order === 'asc' ? t >= this.sealed!.to : t < this.sealed!.from;
+  }
+
+  /** Writes the sealed days of series `ord` (the current one). */
+  private splice(ord: number): void {
+    this.spliced[ord] = true;
+    const days = this.sealed!.days[ord] ?? [];
+    const asc = this.head.order === 'asc';
+    for (let k = 0; k < days.length; k++) {
+      const { text, k0, k1 } = days[asc ? k : days.length - 1 - k]!;
+      if (k0 >= k1) continue;
+      if (this.format === 'json') {
+        if (this.written > 0) this.out.ascii(',');
+        const head = this.out.take();
+        if (head.length > 0) this.queued.push(head);
+        this.queued.push(text.joined(this.head.order, k0, k1));
+        this.written += k1 - k0;
+        continue;
+      }
+      const prefix = ord === this.reads.length ? '{"kind":"status",' : this.ndjsonPrefix[ord]!;
+      for (let j = 0; j < k1 - k0; j++) {
+        this.out.utf8(prefix);
+        this.out.bytes(text.point(asc ? k0 + j : k1 - 1 - j));
+        this.out.ascii('}\n');
+      }
+    }
+  }
+
+  /**
+   * The bytes written since the last take, in order: pieces of the writer's own buffer and
+   * spliced sealed days (the cache's buffers, handed on without a copy).
+   */
+  take(): Buffer[] {
+    const tail = this.out.take();
+    if (this.queued.length === 0) return tail.length === 0 ? [] : [tail];
+    const pieces = this.queued;
+    this.queued = [];
+    if (tail.length > 0) pieces.push(tail);
+    return pieces;
   }
 
   /** Call once the whole answer has been sent: its buffers go to the next answer (ByteText.release). */
@@ -146,6 +252,7 @@ export class TrendBodyWriter {
   /** Closes the current series and opens every series up to `ord` (empty ones included). */
   private moveTo(ord: number): void {
     while (this.current < ord) {
+      if (this.current >= 0 && !this.spliced[this.current]) this.splice(this.current);
       if (this.format === 'json' && this.current >= 0) this.out.ascii(']}');
       this.current++;
       this.written = 0;
@@ -171,29 +278,13 @@ export class TrendBodyWriter {
 
   /** A raw point: ClickHouse's text of its numbers, then the discrete strings (real-time rows have no discreteMax). */
   private rawPoint(buf: Buffer, ord: number): void {
-    const s = this.spans;
     this.pointStart(ord);
-    this.out.copy(buf, s[JSON_TEXT]!, s[JSON_TEXT + 1]!);
-    const averaged = this.reads[ord]!.windowMinutes > 0;
-    if (s[VALUE_DISCRETE] === s[VALUE_DISCRETE + 1] && (!averaged || s[MAX_DISCRETE] === s[MAX_DISCRETE + 1])) {
-      this.out.bytes(this.format === 'json' ? NO_DISCRETES : NO_DISCRETES_LINE);
+    if (writePointFields(this.out, buf, this.spans, this.reads[ord]!.windowMinutes > 0)) {
+      this.out.bytes(this.format === 'json' ? POINT_END : POINT_END_LINE);
       return;
     }
-    this.out.ascii(',"discreteValue":');
-    this.discrete(buf, VALUE_DISCRETE);
-    this.out.ascii(',"discreteMax":');
-    if (averaged) this.discrete(buf, MAX_DISCRETE);
-    else this.out.ascii('null');
     this.out.ascii('}');
     this.pointEnd();
-  }
-
-  /** A discrete string column of the current row as JSON: '' (no value) is null. */
-  private discrete(buf: Buffer, slot: number): void {
-    const start = this.spans[slot]!;
-    const end = this.spans[slot + 1]!;
-    if (start === end) this.out.ascii('null');
-    else this.out.utf8(JSON.stringify(buf.toString('utf8', start, end)));
   }
 
   private statusRow(buf: Buffer): void {
@@ -202,6 +293,17 @@ export class TrendBodyWriter {
     this.out.copy(buf, this.spans[JSON_TEXT]!, this.spans[JSON_TEXT + 1]!);
     this.out.ascii(this.format === 'json' ? '}' : '}\n');
   }
+}
+
+/** The time of a raw row or status row: its JSON text starts `"time":<digits>` (trends/sql.ts). */
+export function timeOf(buf: Buffer, jsonStart: number): number {
+  let t = 0;
+  for (let i = jsonStart + 7; i < buf.length; i++) {
+    const c = buf[i]! - 48;
+    if (c < 0 || c > 9) break;
+    t = t * 10 + c;
+  }
+  return t;
 }
 
 /**
@@ -236,10 +338,9 @@ export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<
       const used = writer.add(rest);
       if (used < rest.length) pending = rest.subarray(used);
     }
-    const out = writer.take();
-    if (out.length > 0) yield out;
+    yield* writer.take();
   }
   if (pending !== undefined) throw new RowBinaryError(`the trend answer ends inside a row (${pending.length} bytes)`);
   writer.end();
-  yield writer.take();
+  yield* writer.take();
 }

@@ -16,6 +16,7 @@
  */
 import { join, likeWildcard, sql, type Sql } from '../../storage/sql.ts';
 import { castColumns, type RowShape } from '../rowbinary.ts';
+import type { TimeRange } from './sealed-days.ts';
 import type { SeriesKey, SeriesSpec } from './series.ts';
 
 /** Element, tenant and time range shared by every branch. */
@@ -28,6 +29,11 @@ export interface TrendScope {
   /** Range [from, to) in epoch ms. */
   from: number;
   to: number;
+  /**
+   * When set, only these parts of [from, to) are read (the rest comes from the API's cache of
+   * sealed days, trends/day-cache.ts); an empty list reads nothing.
+   */
+  ranges?: readonly TimeRange[];
 }
 
 /** A row of `tierCountsQuery`. */
@@ -108,8 +114,17 @@ function keyWindowCondition(s: SeriesRead): Sql {
   return sql`(parameter_id = ${s.parameterId} AND idx = ${s.index} AND window_minutes = ${s.windowMinutes})`;
 }
 
+function timeCondition(scope: TrendScope): Sql {
+  if (scope.ranges === undefined) return sql`ts >= ${scope.from} AND ts < ${scope.to}`;
+  if (scope.ranges.length === 0) return sql`0`;
+  return sql`(${join(
+    scope.ranges.map((r) => sql`(ts >= ${r.from} AND ts < ${r.to})`),
+    ' OR ',
+  )})`;
+}
+
 function elementRange(scope: TrendScope): Sql {
-  return sql`${scope.tenant} AND dma_id = ${scope.dmaId} AND element_id = ${scope.elementId} AND ts >= ${scope.from} AND ts < ${scope.to}`;
+  return sql`${scope.tenant} AND dma_id = ${scope.dmaId} AND element_id = ${scope.elementId} AND ${timeCondition(scope)}`;
 }
 
 /**
@@ -133,6 +148,29 @@ export function tierCountsQuery(scope: TrendScope, specs: readonly SeriesSpec[],
     branches.push(sql`SELECT parameter_id, idx, window_minutes, uniqExact(ts) AS points, min(ts) AS first
       FROM ${scope.db}.trend_average WHERE ${elementRange(scope)} AND (${series}) GROUP BY parameter_id, idx, window_minutes`);
   return join(branches, ' UNION ALL ');
+}
+
+/** A row of `dayCountsQuery`: a `TierCountRow` of one UTC day. */
+export interface DayCountRow extends TierCountRow {
+  /** UTC day number (epoch ms / 86,400,000). */
+  day: number;
+}
+
+/**
+ * Distinct timestamps and the earliest per (series, tier, UTC day) in [from, to) for the given
+ * series (no wildcards) and the element's status rows, from both tables whatever the request
+ * asks: what the cache of sealed days stores (trends/day-cache.ts).
+ */
+export function dayCountsQuery(scope: TrendScope, series: readonly SeriesKey[]): Sql {
+  const keys = join(series.map(keyCondition), ' OR ');
+  const realtime = sql`SELECT parameter_id, idx, toUInt16(0) AS window_minutes, intDiv(ts, 86400000) AS day,
+      uniqExact(ts) AS points, min(ts) AS first
+    FROM ${scope.db}.trend_realtime WHERE ${elementRange(scope)} AND (${series.length > 0 ? sql`(${keys}) OR ` : sql``}parameter_id = ${ELEMENT_STATUS_PARAMETER})
+    GROUP BY parameter_id, idx, day`;
+  if (series.length === 0) return realtime;
+  return sql`${realtime} UNION ALL SELECT parameter_id, idx, window_minutes, intDiv(ts, 86400000) AS day, uniqExact(ts) AS points, min(ts) AS first
+    FROM ${scope.db}.trend_average WHERE ${elementRange(scope)} AND (${keys})
+    GROUP BY parameter_id, idx, window_minutes, day`;
 }
 
 /** Whether `tierCountsQuery` found element status rows in the range. */
@@ -306,6 +344,86 @@ export function trendDataQuery(
   // No series (a wildcard matched nothing) and no status rows: the status branch still makes a
   // valid statement, with no rows.
   if (branches.length === 0) branches.push(statusRows(scope, reads.length));
+  const dir = order === 'desc' ? sql`DESC` : sql`ASC`;
+  return sql`SELECT ${castColumns(TREND_DATA_SHAPE)}
+    FROM (${join(branches, ' UNION ALL ')}) AS points
+    ORDER BY ord, ts ${dir}, status ${dir}, value_discrete, max_discrete`;
+}
+
+/** One series of `liveRowsQuery` and the tiers to read of it. */
+export interface LiveSeries extends SeriesKey {
+  realtime: boolean;
+  averages: boolean;
+  /** Average windows to leave out (their count already exceeds the budget). */
+  skipWindows: readonly number[];
+}
+
+/**
+ * `ord` of `liveRowsQuery`'s rows: series index × LIVE_ORD_STEP + window (0 = real-time); the
+ * element status rows get `series.length × LIVE_ORD_STEP`.
+ */
+export const LIVE_ORD_STEP = 65_537;
+
+/**
+ * The days not sealed yet of a request answered from the cache of sealed days, in one statement:
+ * the raw rows of every tier of every series that the plan could still choose (at most `cap` per
+ * tier: a tier with more cannot fit a budget of `cap - 1`), and the element status rows, in the
+ * answer's order. The plan is made from these rows' counts (trends/sealed-read.ts), so the
+ * statement needs no count beforehand: one pass over the parts being written instead of two.
+ */
+export function liveRowsQuery(scope: TrendScope, series: readonly LiveSeries[], cap: number, order: 'asc' | 'desc'): Sql {
+  const ordOf = (pick: (s: LiveSeries) => boolean, extra: Sql) => {
+    const picked = series.map((s, i) => ({ s, i })).filter(({ s }) => pick(s));
+    const base =
+      picked.length === 1
+        ? sql`${picked[0]!.i * LIVE_ORD_STEP}`
+        : sql`multiIf(${join(
+            picked.map(({ s, i }) => sql`${keyCondition(s)}, ${i * LIVE_ORD_STEP}`),
+            ', ',
+          )}, 0)`;
+    return { picked, ord: sql`toUInt32(${base} + ${extra})` };
+  };
+  // The status rows share the real-time branch (one pass over the parts being written) and are
+  // never capped (LIMIT BY their own time).
+  const statusOrd = series.length * LIVE_ORD_STEP;
+  const rt = ordOf((s) => s.realtime, sql`0`);
+  const rtOrd =
+    rt.picked.length === 0
+      ? sql`toUInt32(${statusOrd})`
+      : sql`toUInt32(multiIf(parameter_id = ${ELEMENT_STATUS_PARAMETER}, ${statusOrd}, ${join(
+          rt.picked.map(({ s, i }) => sql`${keyCondition(s)}, ${i * LIVE_ORD_STEP}`),
+          ', ',
+        )}, 0))`;
+  const branches: Sql[] = [
+    sql`SELECT o AS ord, t AS ts, s AS status, toUInt8(0) AS agg,
+        if(o = ${statusOrd}, concat('"time":', toString(t), ',"status":', toString(s)), ${REALTIME_JSON}) AS json,
+        if(o = ${statusOrd}, '', vd) AS value_discrete, '' AS max_discrete
+      FROM (SELECT ${rtOrd} AS o, ts AS t, status AS s, value AS v, value_discrete AS vd
+        FROM ${scope.db}.trend_realtime
+        WHERE ${elementRange(scope)} AND (${join(
+          [...rt.picked.map(({ s }) => keyCondition(s)), sql`parameter_id = ${ELEMENT_STATUS_PARAMETER}`],
+          ' OR ',
+        )})
+        ORDER BY o, t, _part_index DESC LIMIT 1 BY o, t) AS lr
+      LIMIT ${cap} BY ord, if(ord = ${statusOrd}, ts, 0)`,
+  ];
+  const avg = ordOf((s) => s.averages, sql`window_minutes`);
+  if (avg.picked.length > 0)
+    branches.push(sql`SELECT ${AVERAGE_RAW_COLUMNS} FROM (SELECT ${avg.ord} AS o, window_minutes AS w, ts AS t, status AS s, value AS v,
+        min AS lo, max AS hi, value_discrete AS vd, max_discrete AS md, samples AS sm
+      FROM ${scope.db}.trend_average
+      WHERE ${elementRange(scope)} AND (${join(
+        avg.picked.map(({ s }) =>
+          s.skipWindows.length === 0
+            ? keyCondition(s)
+            : sql`(${keyCondition(s)} AND window_minutes NOT IN (${join(
+                s.skipWindows.map((w) => sql`${w}`),
+                ', ',
+              )}))`,
+        ),
+        ' OR ',
+      )})
+      ORDER BY o, t, _part_index DESC LIMIT 1 BY o, t) AS la LIMIT ${cap} BY ord`);
   const dir = order === 'desc' ? sql`DESC` : sql`ASC`;
   return sql`SELECT ${castColumns(TREND_DATA_SHAPE)}
     FROM (${join(branches, ' UNION ALL ')}) AS points

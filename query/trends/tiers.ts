@@ -119,3 +119,36 @@ export function bucketMsFor(from: number, to: number, maxPoints: number): number
 export function bucketStart(ts: number, from: number, bucketMs: number): number {
   return from + Math.floor((ts - from) / bucketMs) * bucketMs;
 }
+
+/**
+ * Whether the points of a tier in the days not sealed yet can change the choice of `chooseTier`,
+ * given the counts of the sealed part of the range (`sealed`, which may lack tiers with no sealed
+ * points) ending at `sealedTo` (epoch ms). Live points only add to a count and come after every
+ * sealed point, so they never move a tier's `first` when it has sealed points:
+ * - a tier whose sealed points already exceed `maxPoints` never fits: its live count cannot matter
+ *   (when it is chosen anyway, aggregated, the whole range is read again);
+ * - with type auto (and interval auto), when some tier with sealed points covers the range, only
+ *   covering tiers can be chosen, and a tier without sealed points starts at `sealedTo` or later:
+ *   it matters only if it would cover from there.
+ * Explicit tiers (type realtime, an interval class) keep every tier of the class.
+ */
+export function liveCountMatters(
+  sealed: readonly TierCount[],
+  windowMinutes: number,
+  type: TrendTypeChoice,
+  interval: IntervalChoice,
+  maxPoints: number,
+  range: TrendRange,
+  sealedTo: number,
+): boolean {
+  const own = sealed.find((c) => c.windowMinutes === windowMinutes && c.points > 0);
+  if (own !== undefined && own.points > maxPoints) return false;
+  if (type === 'realtime' || interval !== 'auto') return true;
+  const withData = sealed.filter((c) => c.points > 0 && (type !== 'average' || c.windowMinutes > 0));
+  const firsts = withData.map((c) => c.first).filter((t): t is number => t !== undefined);
+  if (firsts.length === 0) return true;
+  const start = Math.max(range.from, Math.min(...firsts));
+  if (!withData.some((c) => coversRange(c, range, start))) return true;
+  const me: TierCount = own ?? { windowMinutes, points: 1, first: sealedTo };
+  return coversRange(me, range, start);
+}

@@ -230,7 +230,16 @@ describe('Query API tenancy and hostile input (real pipeline)', () => {
     );
     assert.deepEqual(
       tables.map((t) => t.name),
-      ['alarm_active', 'alarm_active_mv', 'alarm_events', 'api_tokens', 'element_rows', 'trend_average', 'trend_realtime'],
+      [
+        'alarm_active',
+        'alarm_active_mv',
+        'alarm_events',
+        'api_tokens',
+        'element_rows',
+        'trend_average',
+        'trend_late_writes',
+        'trend_realtime',
+      ],
     );
   });
 

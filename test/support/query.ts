@@ -133,6 +133,8 @@ export async function startQueryFixture(configOverrides: Partial<QueryConfig> = 
       await writer.flush();
       for (const s of sinks)
         await until(`sink ${s.groupId} committed to the end`, () => committedToEnd(kafka, s.groupId, topicNames), 120_000, 250);
+      // Late rows (into sealed days) reach the APIs' day caches with their next poll.
+      for (const app of apis) await app.lateWrites.caughtUp();
     },
     async rereadFromStart() {
       await startSink(uniqueName('query-test-reread'));
