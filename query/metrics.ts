@@ -1,5 +1,6 @@
 /** The Query API's Prometheus metrics (prom-client), one registry per app instance. */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TrendDayCache } from './trends/day-cache.ts';
 
 export interface QueryMetrics {
   registry: Registry;
@@ -68,4 +69,22 @@ export function createQueryMetrics(registry = new Registry(), defaults = false):
       registers: [registry],
     }),
   };
+}
+
+/** Gauges of the cache of sealed trend days, read when scraped: bytes, days held, whether it serves. */
+export function trendCacheGauges(metrics: QueryMetrics, cache: TrendDayCache): void {
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  gauge('staas_query_trend_cache_bytes', 'Bytes held by the cache of sealed trend days', () => cache.bytes);
+  gauge('staas_query_trend_cache_days', 'Series-days held by the cache of sealed trend days', () => cache.size);
+  gauge('staas_query_trend_cache_serving', '1 while the cache of sealed trend days serves (its late-write polls succeed)', () =>
+    cache.serving() ? 1 : 0,
+  );
 }

@@ -13,7 +13,7 @@ import { appendFileSync } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ident } from '../storage/sql.ts';
-import { authentication } from './auth/access.ts';
+import { authentication, holdUntilVerified } from './auth/access.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { QueryConfig } from './config.ts';
 import type { QueryContext } from './context.ts';
@@ -30,7 +30,7 @@ import {
   problemResponses,
   problemSchema,
 } from './http/problem.ts';
-import { createQueryMetrics, type QueryMetrics } from './metrics.ts';
+import { createQueryMetrics, trendCacheGauges, type QueryMetrics } from './metrics.ts';
 import { ClickHouseReader } from './reader.ts';
 import { V1_ROUTES } from './routes/index.ts';
 import { publicRoutes } from './routes/public.ts';
@@ -89,7 +89,11 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     trendPlans: new PlanMemory(config.trendPlanMemory),
     dayCache: new TrendDayCache(config.trendCacheBytes),
   };
-  const lateWrites = new LateWriteFeed(reader, ctx.db, ctx.dayCache);
+  const lateWrites = new LateWriteFeed(reader, ctx.db, ctx.dayCache, {
+    warn: (m) => app.log.warn(m),
+    info: (m) => app.log.info(m),
+  });
+  trendCacheGauges(metrics, ctx.dayCache);
   lateWrites.start();
   app.decorate('lateWrites', lateWrites);
   app.addHook('onClose', async () => lateWrites.stop());
@@ -112,6 +116,8 @@ export async function buildQueryApi(opts: QueryApiOptions): Promise<FastifyInsta
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Before compression: an answer replaced by a 401 is then compressed like any other.
+  app.addHook('onSend', holdUntilVerified);
   // Level 1: a 30-day trend (1 MB of JSON) compresses to 112 KB in 4.7 ms of CPU, against 94 KB
   // in 15 ms at zlib's default level 6 — CPU is what limits requests per second here.
   await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'], zlibOptions: { level: 1 } });

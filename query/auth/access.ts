@@ -4,11 +4,12 @@
  * confined to the token's DMS with `tenantFilter`, so no query can reach another tenant's rows.
  */
 import bearerAuth from '@fastify/bearer-auth';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { join, sql, type Sql } from '../../storage/sql.ts';
-import { HttpProblem } from '../http/problem.ts';
-import { isLive, type ElementKey, type Scope, type TokenKind, type TokenStore } from './tokens.ts';
+import { HttpProblem, PROBLEM_CONTENT_TYPE, type Problem } from '../http/problem.ts';
+import { isLive, type ElementKey, type Scope, type TokenInfo, type TokenKind, type TokenStore } from './tokens.ts';
 
 export interface Principal {
   tokenId: string;
@@ -22,6 +23,11 @@ export interface Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /**
+     * A GET whose token was verified moments ago runs with that principal while its token is
+     * looked up again: this settles true when the token is still live (see `holdUntilVerified`).
+     */
+    tokenRecheck: Promise<boolean> | undefined;
   }
   interface FastifyContextConfig {
     /** The scope a route needs; routes without one are public. */
@@ -73,6 +79,53 @@ function authorizationLines(rawHeaders: readonly string[]): number {
  * 429 until the minute ends, before its tokens are looked up — every lookup of an unknown token is
  * a ClickHouse read, and the per-token limit cannot count requests that have no token.
  */
+/** How long a verified token's record lets a GET start before its lookup answers (ms). */
+const RECHECK_WINDOW_MS = 60_000;
+const MAX_VERIFIED = 10_000;
+
+function principalFrom(info: TokenInfo): Principal {
+  return {
+    tokenId: info.tokenId,
+    kind: info.kind,
+    dmsId: info.dmsId,
+    scopes: new Set(info.scopes),
+    elements: info.kind === 'share' ? new Set(info.elements) : null,
+  };
+}
+
+/**
+ * A root `onSend` hook (registered before compression) that holds every answer of a request
+ * that started on a recently verified token (`tokenRecheck`) until that token's fresh lookup
+ * answered, and replaces it by a 401 problem when the token was revoked or expired meanwhile (503
+ * when the lookup failed). So a GET's reads run beside its token lookup rather than after it,
+ * and a revoked token still gets nothing on its next request, on any instance: what decides is
+ * the lookup of that request, as before. Writes (POST, DELETE) never start early.
+ */
+export async function holdUntilVerified(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const recheck = request.tokenRecheck;
+  if (recheck === undefined) return payload;
+  request.tokenRecheck = undefined;
+  let problem: Problem | undefined;
+  try {
+    if (!(await recheck))
+      problem = {
+        type: 'about:blank',
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'a valid bearer token is required (missing, unknown, expired or revoked)',
+      };
+  } catch (err) {
+    const status = err instanceof HttpProblem ? err.status : 503;
+    problem = { type: 'about:blank', title: status === 503 ? 'Service Unavailable' : 'Error', status, detail: (err as Error).message };
+  }
+  if (problem === undefined) return payload;
+  if (payload instanceof Readable) payload.destroy();
+  reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).removeHeader('content-length');
+  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="staas"');
+  request.principal = null;
+  return JSON.stringify({ ...problem, instance: request.url.split('?')[0] });
+}
+
 export const authentication = fp<{ tokens: TokenStore; failuresPerMinute: number }>(
   async (app: FastifyInstance, { tokens, failuresPerMinute }) => {
     const countFailure = app.createRateLimit({
@@ -93,6 +146,13 @@ export const authentication = fp<{ tokens: TokenStore; failuresPerMinute: number
         },
       );
     app.decorateRequest('principal', null);
+    app.decorateRequest('tokenRecheck', undefined);
+    /** Tokens verified live lately, with when: a GET on one starts before its lookup answers. */
+    const verified = new Map<string, { info: TokenInfo; at: number }>();
+    const remember = (key: string, info: TokenInfo) => {
+      if (verified.size >= MAX_VERIFIED) verified.clear();
+      verified.set(key, { info, at: Date.now() });
+    };
     await app.register(bearerAuth, {
       keys: new Set<string>(),
       addHook: false,
@@ -100,15 +160,28 @@ export const authentication = fp<{ tokens: TokenStore; failuresPerMinute: number
       // RFC 6749's reading: the scheme name is case-insensitive (`bearer` works too, RFC 7235 §2.1).
       specCompliance: 'rfc6749',
       auth: async (key: string, request: FastifyRequest) => {
+        const known = verified.get(key);
+        if (request.method === 'GET' && known !== undefined && Date.now() - known.at < RECHECK_WINDOW_MS && isLive(known.info)) {
+          request.principal = principalFrom(known.info);
+          request.tokenRecheck = tokens.lookup(key).then((info) => {
+            if (info !== undefined && isLive(info)) {
+              remember(key, info);
+              return true;
+            }
+            verified.delete(key);
+            return false;
+          });
+          // Awaited by holdUntilVerified; a request that fails before sending still settles it.
+          request.tokenRecheck.catch(() => undefined);
+          return true;
+        }
         const info = await tokens.lookup(key);
-        if (info === undefined || !isLive(info)) return false;
-        request.principal = {
-          tokenId: info.tokenId,
-          kind: info.kind,
-          dmsId: info.dmsId,
-          scopes: new Set(info.scopes),
-          elements: info.kind === 'share' ? new Set(info.elements) : null,
-        };
+        if (info === undefined || !isLive(info)) {
+          verified.delete(key);
+          return false;
+        }
+        remember(key, info);
+        request.principal = principalFrom(info);
         return true;
       },
     });

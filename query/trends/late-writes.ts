@@ -54,6 +54,8 @@ export class LateWriteFeed {
     private readonly reader: ClickHouseReader,
     private readonly db: Sql,
     private readonly cache: TrendDayCache,
+    /** Told when polls start failing and when they recover. */
+    private readonly log: { warn(msg: string): void; info(msg: string): void } = { warn: () => undefined, info: () => undefined },
     private readonly intervalMs = 1000,
   ) {}
 
@@ -121,10 +123,16 @@ export class LateWriteFeed {
       if (this.cursor !== undefined) for (const [id, at] of this.seen) if (at < this.cursor - 2 * OVERLAP_S) this.seen.delete(id);
       if (this.cursor === undefined && rows.length === 0) this.cursor = await this.serverNow();
       this.lastSuccessAt = started;
+      if (this.lastError !== undefined) this.log.info('late-write polls recovered: the cache of sealed trend days serves again');
       this.lastError = undefined;
       this.cache.servingUntil = started + SERVE_WITHIN_MS;
     } catch (err) {
+      const first = this.lastError === undefined;
       this.lastError = (err as Error).message.split('\n')[0];
+      if (first)
+        this.log.warn(
+          `late-write poll failed (${this.lastError}); the cache of sealed trend days is bypassed ${SERVE_WITHIN_MS / 1000} s after the last success, until polls succeed`,
+        );
     }
   }
 

@@ -138,6 +138,9 @@ describe('the cache of sealed trend days', () => {
     assert.equal(await metric(f.api, reads('trend.day-data')), dayData);
     assert.equal(await metric(f.api, reads('trend.day-counts')), dayCounts);
     assert.equal(await metric(f.api, reads('trend.live')), live + 1, 'only the days not sealed are read');
+    assert.equal(await metric(f.api, /^staas_query_trend_cache_serving (\d+)$/m), 1);
+    assert.ok((await metric(f.api, /^staas_query_trend_cache_bytes (\d+)$/m)) > 100_000);
+    assert.equal(await metric(plain, /^staas_query_trend_cache_serving (\d+)$/m), 0, 'an API without the cache says so');
   });
 
   it('answers a late write into a cached day with the next request (the Sink marks it, the API drops the day)', async () => {
