@@ -39,10 +39,24 @@ export interface ReadOptions {
    * read over 3 branches), 35 ms of server CPU with the default against 19 with one thread.
    */
   maxThreads?: number;
+  /**
+   * Only from replicas at most 5 s behind (cluster mode; a single server has none): reads whose
+   * answers are kept (the cache of sealed days and its late-write polls) must not come from a
+   * replica that lacks rows or markers for longer than the markers' replay (10 s). ClickHouse's
+   * defaults accept a replica 300 s behind, or a staler one when none is fresh
+   * (`max_replica_delay_for_distributed_queries`, `fallback_to_stale_replicas_for_distributed_queries`).
+   */
+  freshReplicas?: boolean;
 }
 
-function settingsOf(opts: ReadOptions): { max_threads?: number } {
-  return opts.maxThreads === undefined ? {} : { max_threads: opts.maxThreads };
+function settingsOf(opts: ReadOptions): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (opts.maxThreads !== undefined) out.max_threads = opts.maxThreads;
+  if (opts.freshReplicas === true) {
+    out.max_replica_delay_for_distributed_queries = 5;
+    out.fallback_to_stale_replicas_for_distributed_queries = 0;
+  }
+  return out;
 }
 
 export class ClickHouseReader {

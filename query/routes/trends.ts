@@ -6,14 +6,14 @@
  * read only the days still being written, in one statement (trends/sealed-read.ts); other ranges
  * (and wildcard table indices) read the tier counts of every series, then every series' points.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Negotiator } from '@fastify/accept-negotiator';
 import type { FastifyInstance } from 'fastify';
 import { principalOf, tenantFilter } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
 import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
-import { TrendBodyWriter, trendBody, type SealedSplice, type TrendFormat } from '../trends/response.ts';
+import { TrendBodyWriter, trendAnswer, type SealedSplice, type TrendFormat } from '../trends/response.ts';
 import { splitSealed } from '../trends/sealed-days.ts';
 import { SealedTrendRead } from '../trends/sealed-read.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
@@ -277,7 +277,7 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       // Its buffers are reused only after a complete send ('finish': every byte handed to the
       // socket, through the compressor if any); an aborted answer's are left to the GC.
       reply.raw.once('finish', () => writer.release());
-      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(Readable.from(trendBody(writer, chunks)));
+      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(trendAnswer(writer, chunks));
     },
   );
 }

@@ -49,8 +49,11 @@ export class DayText {
   ) {
     const n = ends.length;
     const size = n === 0 ? 0 : fields.length + 3 * n - 1;
-    this.asc = Buffer.allocUnsafe(size);
-    this.desc = Buffer.allocUnsafe(size);
+    // One buffer of its own for both orders: a small one from Node's shared pool would keep the
+    // pool's whole 8 KiB slab alive as long as the day is cached.
+    const both = Buffer.allocUnsafeSlow(2 * size);
+    this.asc = both.subarray(0, size);
+    this.desc = both.subarray(size);
     this.bounds = new Uint32Array(n);
     let a = 0;
     for (let i = 0; i < n; i++) {

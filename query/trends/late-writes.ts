@@ -27,7 +27,7 @@ export const OVERLAP_S = 30;
 /** Each marker is applied again this long after it was first seen (ms): replicas catch up within it. */
 export const REPLAY_MS = 10_000;
 /** The cache serves only while the last successful poll is younger than this (ms). */
-export const SERVE_WITHIN_MS = (OVERLAP_S - 10) * 1000;
+export const SERVE_WITHIN_MS = 5000;
 
 interface MarkerRow {
   dms_id: number;
@@ -103,10 +103,10 @@ export class LateWriteFeed {
       const rows = await this.reader.rows<MarkerRow>(
         sql`SELECT dms_id, first_day, last_day, marker_id, toUInt32(written_at) AS at
           FROM ${this.db}.trend_late_writes WHERE written_at >= ${since}`,
-        { label: 'trend.late-writes', maxThreads: 1 },
+        { label: 'trend.late-writes', maxThreads: 1, freshReplicas: true },
       );
       // Gap since the last success longer than the overlap: markers may be lost, start afresh.
-      if (started - this.lastSuccessAt > SERVE_WITHIN_MS && this.cache.size > 0) this.cache.clear();
+      if (started - this.lastSuccessAt > SERVE_WITHIN_MS) this.cache.clear();
       for (const r of rows) {
         const at = Number(r.at);
         this.cursor = Math.max(this.cursor ?? 0, at);

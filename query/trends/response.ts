@@ -17,6 +17,7 @@
  * `ord` = the number of series), in batches; with a `SealedSplice`, the text of cached sealed days
  * goes in between, where their time range falls.
  */
+import { Readable } from 'node:stream';
 import { ByteText } from '../http/byte-text.ts';
 import { RowBinaryError, spanReaderFor, spanSlots } from '../rowbinary.ts';
 import type { DayText } from './day-cache.ts';
@@ -354,4 +355,16 @@ export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<
   if (pending !== undefined) throw new RowBinaryError(`the trend answer ends inside a row (${pending.length} bytes)`);
   writer.end();
   yield* writer.take();
+}
+
+/**
+ * The answer as a stream (`trendBody`). An answer dropped before it was read through (replaced
+ * by a 401 once the token's lookup answered, a client gone) destroys `chunks` too: the generator
+ * may never have started, and an unread ClickHouse response would hold one of the client's
+ * sockets until its timeout.
+ */
+export function trendAnswer(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Readable {
+  const body = Readable.from(trendBody(writer, chunks));
+  body.once('close', () => (chunks as Partial<Readable>).destroy?.());
+  return body;
 }

@@ -68,6 +68,19 @@ export class SealedTrendRead {
   private readonly cache: TrendDayCache;
   /** The rows `counts` read of the days not sealed (`liveRowsQuery`, RowBinary). */
   private live = Buffer.alloc(0);
+  /**
+   * Texts this request read, by `series/window/day`: used whether or not the cache took them (a
+   * day invalidated meanwhile, or evicted), without touching the cache's own objects.
+   */
+  private readonly readTextsOf = new Map<string, DayText>();
+
+  /** The text of a tier's day: this request's read, else the cache's. */
+  private textOf(series: number, windowMinutes: number, day: number): DayText | undefined {
+    return (
+      this.readTextsOf.get(`${series}/${windowMinutes}/${day}`) ??
+      this.days[series]![day - this.split.firstDay]!.tiers.get(windowMinutes)?.text
+    );
+  }
 
   constructor(
     private readonly ctx: Pick<QueryContext, 'reader' | 'dayCache'>,
@@ -137,7 +150,7 @@ export class SealedTrendRead {
           if (!status && !(w === 0 ? tables.realtime : tables.average)) continue;
           if (!this.partial(d)) add(i, w, tier.points, tier.first);
           else {
-            const { text, k0, k1 } = this.sliceOf(tier.text!, d);
+            const { text, k0, k1 } = this.sliceOf(this.textOf(i, w, d)!, d);
             if (k1 > k0) add(i, w, k1 - k0, text.times[k0]!);
           }
         }
@@ -200,7 +213,7 @@ export class SealedTrendRead {
     const days = wanted.map((w) => {
       const slices: DaySlice[] = [];
       for (let d = firstDay; d < endDay && w.series >= 0; d++) {
-        const text = this.days[w.series]![d - firstDay]!.tiers.get(w.windowMinutes)?.text;
+        const text = this.textOf(w.series, w.windowMinutes, d);
         if (text !== undefined) slices.push(this.sliceOf(text, d));
       }
       return slices;
@@ -252,12 +265,12 @@ export class SealedTrendRead {
     const keys = this.series.filter((s) => s.parameterId !== ELEMENT_STATUS_PARAMETER);
     const rows = await this.ctx.reader.rows<DayCountRow>(
       dayCountsQuery({ ...this.scope, from: missFrom * DAY_MS, to: missTo * DAY_MS, ranges: undefined }, keys),
-      { label: 'trend.day-counts' },
+      { label: 'trend.day-counts', freshReplicas: true },
     );
     const read = new Map<string, SeriesDay>();
     const at = (parameterId: number, index: string, day: number) => `${day}/${parameterId}/${index}`;
     for (const r of rows) {
-      const key = at(r.parameter_id, r.idx, Number(r.day));
+      const key = at(r.parameter_id, r.series_idx, Number(r.day));
       let day = read.get(key);
       if (day === undefined) read.set(key, (day = { tiers: new Map() }));
       day.tiers.set(r.window_minutes, { points: Number(r.points), first: Number(r.first) });
@@ -277,8 +290,7 @@ export class SealedTrendRead {
    * the cache lacks is read in one statement and stored.
    */
   private async readTexts(needs: readonly TextNeed[]): Promise<void> {
-    const { firstDay } = this.split;
-    const missing = needs.filter((n) => this.days[n.series]![n.day - firstDay]!.tiers.get(n.windowMinutes)!.text === undefined);
+    const missing = needs.filter((n) => this.textOf(n.series, n.windowMinutes, n.day) === undefined);
     if (missing.length === 0) return;
     const statusSeries = this.series.length - 1;
     // One read per (series, tier) over the span of its missing days; the status rows last.
@@ -303,7 +315,7 @@ export class SealedTrendRead {
     const fill = this.cache.beginFill();
     const chunks = await this.ctx.reader.binaryChunks(
       trendDataQuery({ ...this.scope, from: missFrom * DAY_MS, to: missTo * DAY_MS, ranges: undefined }, reads, 1000, 'asc', withStatus),
-      { label: 'trend.day-data' },
+      { label: 'trend.day-data', freshReplicas: true },
     );
     const parts: Buffer[] = [];
     for await (const c of chunks) parts.push(c);
@@ -329,11 +341,10 @@ export class SealedTrendRead {
       const ord = n.series === statusSeries ? reads.length : readOf.get(`${n.series}/${n.windowMinutes}`)!;
       const b = built.get(`${ord}/${n.day}`);
       const text = b === undefined ? EMPTY_TEXT : new DayText(b.out.take(), Uint32Array.from(b.ends), Float64Array.from(b.times));
-      const tier = this.days[n.series]![n.day - firstDay]!.tiers.get(n.windowMinutes)!;
       // Stored in the cache when the day is still there and was not invalidated since the read
       // began; this request uses the text either way (what ClickHouse held when it was read).
       this.cache.storeText(fill, this.series[n.series]!, n.day, n.windowMinutes, text);
-      tier.text ??= text;
+      this.readTextsOf.set(`${n.series}/${n.windowMinutes}/${n.day}`, text);
     }
     for (const b of built.values()) b.out.release();
   }

@@ -150,8 +150,9 @@ export function tierCountsQuery(scope: TrendScope, specs: readonly SeriesSpec[],
   return join(branches, ' UNION ALL ');
 }
 
-/** A row of `dayCountsQuery`: a `TierCountRow` of one UTC day. */
-export interface DayCountRow extends TierCountRow {
+/** A row of `dayCountsQuery`: a `TierCountRow` of one UTC day (the index as `series_idx`: '' for status rows). */
+export interface DayCountRow extends Omit<TierCountRow, 'idx'> {
+  series_idx: string;
   /** UTC day number (epoch ms / 86,400,000). */
   day: number;
 }
@@ -163,14 +164,16 @@ export interface DayCountRow extends TierCountRow {
  */
 export function dayCountsQuery(scope: TrendScope, series: readonly SeriesKey[]): Sql {
   const keys = join(series.map(keyCondition), ' OR ');
-  const realtime = sql`SELECT parameter_id, idx, toUInt16(0) AS window_minutes, intDiv(ts, 86400000) AS day,
-      uniqExact(ts) AS points, min(ts) AS first
+  // Status rows count per time whatever their index, as `statusRows` reads them.
+  const realtime = sql`SELECT parameter_id, if(parameter_id = ${ELEMENT_STATUS_PARAMETER}, '', idx) AS series_idx,
+      toUInt16(0) AS window_minutes, intDiv(ts, 86400000) AS day, uniqExact(ts) AS points, min(ts) AS first
     FROM ${scope.db}.trend_realtime WHERE ${elementRange(scope)} AND (${series.length > 0 ? sql`(${keys}) OR ` : sql``}parameter_id = ${ELEMENT_STATUS_PARAMETER})
-    GROUP BY parameter_id, idx, day`;
+    GROUP BY parameter_id, series_idx, day`;
   if (series.length === 0) return realtime;
-  return sql`${realtime} UNION ALL SELECT parameter_id, idx, window_minutes, intDiv(ts, 86400000) AS day, uniqExact(ts) AS points, min(ts) AS first
+  return sql`${realtime} UNION ALL SELECT parameter_id, idx AS series_idx, window_minutes, intDiv(ts, 86400000) AS day,
+      uniqExact(ts) AS points, min(ts) AS first
     FROM ${scope.db}.trend_average WHERE ${elementRange(scope)} AND (${keys})
-    GROUP BY parameter_id, idx, window_minutes, day`;
+    GROUP BY parameter_id, series_idx, window_minutes, day`;
 }
 
 /** Whether `tierCountsQuery` found element status rows in the range. */

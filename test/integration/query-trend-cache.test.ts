@@ -60,6 +60,8 @@ function build(): void {
     records.push({ ...base, parameterId: P_DISCRETE, timestamp: t, value: null, discreteValue: ['up', 'down', 'flap "x"'][k % 3]! });
   for (const days of [15, 6, 2, 0.5, 0.01])
     records.push({ ...base, parameterId: -1, timestamp: NOW - Math.round(days * D), value: null, status: -1 - Math.round(days) });
+  // A status row with a table index: status rows are read per time, whatever their index.
+  records.push({ ...base, parameterId: -1, index: 'slot-1', timestamp: NOW - 9 * D + 5 * MIN, value: null, status: -7 });
 }
 
 describe('the cache of sealed trend days', () => {
@@ -141,6 +143,20 @@ describe('the cache of sealed trend days', () => {
     assert.equal(await metric(f.api, /^staas_query_trend_cache_serving (\d+)$/m), 1);
     assert.ok((await metric(f.api, /^staas_query_trend_cache_bytes (\d+)$/m)) > 100_000);
     assert.equal(await metric(plain, /^staas_query_trend_cache_serving (\d+)$/m), 0, 'an API without the cache says so');
+  });
+
+  it('ends the ClickHouse read of an answer replaced by a 401 (a token revoked between two requests)', async () => {
+    const issued = await f.tokens.create({ kind: 'api', dmsId: DMS, name: 'revoked mid-dashboard', scopes: ['trends:read'] });
+    // A wildcard index reads the whole range from ClickHouse, streamed into the answer.
+    const q = { parameter: `${P_TABLE}:eth*`, from: NOW - 10 * D, to: NOW };
+    assert.equal((await f.get(url(q), issued.token)).status, 200);
+    await f.tokens.revoke(issued.info.tokenId);
+    // More held answers than the ClickHouse client has sockets (10): a read left open would keep
+    // its socket until the client's timeout, and the next reads would queue behind them.
+    for (let i = 0; i < 14; i++) assert.equal((await f.get(url(q), issued.token)).status, 401);
+    const started = Date.now();
+    assert.equal((await f.get(url(q), token)).status, 200);
+    assert.ok(Date.now() - started < 5000, `a read after the 401s took ${Date.now() - started} ms`);
   });
 
   it('answers a late write into a cached day with the next request (the Sink marks it, the API drops the day)', async () => {

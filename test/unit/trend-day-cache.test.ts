@@ -1,12 +1,14 @@
 /**
  * The cache of sealed trend days as pure logic: which part of a range is sealed, the day texts
- * and their slices, storing and invalidating (generations), and which live counts can change a
- * tier choice.
+ * and their slices, storing and invalidating (generations), which live counts can change a tier
+ * choice; and that a dropped answer ends its ClickHouse read.
  */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DayText, TrendDayCache, type SeriesDay, type SeriesOfElement } from '../../query/trends/day-cache.ts';
+import { TrendBodyWriter, trendAnswer } from '../../query/trends/response.ts';
 import { DAY_MS, SEAL_AFTER_MS, splitSealed } from '../../query/trends/sealed-days.ts';
 import { chooseTier, liveCountMatters, type IntervalChoice, type TierCount, type TrendTypeChoice } from '../../query/trends/tiers.ts';
 
@@ -184,5 +186,15 @@ describe('liveCountMatters', () => {
       ),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('trendAnswer', () => {
+  it('ends the ClickHouse read when the answer is dropped before it was read (a held 401)', async () => {
+    const source = new PassThrough();
+    const answer = trendAnswer(new TrendBodyWriter({ dmaId: 1, elementId: 2, from: 0, to: 1, order: 'desc' }, [], 1000, 'json'), source);
+    answer.destroy();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(source.destroyed, true);
   });
 });
