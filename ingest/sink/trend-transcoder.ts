@@ -33,8 +33,22 @@ let limit = 0;
 let textStart = 0;
 let textEnd = 0;
 
-/** A zig-zag varint of at most 5 bytes (an Avro int); NaN when malformed or past the block. */
+/**
+ * A zig-zag varint of at most 5 bytes (an Avro int); NaN when malformed or past the block. Most
+ * ints here (ids, windows, union branches, string lengths) take one byte: read without the loop.
+ */
 function readInt(b: Buffer): number {
+  if (pos < limit) {
+    const x = b[pos]!;
+    if (x < 0x80) {
+      pos++;
+      return (x >>> 1) ^ -(x & 1);
+    }
+  }
+  return readIntLoop(b);
+}
+
+function readIntLoop(b: Buffer): number {
   let z = 0;
   for (let shift = 0; shift < 35; shift += 7) {
     if (pos >= limit) return NaN;
@@ -63,9 +77,13 @@ function readLong(b: Buffer): number {
   return NaN;
 }
 
-/** An ASCII string of at most `max` bytes: sets textStart/textEnd; false otherwise. */
+/**
+ * An ASCII string of at most `max` bytes: sets textStart/textEnd; false otherwise. Its length is
+ * an Avro long, read as an int: a valid one is below `max`, and a longer varint sends the message
+ * to the full path, which decides.
+ */
 function readAscii(b: Buffer, max: number): boolean {
-  const n = readLong(b);
+  const n = readInt(b);
   if (!(n >= 0 && n <= max && pos + n <= limit)) return false;
   for (let i = pos; i < pos + n; i++) if (b[i]! > 0x7f) return false;
   textStart = pos;
@@ -74,20 +92,22 @@ function readAscii(b: Buffer, max: number): boolean {
   return true;
 }
 
-const F64 = new Float64Array(1);
-const F64_BYTES = new Uint8Array(F64.buffer);
-
 /**
  * A [null, double] union: -1 for null, else the offset of the double's 8 bytes (finite); -2 when
- * the branch index is not 0 or 1, the double is NaN or infinite, or the block ends.
+ * the branch index is not 0 or 1, the double is NaN or infinite, or the block ends. The branch is
+ * one byte (zig-zag 0 = 0x00, 1 = 0x02); a double is not finite when its 11 exponent bits are all
+ * set (IEEE 754), the last byte's low 7 bits and the one before's high 4 (little-endian).
  */
 function readNullableDouble(b: Buffer): number {
-  const branch = readInt(b);
-  if (branch === 0) return -1;
-  if (branch !== 1 || pos + 8 > limit) return -2;
-  for (let i = 0; i < 8; i++) F64_BYTES[i] = b[pos + i]!;
-  if (!Number.isFinite(F64[0]!)) return -2;
-  pos += 8;
+  if (pos >= limit) return -2;
+  const branch = b[pos]!;
+  if (branch === 0) {
+    pos++;
+    return -1;
+  }
+  if (branch !== 2 || pos + 9 > limit) return -2;
+  if ((b[pos + 8]! & 0x7f) === 0x7f && (b[pos + 7]! & 0xf0) === 0xf0) return -2;
+  pos += 9;
   return pos - 8;
 }
 
