@@ -65,13 +65,16 @@ function readIntLoop(b: Buffer): number {
 
 /** A zig-zag varint of at most 7 bytes (an Avro long below 2^48: every valid timestamp); NaN otherwise. */
 function readLong(b: Buffer): number {
+  if (pos >= limit) return NaN;
+  // The zig-zag sign is the first byte's low bit: no float modulo at the end.
+  const negative = b[pos]! & 1;
   let r = 0;
   let scale = 1;
   for (let k = 0; k < 7; k++) {
     if (pos >= limit) return NaN;
     const x = b[pos++]!;
     r += (x & 0x7f) * scale;
-    if (x < 0x80) return r % 2 === 0 ? r / 2 : -(r + 1) / 2;
+    if (x < 0x80) return negative === 0 ? r / 2 : -(r + 1) / 2;
     scale *= 128;
   }
   return NaN;
@@ -214,8 +217,9 @@ export function transcodeTrends(blocks: readonly ContainerBlock[], writers: Tabl
         b2[q++] = windowMinutes;
         b2[q++] = windowMinutes >>> 8;
       }
-      q = put32(b2, q, timestamp % 0x1_0000_0000);
-      q = put32(b2, q, Math.floor(timestamp / 0x1_0000_0000));
+      const high = Math.floor(timestamp / 0x1_0000_0000);
+      q = put32(b2, q, timestamp - high * 0x1_0000_0000);
+      q = put32(b2, q, high);
       q = putNullableDouble(b2, q, b, value);
       if (windowMinutes === 0) {
         q = hasDiscrete === 1 ? putText(b2, q, b, discreteStart, discreteEnd) : putEmpty(b2, q);
