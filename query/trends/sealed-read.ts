@@ -20,7 +20,7 @@ import {
   type DaySlice,
   type SealedSplice,
 } from './response.ts';
-import { DAY_MS, type SealedSplit } from './sealed-days.ts';
+import { DAY_MS, type SealedSplit, type TimeRange } from './sealed-days.ts';
 import { liveCountMatters, type IntervalChoice, type TierCount, type TrendRange, type TrendTypeChoice } from './tiers.ts';
 import type { SeriesSpec } from './series.ts';
 import {
@@ -248,25 +248,21 @@ export class SealedTrendRead {
   /** Reads the tier counts of the days missing from the cache (one statement for every series), and stores them. */
   private async fillDays(): Promise<void> {
     const { firstDay, endDay } = this.split;
-    let missFrom = Infinity;
-    let missTo = -Infinity;
+    const missingDays = new Set<number>();
     this.series.forEach((s, i) => {
       for (let d = firstDay; d < endDay; d++) {
         const day = this.cache.get(s, d);
         if (day !== undefined) this.days[i]![d - firstDay] = day;
-        else {
-          missFrom = Math.min(missFrom, d);
-          missTo = Math.max(missTo, d + 1);
-        }
+        else missingDays.add(d);
       }
     });
-    if (missFrom === Infinity) return;
+    if (missingDays.size === 0) return;
     const fill = this.cache.beginFill();
     const keys = this.series.filter((s) => s.parameterId !== ELEMENT_STATUS_PARAMETER);
-    const rows = await this.ctx.reader.rows<DayCountRow>(
-      dayCountsQuery({ ...this.scope, from: missFrom * DAY_MS, to: missTo * DAY_MS, ranges: undefined }, keys),
-      { label: 'trend.day-counts', freshReplicas: true },
-    );
+    const rows = await this.ctx.reader.rows<DayCountRow>(dayCountsQuery({ ...this.scope, ...dayRanges(missingDays) }, keys), {
+      label: 'trend.day-counts',
+      freshReplicas: true,
+    });
     const read = new Map<string, SeriesDay>();
     const at = (parameterId: number, index: string, day: number) => `${day}/${parameterId}/${index}`;
     for (const r of rows) {
@@ -276,7 +272,7 @@ export class SealedTrendRead {
       day.tiers.set(r.window_minutes, { points: Number(r.points), first: Number(r.first) });
     }
     this.series.forEach((s, i) => {
-      for (let d = missFrom; d < missTo; d++) {
+      for (const d of missingDays) {
         if (this.days[i]![d - firstDay] !== undefined) continue;
         const day = read.get(at(s.parameterId, s.index, d)) ?? { tiers: new Map<number, TierDay>() };
         this.days[i]![d - firstDay] = day;
@@ -297,11 +293,7 @@ export class SealedTrendRead {
     const reads: SeriesRead[] = [];
     const readOf = new Map<string, number>();
     let withStatus = false;
-    let missFrom = Infinity;
-    let missTo = -Infinity;
     for (const n of missing) {
-      missFrom = Math.min(missFrom, n.day);
-      missTo = Math.max(missTo, n.day + 1);
       if (n.series === statusSeries) {
         withStatus = true;
         continue;
@@ -314,7 +306,7 @@ export class SealedTrendRead {
     }
     const fill = this.cache.beginFill();
     const chunks = await this.ctx.reader.binaryChunks(
-      trendDataQuery({ ...this.scope, from: missFrom * DAY_MS, to: missTo * DAY_MS, ranges: undefined }, reads, 1000, 'asc', withStatus),
+      trendDataQuery({ ...this.scope, ...dayRanges(new Set(missing.map((n) => n.day))) }, reads, 1000, 'asc', withStatus),
       { label: 'trend.day-data', freshReplicas: true },
     );
     const parts: Buffer[] = [];
@@ -348,4 +340,23 @@ export class SealedTrendRead {
     }
     for (const b of built.values()) b.out.release();
   }
+}
+
+/** Runs of consecutive days in one statement at most; more, and the statement reads their whole span. */
+const MAX_DAY_RUNS = 16;
+
+/**
+ * The time ranges of a set of UTC days: [from, to) of their span, and the runs of consecutive
+ * days (`TrendScope.ranges`), so that a fill reads only the days it lacks — one day invalidated
+ * months back and yesterday, newly sealed, are two short reads, not a year.
+ */
+export function dayRanges(days: ReadonlySet<number>): { from: number; to: number; ranges: TimeRange[] | undefined } {
+  const sorted = [...days].sort((a, b) => a - b);
+  const runs: TimeRange[] = [];
+  for (const d of sorted) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.to === d * DAY_MS) last.to += DAY_MS;
+    else runs.push({ from: d * DAY_MS, to: (d + 1) * DAY_MS });
+  }
+  return { from: runs[0]!.from, to: runs[runs.length - 1]!.to, ranges: runs.length > MAX_DAY_RUNS ? undefined : runs };
 }

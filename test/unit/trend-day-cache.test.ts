@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DayText, TrendDayCache, type SeriesDay, type SeriesOfElement } from '../../query/trends/day-cache.ts';
 import { TrendBodyWriter, trendAnswer } from '../../query/trends/response.ts';
+import { dayRanges } from '../../query/trends/sealed-read.ts';
 import { DAY_MS, SEAL_AFTER_MS, splitSealed } from '../../query/trends/sealed-days.ts';
 import { chooseTier, liveCountMatters, type IntervalChoice, type TierCount, type TrendTypeChoice } from '../../query/trends/tiers.ts';
 
@@ -196,5 +197,20 @@ describe('trendAnswer', () => {
     answer.destroy();
     await new Promise((r) => setImmediate(r));
     assert.equal(source.destroyed, true);
+  });
+});
+
+describe('dayRanges', () => {
+  it('reads only the days a fill lacks: runs of consecutive days, or their span past 16 runs', () => {
+    assert.deepEqual(dayRanges(new Set([5, 3, 4, 300])), {
+      from: 3 * DAY_MS,
+      to: 301 * DAY_MS,
+      ranges: [
+        { from: 3 * DAY_MS, to: 6 * DAY_MS },
+        { from: 300 * DAY_MS, to: 301 * DAY_MS },
+      ],
+    });
+    const scattered = new Set(Array.from({ length: 17 }, (_, i) => 2 * i));
+    assert.deepEqual(dayRanges(scattered), { from: 0, to: 33 * DAY_MS, ranges: undefined });
   });
 });
