@@ -88,8 +88,6 @@ ${layout.extra ?? ''}</yandex>
 `;
 }
 
-const USERS_XML = usersXml('');
-
 /**
  * users.xml: the default user (no password, loopback only) and its profile; `profileExtra` adds
  * settings to the default profile (the cluster's small pools and memory).
@@ -153,7 +151,7 @@ export async function startClickHouse(cfg: StackConfig): Promise<StartResult> {
   ]);
   for (const sub of ['log', 'data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(files.dir, sub), { recursive: true });
   writeFileSync(files.configFile, configXml(cfg, files.dir));
-  writeFileSync(join(files.dir, 'users.xml'), USERS_XML);
+  writeFileSync(join(files.dir, 'users.xml'), usersXml(cfg.clickhouse.logQueries ? '      <log_queries>1</log_queries>\n' : ''));
   const logOffset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
   const pid = startDetached(files, bin, [`--config-file=${files.configFile}`], { cwd: files.dir });
   await waitReady(files, pid, () => clickhousePing(cfg), cfg.startTimeoutMs, logOffset);

@@ -44,6 +44,12 @@ export interface StackConfig {
     tcpPort: number;
     /** The server's time zone (IANA name). staas does not depend on it; tests run servers outside UTC. */
     timezone: string;
+    /**
+     * `log_queries` in the default profile (STAAS_CLICKHOUSE_LOG_QUERIES): every statement in
+     * `system.query_log` with its ProfileEvents (CPU, CPU wait, rows read), for profiling. Written
+     * to users.xml when the server starts.
+     */
+    logQueries: boolean;
     /** Cluster mode: the replicated, sharded servers (ops/clickhouse-cluster.ts), beside the single server. */
     cluster: ClickHouseClusterConfig;
   };
@@ -85,6 +91,7 @@ export function readStackConfig(env: Env = process.env): StackConfig {
       httpPort: r.port('STAAS_CLICKHOUSE_HTTP_PORT', 8123),
       tcpPort: r.port('STAAS_CLICKHOUSE_TCP_PORT', 9000),
       timezone: r.string('STAAS_CLICKHOUSE_TIMEZONE', 'UTC'),
+      logQueries: r.bool('STAAS_CLICKHOUSE_LOG_QUERIES', false),
       cluster: {
         name: r.string('STAAS_CLICKHOUSE_CLUSTER', 'staas'),
         shards: 2,

@@ -4,6 +4,7 @@ import { readConnections } from '../../config/connections.ts';
 import { ConfigError, MAX_TIMER_MS } from '../../config/env.ts';
 import { readSinkConfig } from '../../ingest/sink/config.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
+import { usersXml } from '../../ops/clickhouse.ts';
 import { readStackConfig } from '../../ops/stack-config.ts';
 
 function problems(fn: () => unknown): string[] {
@@ -76,6 +77,13 @@ describe('configuration from the environment', () => {
     });
     assert.deepEqual(c.kafka.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'p' });
     assert.deepEqual(c.kafka.tls, { rejectUnauthorized: true });
+  });
+
+  it("logs ClickHouse's queries only when asked (STAAS_CLICKHOUSE_LOG_QUERIES), in the default profile", () => {
+    assert.equal(readStackConfig({}).clickhouse.logQueries, false);
+    assert.equal(readStackConfig({ STAAS_CLICKHOUSE_LOG_QUERIES: 'true' }).clickhouse.logQueries, true);
+    assert.throws(() => readStackConfig({ STAAS_CLICKHOUSE_LOG_QUERIES: 'sometimes' }), /STAAS_CLICKHOUSE_LOG_QUERIES/);
+    assert.match(usersXml('      <log_queries>1</log_queries>\n'), /<default>[\s\S]*<log_queries>1<\/log_queries>[\s\S]*<\/default>/);
   });
 
   it('rejects out-of-range ports, clashing ports and bad heap sizes for the stack', () => {
