@@ -17,6 +17,8 @@
  * filled by reads filtered on that DMS, and looked up by the requester's DMS.
  */
 
+import { EVERY_DAY, EVERY_DMS } from '../../storage/schema.ts';
+
 /** One series of one element of one DMS; parameterId -1 = the element's status rows. */
 export interface SeriesOfElement {
   dmsId: number;
@@ -202,7 +204,7 @@ export class TrendDayCache {
     for (let i = this.invalidations.length - 1; i >= 0; i--) {
       const inv = this.invalidations[i]!;
       if (inv.generation <= fill.generation) break;
-      if ((inv.dmsId === -1 || inv.dmsId === dmsId) && day >= inv.firstDay && day <= inv.lastDay) return false;
+      if ((inv.dmsId === EVERY_DMS || inv.dmsId === dmsId) && day >= inv.firstDay && day <= inv.lastDay) return false;
     }
     return true;
   }
@@ -245,7 +247,7 @@ export class TrendDayCache {
   }
 
   /**
-   * Forgets the days [firstDay, lastDay] of a DMS (-1: of every DMS) and refuses fills that began
+   * Forgets the days [firstDay, lastDay] of a DMS (EVERY_DMS: of every DMS) and refuses fills that began
    * before now for them.
    */
   invalidate(dmsId: number, firstDay: number, lastDay: number, now = Date.now()): void {
@@ -253,7 +255,7 @@ export class TrendDayCache {
     this.invalidations.push({ dmsId, firstDay, lastDay, generation: this.generation, at: now });
     while (this.invalidations.length > 0 && now - this.invalidations[0]!.at > FILL_HORIZON_MS) this.invalidations.shift();
     for (const [dms, days] of this.byDms) {
-      if (dmsId !== -1 && dms !== dmsId) continue;
+      if (dmsId !== EVERY_DMS && dms !== dmsId) continue;
       for (const [day, keys] of days) {
         if (day < firstDay || day > lastDay) continue;
         for (const key of [...keys]) this.drop(key);
@@ -263,7 +265,7 @@ export class TrendDayCache {
 
   /** Forgets everything and refuses every fill begun before now. */
   clear(now = Date.now()): void {
-    this.invalidate(-1, 0, Number.MAX_SAFE_INTEGER, now);
+    this.invalidate(EVERY_DMS, EVERY_DAY.first, EVERY_DAY.last, now);
   }
 
   private drop(key: string): void {

@@ -39,7 +39,10 @@ interface MarkerRow {
 
 export class LateWriteFeed {
   private timer: NodeJS.Timeout | undefined;
-  /** The newest written_at seen (s, server clock); undefined before the first poll. */
+  /**
+   * The newest written_at seen (s, server clock); undefined before the first marker, when each
+   * poll reads the server's last OVERLAP_S seconds.
+   */
   private cursor: number | undefined;
   /** Markers already applied, by id, with their written_at (forgotten past the overlap). */
   private readonly seen = new Map<string, number>();
@@ -121,7 +124,6 @@ export class LateWriteFeed {
         this.cache.invalidate(m.dmsId, m.firstDay, m.lastDay);
       }
       if (this.cursor !== undefined) for (const [id, at] of this.seen) if (at < this.cursor - 2 * OVERLAP_S) this.seen.delete(id);
-      if (this.cursor === undefined && rows.length === 0) this.cursor = await this.serverNow();
       this.lastSuccessAt = started;
       if (this.lastError !== undefined) this.log.info('late-write polls recovered: the cache of sealed trend days serves again');
       this.lastError = undefined;
@@ -134,10 +136,5 @@ export class LateWriteFeed {
           `late-write poll failed (${this.lastError}); the cache of sealed trend days is bypassed ${SERVE_WITHIN_MS / 1000} s after the last success, until polls succeed`,
         );
     }
-  }
-
-  private async serverNow(): Promise<number> {
-    const [row] = await this.reader.rows<{ now: number }>(sql`SELECT toUInt32(now()) AS now`, { label: 'trend.late-writes' });
-    return Number(row!.now);
   }
 }

@@ -8,7 +8,10 @@
  * `trend_late_writes` that the API polls (trends/late-writes.ts).
  */
 
-export const DAY_MS = 86_400_000;
+import { DAY_MS } from '../../storage/late-writes.ts';
+
+/** UTC day numbers are floor(ts / DAY_MS), as in the late-write markers. */
+export { DAY_MS };
 
 /**
  * A UTC day is sealed this long after it ended (ms). The Sink marks rows of days that ended more

@@ -8,6 +8,7 @@
  * Only explicit series (no wildcard indices) take this path; when the plan aggregates a tier, the
  * points of the whole range are read from ClickHouse (buckets cross the days).
  */
+import { buffer } from 'node:stream/consumers';
 import { ByteText } from '../http/byte-text.ts';
 import type { QueryContext } from '../context.ts';
 import { DayText, type SeriesDay, type SeriesOfElement, type TierDay, type TrendDayCache } from './day-cache.ts';
@@ -172,13 +173,12 @@ export class SealedTrendRead {
           skipWindows: [...windows].filter((w) => !matters(w)),
         };
       });
-      const chunks = await this.ctx.reader.binaryChunks(
-        liveRowsQuery({ ...this.scope, ranges: this.split.edges }, live, maxPoints + 1, this.order),
-        { label: 'trend.live', maxThreads: 1 },
+      this.live = await buffer(
+        await this.ctx.reader.binaryChunks(liveRowsQuery({ ...this.scope, ranges: this.split.edges }, live, maxPoints + 1, this.order), {
+          label: 'trend.live',
+          maxThreads: 1,
+        }),
       );
-      const parts: Buffer[] = [];
-      for await (const c of chunks) parts.push(c);
-      this.live = Buffer.concat(parts);
       const spans = new Float64Array(TREND_DATA_SPANS);
       for (let at = 0; at < this.live.length; ) {
         const next = readTrendDataRow(this.live, at, spans);
@@ -282,14 +282,14 @@ export class SealedTrendRead {
   }
 
   /**
-   * Makes sure each needed tier-day has its text (`TierDay.text` of this request's days): what
-   * the cache lacks is read in one statement and stored.
+   * Makes sure each needed tier-day has its text (`textOf`): what neither the cache nor this
+   * request holds is read in one statement, kept for the request and offered to the cache.
    */
   private async readTexts(needs: readonly TextNeed[]): Promise<void> {
     const missing = needs.filter((n) => this.textOf(n.series, n.windowMinutes, n.day) === undefined);
     if (missing.length === 0) return;
     const statusSeries = this.series.length - 1;
-    // One read per (series, tier) over the span of its missing days; the status rows last.
+    // One read per (series, tier) over the days missing (dayRanges); the status rows last.
     const reads: SeriesRead[] = [];
     const readOf = new Map<string, number>();
     let withStatus = false;
@@ -305,13 +305,12 @@ export class SealedTrendRead {
       reads.push({ parameterId: s.parameterId, index: s.index, windowMinutes: n.windowMinutes, aggregated: false });
     }
     const fill = this.cache.beginFill();
-    const chunks = await this.ctx.reader.binaryChunks(
-      trendDataQuery({ ...this.scope, ...dayRanges(new Set(missing.map((n) => n.day))) }, reads, 1000, 'asc', withStatus),
-      { label: 'trend.day-data', freshReplicas: true },
+    const body = await buffer(
+      await this.ctx.reader.binaryChunks(
+        trendDataQuery({ ...this.scope, ...dayRanges(new Set(missing.map((n) => n.day))) }, reads, 1000, 'asc', withStatus),
+        { label: 'trend.day-data', freshReplicas: true },
+      ),
     );
-    const parts: Buffer[] = [];
-    for await (const c of chunks) parts.push(c);
-    const body = Buffer.concat(parts);
     // Per read (the status rows at reads.length) and day: the fields and times of its points, in time order.
     const built = new Map<string, { out: ByteText; ends: number[]; times: number[] }>();
     const spans = new Float64Array(TREND_DATA_SPANS);
