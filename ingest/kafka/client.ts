@@ -1,4 +1,5 @@
 /** Builds kafkajs clients from a validated KafkaConnection. */
+import './crc32c.ts'; // before any produce request: record-batch checksums in native code
 import { Kafka, logLevel, type KafkaConfig, type logCreator, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from '../../config/connections.ts';
 
