@@ -112,6 +112,21 @@ describe('Sink: late-write markers', () => {
     assert.equal(c.delivered.length, 0);
   });
 
+  it('marks the days of a refused batch before its messages go to the DLQ (ClickHouse may have stored part of it)', async () => {
+    const c = chain(options);
+    c.clickhouse.refuse.add('trend_realtime');
+    c.clickhouse.holdMarkers = true;
+    submit(c, [trendPoint(1, { dmsId: 6, timestamp: at(5) })]);
+    await settle();
+    assert.equal(c.clickhouse.stored.length, 0);
+    assert.equal(c.clickhouse.heldMarkers.length, 1, 'markers are sent for the refused rows');
+    assert.equal(c.dlqProducer.sent.length, 0, 'and nothing is dead-lettered before they are stored');
+    c.clickhouse.heldMarkers[0]!.resolve();
+    await deliveredAll(c, 1);
+    assert.equal(c.dlqProducer.sent.length, 1);
+    assert.deepEqual(markers(c), [{ dmsId: 6, firstDay: TODAY - 5, lastDay: TODAY - 5, lane: 0 }]);
+  });
+
   it('marks the same whether the transcoder took the message or the full path did', async () => {
     const points = (index: string) => [
       trendPoint(1, { dmsId: 3, timestamp: at(4), index }),
