@@ -51,7 +51,8 @@ const hostile: fc.Arbitrary<Partial<TrendPoint>> = fc.oneof(
   fc.record({ dmsId: fc.oneof(pick(-1, -(2 ** 31)), int32) }),
   fc.record({ parameterId: pick(-2, -(2 ** 31)) }),
   fc.record({ index: pick('x'.repeat(257), 'é', '\u{1F600}') }),
-  fc.record({ timestamp: pick(MIN_TS - 1, MAX_TS, 0, 2 ** 47, -(2 ** 40)) }),
+  // Out of range, one of each varint length (1..7 bytes: the transcoder reads longs unrolled).
+  fc.record({ timestamp: pick(MIN_TS - 1, MAX_TS, 0, -1, 63, -8192, 2 ** 20, -(2 ** 27), 2 ** 34, 2 ** 47, -(2 ** 40), 2 ** 48 - 1) }),
   fc.record({ windowMinutes: pick(65_536, -1, 2 ** 31 - 1) }),
   fc.record({ value: pick(NaN, Infinity, -Infinity) }),
   fc.record({ min: pick(NaN, 1) }),
