@@ -45,7 +45,7 @@ import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
-import { cpuMs, rssMiB } from './procs.ts';
+import { cpuMs, rssMiB, threadsCpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
 import { startSinkProcess, stopSinkProcess, waitConsuming } from './sink-process.ts';
 import { lineChart } from './svg-chart.ts';
@@ -136,7 +136,14 @@ interface Pids {
   sink: number;
 }
 
-type Cpu = Record<'writer' | 'kafka' | 'sink' | 'clickhouse', number>;
+/**
+ * ClickHouse 18.16's merge threads (its background processing pool, named so in /proc): their CPU
+ * is reported apart, as part of ClickHouse's. Merges run behind inserts, so some of a step's run
+ * in the next step.
+ */
+const MERGE_THREADS = 'BackgrProcPool';
+
+type Cpu = Record<'writer' | 'kafka' | 'sink' | 'clickhouse' | 'clickhouseMerges', number>;
 
 function cpuOf(pids: Pids, writer: number): Cpu {
   return {
@@ -144,6 +151,7 @@ function cpuOf(pids: Pids, writer: number): Cpu {
     kafka: cpuMs(pids.kafka) ?? 0,
     sink: cpuMs(pids.sink) ?? 0,
     clickhouse: cpuMs(pids.clickhouse) ?? 0,
+    clickhouseMerges: threadsCpuMs(pids.clickhouse, MERGE_THREADS) ?? 0,
   };
 }
 
@@ -180,7 +188,7 @@ interface Step {
   drainS: number;
   keptUp: boolean;
   maxLag: number;
-  /** CPU-seconds per million stored trend points, per process and in total. */
+  /** CPU-seconds per million stored trend points, per process (and ClickHouse's merges, part of its) and in total. */
   cpuSecondsPerMillion: Cpu & { total: number };
   peakRssMiB: { sink: number; writer: number };
   /** The run database's active parts at the step's end and at most during it, and the most merges running at once. */
@@ -255,6 +263,7 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
     kafka: perMillion('kafka'),
     sink: perMillion('sink'),
     clickhouse: perMillion('clickhouse'),
+    clickhouseMerges: perMillion('clickhouseMerges'),
     total: 0,
   };
   cpuSecondsPerMillion.total = round(
@@ -379,7 +388,7 @@ function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
   return [
     '| pipeline | points/s | CPU-s per million points | staas ÷ it (throughput) |',
     '| --- | ---: | --- | ---: |',
-    `| staas (sustained step) | ${sustained} | ${best.cpuSecondsPerMillion.total} (writer ${best.cpuSecondsPerMillion.writer}, Kafka ${best.cpuSecondsPerMillion.kafka}, Sink ${best.cpuSecondsPerMillion.sink}, ClickHouse ${best.cpuSecondsPerMillion.clickhouse}) | 1 |`,
+    `| staas (sustained step) | ${sustained} | ${best.cpuSecondsPerMillion.total} (writer ${best.cpuSecondsPerMillion.writer}, Kafka ${best.cpuSecondsPerMillion.kafka}, Sink ${best.cpuSecondsPerMillion.sink}, ClickHouse ${best.cpuSecondsPerMillion.clickhouse} of which merges ${best.cpuSecondsPerMillion.clickhouseMerges}) | 1 |`,
     `| naive: JSON message per point, JSONEachRow insert per batch (${b.naive.rows} points, ${b.naive.lost} lost) | ${b.naive.pointsPerS} | ${b.naive.cpuSPerMillion.total} (client ${b.naive.cpuSPerMillion.client}, Kafka ${b.naive.cpuSPerMillion.kafka}, ClickHouse ${b.naive.cpuSPerMillion.clickhouse}) | ${round(sustained / b.naive.pointsPerS, 1)} |`,
     `| ClickHouse's Kafka engine + materialized view, draining a pre-filled topic of JSONEachRow messages of 1,000 rows (${b.kafkaEngine.rows} points, ${b.kafkaEngine.consumers} consumers, ${b.kafkaEngine.lost} lost, ${b.kafkaEngine.repeated} repeated) | ${b.kafkaEngine.pointsPerS} | ${b.kafkaEngine.cpuSPerMillion.total} (Kafka ${b.kafkaEngine.cpuSPerMillion.kafka}, ClickHouse ${b.kafkaEngine.cpuSPerMillion.clickhouse}) | ${round(sustained / b.kafkaEngine.pointsPerS, 2)} |`,
     `| staas Sink on the same terms: draining a pre-filled topic of the same rows written by the Writer (${b.sinkDrain.rows} points, ${b.sinkDrain.lost} lost, ${b.sinkDrain.repeated} repeated) | ${b.sinkDrain.pointsPerS} | ${b.sinkDrain.cpuSPerMillion.total} (Sink ${b.sinkDrain.cpuSPerMillion.sink}, Kafka ${b.sinkDrain.cpuSPerMillion.kafka}, ClickHouse ${b.sinkDrain.cpuSPerMillion.clickhouse}) | ${round(sustained / b.sinkDrain.pointsPerS, 2)} |`,
@@ -390,14 +399,24 @@ function baselineLines(b: Baselines, sustained: number, best: Step): string[] {
   ];
 }
 
-function markdown(steps: readonly Step[], sustained: number, overload: Step, latency: Latency, baselines: Baselines | undefined): string {
+function markdown(
+  steps: readonly Step[],
+  sustained: number,
+  overload: Step,
+  latency: Latency,
+  baselines: Baselines | undefined,
+  mergesAtStart: number,
+): string {
   const row = (s: Step) =>
-    `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} | ${s.clickhouseParts.end} / ${s.clickhouseParts.max} / ${s.clickhouseParts.maxMerges} |`;
+    `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} (${s.cpuSecondsPerMillion.clickhouseMerges}) = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} | ${s.clickhouseParts.end} / ${s.clickhouseParts.max} / ${s.clickhouseParts.maxMerges} |`;
   const share = overload.storedPerS / sustained;
   return [
     `End to end on ${cpus().length} CPUs (everything co-located), ${STEP_S} s per step: sustained **${sustained} trend points/s**.`,
+    ...(mergesAtStart > 0
+      ? ['', `ClickHouse was still merging earlier data (${mergesAtStart} merges) when the ramp began: its CPU counts in the first steps.`]
+      : []),
     '',
-    '| step | offered rec/s | written rec/s | stored points/s | drain s | kept up | CPU-s per million points: writer / Kafka / Sink / ClickHouse = total | peak RSS MiB: Sink / writer | ClickHouse parts: end / max / merges at once |',
+    '| step | offered rec/s | written rec/s | stored points/s | drain s | kept up | CPU-s per million points: writer / Kafka / Sink / ClickHouse (of it merges) = total | peak RSS MiB: Sink / writer | ClickHouse parts: end / max / merges at once |',
     '| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
     ...steps.map(row),
     row(overload),
@@ -452,7 +471,29 @@ async function main(): Promise<void> {
   }
 }
 
+/** How long the run waits for ClickHouse to finish merges of other data before its first step (s). */
+const QUIET_LIMIT_S = 300;
+
+/**
+ * Waits, at most QUIET_LIMIT_S, until ClickHouse runs no merge (system.merges, every database): a
+ * merge of what the stack stored before — a day partition of the stack's own database can take
+ * minutes — would take cores from the run and count in ClickHouse's CPU. Returns how many were
+ * still running.
+ */
+async function quietClickHouse(): Promise<number> {
+  const deadline = Date.now() + QUIET_LIMIT_S * 1000;
+  for (let said = false; ; ) {
+    const rs = await scope.clickhouse.query({ query: 'SELECT count() AS n FROM system.merges', format: 'JSONEachRow' });
+    const n = Number((await rs.json<{ n: string | number }>())[0]?.n ?? 0);
+    if (n === 0 || Date.now() > deadline) return n;
+    if (!said) console.log(`  ClickHouse is merging ${n} part set(s) of earlier data: waiting (at most ${QUIET_LIMIT_S} s)`);
+    said = true;
+    await sleep(2000);
+  }
+}
+
 async function runAll(pids: Pids): Promise<void> {
+  const mergesAtStart = await quietClickHouse();
   const steps: Step[] = [];
   for (const rate of RATES) {
     const step = await runStep(`ramp ${rate}`, rate, STEP_S, pids);
@@ -491,7 +532,7 @@ async function runAll(pids: Pids): Promise<void> {
 
   const date = new Date().toISOString();
   const stamp = date.slice(0, 19).replaceAll(':', '-');
-  const table = markdown(steps, sustained, overload, latency, baselines);
+  const table = markdown(steps, sustained, overload, latency, baselines, mergesAtStart);
   const all = [...steps, overload];
   const rateChart = lineChart({
     title: 'Offered vs stored (end to end)',
@@ -533,6 +574,7 @@ async function runAll(pids: Pids): Promise<void> {
     stepSeconds: STEP_S,
     sustainedPointsPerS: sustained,
     overloadShare: round(overload.storedPerS / sustained, 3),
+    mergesAtStart,
     steps,
     overload,
     latency,

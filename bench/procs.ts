@@ -3,7 +3,7 @@
  * CPU is user + system time in clock ticks of 10 ms (USER_HZ = 100 on Linux, proc(5)); memory
  * is VmRSS (resident now) and VmHWM (the peak resident size, kept by the kernel).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU time (user + system) process `pid` has used so far, in ms; undefined once it has exited. */
 export function cpuMs(pid: number): number | undefined {
@@ -15,6 +15,33 @@ export function cpuMs(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time (user + system, ms) used so far by the threads of process `pid` named `comm` (their
+ * /proc/<pid>/task/<tid>/comm), e.g. ClickHouse 18.16's merge threads "BackgrProcPool"; undefined
+ * when the process has exited or has no such thread. Threads that have exited are not counted: for
+ * pools whose threads live as long as the process.
+ */
+export function threadsCpuMs(pid: number, comm: string): number | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let total: number | undefined;
+  for (const tid of tids) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== comm) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return total;
 }
 
 /** A memory line of /proc/<pid>/status in bytes; undefined once the process has exited. */
