@@ -8,8 +8,12 @@ export interface SinkConfig {
    * Flush a table's batch at this many rows, bytes or milliseconds of age. Under normal load the
    * age decides (write -> queryable latency); the row and byte caps bound bursts and backlogs,
    * where larger inserts mean fewer parts for ClickHouse to write and merge (merges were ~60 % of
-   * its CPU under ingest, `perf` on clickhouse-server): 600,000 rather than 200,000 rows cut its
-   * CPU per million points ~7 % at 600,000 points/s (bench/e2e.ts, 3 alternating pairs).
+   * its CPU under ingest, `perf` on clickhouse-server). 300,000 rows: a full batch retains ~21 MB
+   * (its RowBinary and the Kafka messages behind it), so two fit in STAAS_SINK_MAX_BUFFERED_BYTES
+   * (48 MiB) and the next one fills while one is inserted. Against 200,000, at 1,000,000
+   * records/s offered (bench/e2e.ts --rates 1000000, 2 alternating pairs) it stored 889-921 k
+   * points/s against 463-826 k at 2.15 against 2.26-2.34 CPU-s per million; 600,000 (~43 MB)
+   * left room for one batch only, and inserts ran one at a time.
    */
   batchRows: number;
   batchBytes: number;
@@ -69,7 +73,7 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
   const config: SinkConfig = {
     topicPrefix: r.string('STAAS_TOPIC_PREFIX', 'staas'),
     groupId: r.string('STAAS_SINK_GROUP', 'staas-sink'),
-    batchRows: r.int('STAAS_SINK_BATCH_ROWS', 600_000, { min: 1 }),
+    batchRows: r.int('STAAS_SINK_BATCH_ROWS', 300_000, { min: 1 }),
     batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
     batchAgeMs: r.ms('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
     maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 48 * 1024 * 1024, { min: 1024 * 1024 }),
