@@ -7,27 +7,41 @@
  * kafkajs has no hook for it, so this module puts the native function in Node's CommonJS module
  * cache under the path of kafkajs' own checksum module (`src/protocol/recordBatch/crc32C`) before
  * kafkajs loads it (it does so lazily, with the first produce request). It installs only if the
- * path exists, nothing has loaded it yet, and the native function agrees with kafkajs' own on
- * sample buffers; otherwise kafkajs keeps its JavaScript one. `nativeCrc32cInstalled` says which.
+ * native binary loads (its platform package is an optional dependency), the path exists, nothing
+ * has loaded it yet, and the native function agrees with kafkajs' own on sample buffers; otherwise
+ * kafkajs keeps its JavaScript one. `nativeCrc32cInstalled` says which.
  * Consumers are unaffected: kafkajs does not verify checksums when it decodes.
  */
 import Module, { createRequire } from 'node:module';
-import { crc32c } from '@node-rs/crc32';
 
 const require = createRequire(import.meta.url);
+
+/** The native function; undefined when its platform binary is not installed (then kafkajs keeps its own). */
+const native: ((input: Buffer) => number) | undefined = (() => {
+  try {
+    return (require('@node-rs/crc32') as { crc32c: (input: Buffer) => number }).crc32c;
+  } catch {
+    return undefined;
+  }
+})();
 
 /** kafkajs' checksum module: `(buffer: Buffer) => number` (unsigned 32-bit). */
 const KAFKAJS_CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 
-/** The CRC-32C (Castagnoli) of `buffer` as an unsigned 32-bit integer, as kafkajs' module returns it. */
+/**
+ * The CRC-32C (Castagnoli) of `buffer` as an unsigned 32-bit integer, as kafkajs' module returns
+ * it. Throws when the native binary is not installed (`nativeCrc32cInstalled` is then false).
+ */
 export function nativeCrc32c(buffer: Buffer): number {
-  return crc32c(buffer) >>> 0;
+  if (native === undefined) throw new Error('@node-rs/crc32 is not installed for this platform');
+  return native(buffer) >>> 0;
 }
 
 /** Whether kafkajs' record batches are checksummed by `nativeCrc32c` in this process. */
 export let nativeCrc32cInstalled = false;
 
 function install(): void {
+  if (native === undefined) return;
   let path: string;
   let jsCrc32c: (b: Buffer) => number;
   try {

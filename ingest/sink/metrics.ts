@@ -28,14 +28,14 @@ export function createSinkMetrics(registry: Registry) {
       name: 'staas_sink_batch_rows',
       help: 'Rows per insert',
       labelNames: ['table'] as const,
-      buckets: [100, 1000, 10_000, 50_000, 100_000, 200_000, 500_000],
+      buckets: [100, 1000, 10_000, 50_000, 100_000, 200_000, 300_000, 500_000, 1_000_000],
       registers,
     }),
     batchBytes: new Histogram({
       name: 'staas_sink_batch_bytes',
       help: 'RowBinary bytes per insert',
       labelNames: ['table'] as const,
-      buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 32e6],
+      buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 32 * 1024 * 1024, 64 * 1024 * 1024], // up to the byte cap's default (32 MiB) and beyond
       registers,
     }),
     insertSeconds: new Histogram({

@@ -14,6 +14,34 @@ const require = createRequire(import.meta.url);
 const jsCrc32c = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
 
 describe('native CRC-32C for kafkajs record batches', () => {
+  // First, before anything here loads kafkajs' record batch module: it keeps the function it finds then.
+  it("is what kafkajs' own produce request calls to checksum its record batch", async () => {
+    const cached = require.cache[require.resolve('kafkajs/src/protocol/recordBatch/crc32C')]!;
+    assert.equal(cached.exports, nativeCrc32c);
+    let calls = 0;
+    cached.exports = (b: Buffer) => (calls++, nativeCrc32c(b));
+    try {
+      const produce = require('kafkajs/src/protocol/requests/produce') as {
+        protocol(o: { version: number }): (r: object) => { request: { encode(): Promise<{ buffer: Buffer }> } };
+      };
+      const { request } = produce.protocol({ version: 3 })({
+        acks: -1,
+        timeout: 1000,
+        topicData: [
+          {
+            topic: 't',
+            partitions: [{ partition: 0, firstSequence: 0, messages: [{ key: 'k', value: Buffer.alloc(2000, 7), timestamp: 1 }] }],
+          },
+        ],
+      });
+      const { buffer } = await request.encode();
+      assert.equal(calls, 1);
+      assert.ok(buffer.length > 2000);
+    } finally {
+      cached.exports = nativeCrc32c;
+    }
+  });
+
   it('is installed where kafkajs loads its checksum from (fails after a kafkajs upgrade moves it)', () => {
     assert.equal(nativeCrc32cInstalled, true);
     assert.equal(require('kafkajs/src/protocol/recordBatch/crc32C'), nativeCrc32c);
