@@ -8,7 +8,7 @@
  * last topic changes it noticed.
  */
 import { createServer } from 'node:http';
-import { register } from 'prom-client';
+import { collectDefaultMetrics, register } from 'prom-client';
 import { readConnections } from '../../config/connections.ts';
 import { ConfigError } from '../../config/env.ts';
 import { readSinkConfig } from './config.ts';
@@ -32,6 +32,9 @@ async function main(): Promise<number> {
     console.error(`sink: ${new ConfigError(problems).message}`);
     return 2;
   }
+  // The process's own: resident memory, V8 heap and external (Buffer) memory, GC pauses, event
+  // loop delay — what the Sink's memory bound and CPU per point are judged by.
+  collectDefaultMetrics({ prefix: 'staas_sink_' });
   // The metrics port first: a port in use is one clear line, before any connection is made.
   let sink: Sink | undefined;
   const server = createServer((req, res) => {

@@ -115,6 +115,16 @@ describe('Sink health and shutdown (sink process, real broker and database)', ()
     };
     try {
       await until('healthy', async () => (await health()).status === 200, 30_000);
+      // The process's own metrics beside the Sink's: resident, heap and external memory.
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      for (const name of [
+        'staas_sink_process_resident_memory_bytes',
+        'staas_sink_nodejs_heap_size_used_bytes',
+        'staas_sink_nodejs_external_memory_bytes',
+      ]) {
+        const value = Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1]);
+        assert.ok(value > 0, `${name} = ${value}`);
+      }
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal((await health()).status, 200, 'pings pass while ClickHouse answers');
       relay.hang(); // nothing is consumed or inserted: only the ping can notice
