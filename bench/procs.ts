@@ -5,13 +5,18 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** CPU time (user + system, ms) in a /proc `stat` file (a process's or a thread's); throws when it is gone. */
+function statCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  // The command name (field 2) may hold spaces and ')': fields are counted after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** CPU time (user + system) process `pid` has used so far, in ms; undefined once it has exited. */
 export function cpuMs(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and ')': fields are counted after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return statCpuMs(`/proc/${pid}/stat`);
   } catch {
     return undefined;
   }
@@ -34,9 +39,7 @@ export function threadsCpuMs(pid: number, comm: string): number | undefined {
   for (const tid of tids) {
     try {
       if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== comm) continue;
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+      total = (total ?? 0) + statCpuMs(`/proc/${pid}/task/${tid}/stat`);
     } catch {
       // the thread ended between listing and reading
     }

@@ -182,9 +182,10 @@ export class Insert implements Step<TableBatch> {
     }
     const { err, kind, name, why } = failed;
     if (kind === 'data') {
-      // Refused rows may still have been stored in part (ClickHouse writes a long insert block
-      // by block, and an earlier attempt may have landed before a retry was refused): mark
-      // their days as if stored, so the Query API never keeps a cached day that changed.
+      // Refused rows may still have been stored in part (an insert over more partitions than
+      // one request may hold is sent as several, storage/insert.ts, and an earlier attempt may
+      // have landed before a retry was refused): mark their days as if stored, so the Query
+      // API never keeps a cached day that changed.
       await this.markLateWrites(b);
       // The rows are wrong for the table: dead-letter the messages that fed them (each once,
       // even if another of its tables refuses too). Each is done when its DLQ copy is
@@ -205,9 +206,9 @@ export class Insert implements Step<TableBatch> {
   }
 
   /**
-   * After a trend batch's rows were stored, or refused (then some may be stored: `Date.now()` read
-   * here, after the insert): the
-   * late-write markers its UTC days call for, if any, in `b`'s lane. Rejects when they cannot be
+   * After a trend batch's rows were stored, or refused (then some may be stored), with
+   * `Date.now()` read here, after the insert: the late-write markers its UTC days call for, if
+   * any, in `b`'s lane. Rejects when they cannot be
    * stored (a failure that is not transient, or any while stopping): the sink stops, and the
    * batch's messages, not committed, are stored and marked again by whoever reads them next.
    */
