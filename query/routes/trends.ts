@@ -3,7 +3,7 @@
  * the most precise stored tier that fits the point budget, falling back past tiers with no data,
  * aggregated on the fly into time buckets when nothing fits; element-level status rows beside.
  * Ranges that touch sealed days (UTC days that ended 2 h ago) take them from the API's cache and
- * read only the days still being written, in one statement (trends/sealed-read.ts); other ranges
+ * read only the days still being written (trends/sealed-read.ts, trends/live-rows.ts); other ranges
  * (and wildcard table indices) read the tier counts of every series, then every series' points.
  */
 import type { Readable } from 'node:stream';

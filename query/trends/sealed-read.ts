@@ -21,6 +21,7 @@ import {
   type DaySlice,
   type SealedSplice,
 } from './response.ts';
+import { readLiveRows } from './live-rows.ts';
 import { DAY_MS, type SealedSplit, type TimeRange } from './sealed-days.ts';
 import { liveCountMatters, type IntervalChoice, type TierCount, type TrendRange, type TrendTypeChoice } from './tiers.ts';
 import type { SeriesSpec } from './series.ts';
@@ -28,7 +29,6 @@ import {
   dayCountsQuery,
   ELEMENT_STATUS_PARAMETER,
   LIVE_ORD_STEP,
-  liveRowsQuery,
   trendDataQuery,
   type DayCountRow,
   type LiveSeries,
@@ -67,8 +67,8 @@ export class SealedTrendRead {
   /** Per series, per day (index from `split.firstDay`): the cached or freshly read day. */
   private readonly days: SeriesDay[][];
   private readonly cache: TrendDayCache;
-  /** The rows `counts` read of the days not sealed (`liveRowsQuery`, RowBinary). */
-  private live = Buffer.alloc(0);
+  /** The rows `counts` read of the days not sealed (live-rows.ts `readLiveRows`: RowBinary rows of the data query's shape). */
+  private live: Buffer = Buffer.alloc(0);
   /**
    * Texts this request read, by `series/window/day`: used whether or not the cache took them (a
    * day invalidated meanwhile, or evicted), without touching the cache's own objects.
@@ -116,8 +116,8 @@ export class SealedTrendRead {
   /**
    * The tier counts of the whole range (points capped at `maxPoints` + 1 where the days not
    * sealed hold more: the tier choice only asks whether a tier fits): the sealed days' from the
-   * cache (read where missing), the rest from the rows of one ClickHouse statement
-   * (`liveRowsQuery`), kept for `data`.
+   * cache (read where missing), the rest from the live rows (live-rows.ts, two flat
+   * statements side by side), kept for `data`.
    */
   async counts(tables: TrendTables, choice: TierChoiceRule): Promise<TierCountRow[]> {
     const { maxPoints } = choice;
@@ -173,12 +173,7 @@ export class SealedTrendRead {
           skipWindows: [...windows].filter((w) => !matters(w)),
         };
       });
-      this.live = await buffer(
-        await this.ctx.reader.binaryChunks(liveRowsQuery({ ...this.scope, ranges: this.split.edges }, live, maxPoints + 1, this.order), {
-          label: 'trend.live',
-          maxThreads: 1,
-        }),
-      );
+      this.live = await readLiveRows(this.ctx.reader, { ...this.scope, ranges: this.split.edges }, live, maxPoints + 1, this.order);
       const spans = new Float64Array(TREND_DATA_SPANS);
       for (let at = 0; at < this.live.length; ) {
         const next = readTrendDataRow(this.live, at, spans);

@@ -135,11 +135,13 @@ describe('the cache of sealed trend days', () => {
     const dayData = await metric(f.api, reads('trend.day-data'));
     const dayCounts = await metric(f.api, reads('trend.day-counts'));
     const live = await metric(f.api, reads('trend.live'));
+    const liveAverages = await metric(f.api, reads('trend.live-averages'));
     const second = await f.get(url(q), token);
     assert.equal(second.text, first.text);
     assert.equal(await metric(f.api, reads('trend.day-data')), dayData);
     assert.equal(await metric(f.api, reads('trend.day-counts')), dayCounts);
     assert.equal(await metric(f.api, reads('trend.live')), live + 1, 'only the days not sealed are read');
+    assert.equal(await metric(f.api, reads('trend.live-averages')), liveAverages + 1);
     assert.equal(await metric(f.api, /^staas_query_trend_cache_serving (\d+)$/m), 1);
     assert.ok((await metric(f.api, /^staas_query_trend_cache_bytes (\d+)$/m)) > 100_000);
     assert.equal(await metric(plain, /^staas_query_trend_cache_serving (\d+)$/m), 0, 'an API without the cache says so');
