@@ -120,7 +120,9 @@ export async function holdUntilVerified(request: FastifyRequest, reply: FastifyR
   }
   if (problem === undefined) return payload;
   if (payload instanceof Readable) payload.destroy();
-  reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).removeHeader('content-length');
+  // The answer's own coding (a gzip-spliced trend) goes with it: the problem is compressed, or
+  // not, like any other answer.
+  reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).removeHeader('content-length').removeHeader('content-encoding');
   if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="staas"');
   request.principal = null;
   return JSON.stringify({ ...problem, instance: request.url.split('?')[0] });

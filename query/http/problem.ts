@@ -114,7 +114,8 @@ export function clientErrorProblem(err: Error & { code?: string }, socket: Socke
 
 function send(reply: FastifyReply, request: FastifyRequest, p: Omit<Problem, 'type' | 'instance'>): FastifyReply {
   const body: Problem = { type: 'about:blank', instance: request.url.split('?')[0], ...p };
-  return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(body);
+  // A coding set for the answer this replaces (a gzip-spliced trend) does not apply to the problem.
+  return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).removeHeader('content-encoding').send(body);
 }
 
 /** The field a fastify/ajv validation error points at, as `<part>.<path>`. */

@@ -11,6 +11,7 @@ import { Negotiator } from '@fastify/accept-negotiator';
 import type { FastifyInstance } from 'fastify';
 import { principalOf, tenantFilter } from '../auth/access.ts';
 import type { QueryContext } from '../context.ts';
+import { ANSWER_GZIP_LEVEL, wantsGzipSplice } from '../http/gzip-splice.ts';
 import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
 import { TrendBodyWriter, trendAnswer, type SealedSplice, type TrendFormat } from '../trends/response.ts';
@@ -271,13 +272,20 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
         ({ chunks, reads } = await readWithPlanMemory());
       }
       const format = preferredFormat(request.headers.accept);
-      const writer = new TrendBodyWriter({ dmaId, elementId, from: q.from, to: q.to, order: q.order }, reads, bucketMs, format, splice);
+      // An answer with cached sealed days goes out gzip-spliced when gzip is what the client gets:
+      // the days' text was compressed once, only the rest is compressed now (http/gzip-splice.ts).
+      const gzip = splice !== undefined && format === 'json' && wantsGzipSplice(request.headers);
+      if (gzip) reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
+      const head = { dmaId, elementId, from: q.from, to: q.to, order: q.order };
+      const writer = new TrendBodyWriter(head, reads, bucketMs, format, splice, gzip);
       // The body is written while the rows arrive (see trends/response.ts); a failure past this
       // point (connection to ClickHouse lost) cuts the response short, which clients see.
       // Its buffers are reused only after a complete send ('finish': every byte handed to the
       // socket, through the compressor if any); an aborted answer's are left to the GC.
       reply.raw.once('finish', () => writer.release());
-      return reply.type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON).send(trendAnswer(writer, chunks));
+      return reply
+        .type(format === 'json' ? 'application/json; charset=utf-8' : NDJSON)
+        .send(trendAnswer(writer, chunks, gzip ? ANSWER_GZIP_LEVEL : undefined));
     },
   );
 }

@@ -18,6 +18,7 @@
  */
 
 import { EVERY_DAY, EVERY_DMS } from '../../storage/schema.ts';
+import { deflateSegment } from '../http/gzip-splice.ts';
 
 /** One series of one element of one DMS; parameterId -1 = the element's status rows. */
 export interface SeriesOfElement {
@@ -82,8 +83,32 @@ export class DayText {
     return this.bounds.length;
   }
 
+  /**
+   * Bytes held, counting a reserve for the deflated forms (`deflated`) of both orders: each is
+   * kept only when it fits its share, so the cache's bound holds whether or not they were made.
+   */
   get bytes(): number {
-    return 2 * this.asc.length + this.bounds.byteLength + this.times.byteLength;
+    return 2 * (this.asc.length + deflatedReserve(this.asc.length)) + this.bounds.byteLength + this.times.byteLength;
+  }
+
+  /** The deflated forms of the whole day (`deflated`), by order; null when one did not fit its reserve. */
+  private readonly deflatedOf: Partial<Record<'asc' | 'desc', Buffer | null>> = {};
+
+  /**
+   * The whole day's `joined(order)` as raw deflate blocks to splice into a gzip answer
+   * (http/gzip-splice.ts), compressed once at zlib's level 6 on first use; undefined for an empty
+   * day or when the compressed form would exceed its reserve (text that does not compress).
+   */
+  deflated(order: 'asc' | 'desc'): Buffer | undefined {
+    if (this.count === 0) return undefined;
+    let d = this.deflatedOf[order];
+    if (d === undefined) {
+      const made = deflateSegment(this.joined(order), 6);
+      // Copied out: the compressor's output can be a view of a larger buffer.
+      d = made.length <= deflatedReserve(this.asc.length) ? Buffer.from(made) : null;
+      this.deflatedOf[order] = d;
+    }
+    return d ?? undefined;
   }
 
   /** The points [k0, k1) (oldest first) with time in [from, to). */
@@ -104,6 +129,11 @@ export class DayText {
     const start = i === 0 ? 0 : this.bounds[i - 1]! + 1;
     return this.asc.subarray(start + 1, this.bounds[i]! - 1);
   }
+}
+
+/** The bytes set aside for a day's deflated text in one order: trend JSON compresses to ~10 % at level 6. */
+function deflatedReserve(textBytes: number): number {
+  return Math.ceil(textBytes / 6) + 64;
 }
 
 /** The first index whose value is >= x in an ascending array. */

@@ -19,6 +19,7 @@
  */
 import { Readable } from 'node:stream';
 import { ByteText } from '../http/byte-text.ts';
+import { GzipSplice, rawOf, type AnswerPiece } from '../http/gzip-splice.ts';
 import { RowBinaryError, spanReaderFor, spanSlots } from '../rowbinary.ts';
 import type { DayText } from './day-cache.ts';
 import { bucketPoint, type BucketGroup, type TrendPointOut } from './points.ts';
@@ -136,8 +137,8 @@ export class TrendBodyWriter {
   private readonly ndjsonPrefix: string[];
   /** Per series `ord`: whether its sealed days were written. */
   private readonly spliced: boolean[];
-  /** Pieces taken before a spliced day's buffer, and those buffers, in answer order (see `take`). */
-  private queued: Buffer[] = [];
+  /** Pieces taken before a spliced day's buffer, and those buffers (or their deflated forms), in answer order (see `take`). */
+  private queued: AnswerPiece[] = [];
 
   constructor(
     private readonly head: TrendHead,
@@ -146,6 +147,11 @@ export class TrendBodyWriter {
     private readonly bucketMs: number,
     readonly format: TrendFormat,
     private readonly sealed?: SealedSplice,
+    /**
+     * Whether the answer is gzip-spliced (http/gzip-splice.ts): whole sealed days of a JSON
+     * answer then go out as their cached deflated text (`DayText.deflated`), not copied.
+     */
+    private readonly deflatedDays = false,
   ) {
     this.ndjsonPrefix = reads.map((r) => `{"kind":"point","parameterId":${r.parameterId},"index":${JSON.stringify(r.index)},`);
     this.spliced = new Array<boolean>(reads.length + 1).fill(sealed === undefined);
@@ -211,6 +217,13 @@ export class TrendBodyWriter {
         if (this.written > 0) this.out.ascii(',');
         const bytes = text.joined(this.head.order, k0, k1);
         this.written += k1 - k0;
+        const deflated = this.deflatedDays && k0 === 0 && k1 === text.count ? text.deflated(this.head.order) : undefined;
+        if (deflated !== undefined) {
+          const head = this.out.take();
+          if (head.length > 0) this.queued.push(head);
+          this.queued.push({ raw: bytes, deflated });
+          continue;
+        }
         if (bytes.length >= SPLICE_VIEW_BYTES) {
           const head = this.out.take();
           if (head.length > 0) this.queued.push(head);
@@ -234,9 +247,10 @@ export class TrendBodyWriter {
 
   /**
    * The bytes written since the last take, in order: pieces of the writer's own buffer and
-   * spliced sealed days (the cache's buffers, handed on without a copy).
+   * spliced sealed days (the cache's buffers, handed on without a copy, with their deflated form
+   * when `deflatedDays`).
    */
-  take(): Buffer[] {
+  take(): AnswerPiece[] {
     const tail = this.out.take();
     if (this.queued.length === 0) return tail.length === 0 ? [] : [tail];
     const pieces = this.queued;
@@ -319,10 +333,10 @@ export function timeOf(buf: Buffer, jsonStart: number): number {
 }
 
 /**
- * The answer as byte chunks, one per chunk of the data query's RowBinary answer (empty ones
- * skipped). Throws RowBinaryError when the answer ends inside a row.
+ * The answer as pieces, those of each chunk of the data query's RowBinary answer in turn (empty
+ * ones skipped). Throws RowBinaryError when the answer ends inside a row.
  */
-export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<AnswerPiece> {
   writer.start();
   /** The start of a row cut by the end of the previous chunk. */
   let pending: Buffer | undefined;
@@ -357,14 +371,28 @@ export async function* trendBody(writer: TrendBodyWriter, chunks: AsyncIterable<
   yield* writer.take();
 }
 
+async function* plainBody(pieces: AsyncIterable<AnswerPiece>): AsyncGenerator<Buffer> {
+  for await (const p of pieces) yield rawOf(p);
+}
+
+async function* gzipBody(pieces: AsyncIterable<AnswerPiece>, level: number): AsyncGenerator<Buffer> {
+  const gzip = new GzipSplice(level);
+  for await (const p of pieces) yield* gzip.push(p);
+  yield* gzip.end();
+}
+
 /**
- * The answer as a stream (`trendBody`). An answer dropped before it was read through (replaced
+ * The answer as a stream (`trendBody`): its bytes, or with `gzipLevel` (zlib's 0–9 for what is
+ * compressed now) a gzip stream splicing in the deflated sealed days (the writer's
+ * `deflatedDays`). An answer dropped before it was read through (replaced
  * by a 401 once the token's lookup answered, a client gone) destroys `chunks` too: the generator
  * may never have started, and an unread ClickHouse response would hold one of the client's
  * sockets until its timeout.
  */
-export function trendAnswer(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Readable {
-  const body = Readable.from(trendBody(writer, chunks));
+export function trendAnswer(writer: TrendBodyWriter, chunks: AsyncIterable<Buffer> | Iterable<Buffer>, gzipLevel?: number): Readable {
+  const body = Readable.from(
+    gzipLevel === undefined ? plainBody(trendBody(writer, chunks)) : gzipBody(trendBody(writer, chunks), gzipLevel),
+  );
   body.once('close', () => (chunks as Partial<Readable>).destroy?.());
   return body;
 }

@@ -5,6 +5,7 @@ import { planSeries } from '../../query/trends/plan.ts';
 import { bucketPoint, mostFrequent } from '../../query/trends/points.ts';
 import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
 import { RowBinaryError } from '../../query/rowbinary.ts';
+import { rawOf } from '../../query/http/gzip-splice.ts';
 import { TrendBodyWriter, trendBody, type TrendFormat } from '../../query/trends/response.ts';
 import { matchesWildcard, parseSeriesSpecs } from '../../query/trends/series.ts';
 import type { BucketStats, SeriesRead, TrendDataRow } from '../../query/trends/sql.ts';
@@ -242,7 +243,7 @@ describe('points', () => {
   /** The answer written from `chunks`, as text. */
   const body = async (format: TrendFormat, chunks: readonly Buffer[], list = reads): Promise<string> => {
     const out: Buffer[] = [];
-    for await (const b of trendBody(new TrendBodyWriter(head, list, 10, format), chunks)) out.push(b);
+    for await (const b of trendBody(new TrendBodyWriter(head, list, 10, format), chunks)) out.push(rawOf(b));
     return Buffer.concat(out).toString('utf8');
   };
   const cutAt = (buf: Buffer, cuts: readonly number[]): Buffer[] => [0, ...cuts].map((c, i) => buf.subarray(c, [...cuts, buf.length][i]));
