@@ -201,7 +201,7 @@ export function jsonNumber(expr: Sql): Sql {
 
 /** The `BucketStats` JSON of a bucket group, from its aggregates. */
 function bucketJson(status: Sql, sum: Sql, min: Sql, max: Sql, samples: Sql): Sql {
-  return sql`concat('{"time":', toString(bucket), ',"status":', toString(${status}), ',"sum":', ${jsonNumber(sum)},
+  return sql`concat('{"time":', toString(ts), ',"status":', toString(${status}), ',"sum":', ${jsonNumber(sum)},
       ',"min":', ${jsonNumber(min)}, ',"max":', ${jsonNumber(max)}, ',"samples":', toString(${samples}),
       ',"n":', toString(count()), ',"nv":', toString(count(v)), '}')`;
 }
@@ -215,7 +215,10 @@ const AVERAGE_JSON = sql`concat('"time":', toString(t), ',"status":', toString(s
 /*
  * The collapsing subqueries rename their columns (o, w, t, s, v, lo, hi, vd, md, sm) so that the
  * outer SELECT's aliases (ord, ts, status, …) never shadow a source column:
- * ClickHouse resolves aliases in WHERE and in aggregate arguments too.
+ * ClickHouse resolves aliases in WHERE and in aggregate arguments too. Every branch names its
+ * columns alike, a bucket's start too (`ts`): a UNION ALL takes its names from its first branch,
+ * and the outer ORDER BY names them (a first branch of buckets once named it `bucket`, and an
+ * aggregated trend with no raw series and no status rows failed).
  */
 
 /** One planned series with its position in the answer (`ord`). */
@@ -294,11 +297,11 @@ function averageRaw(scope: TrendScope, series: readonly OrderedRead[]): Sql {
  */
 function realtimeBuckets(scope: TrendScope, series: readonly OrderedRead[], bucketMs: number): Sql {
   const rows = realtimeRows(scope, series);
-  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS bucket,
+  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS ts,
       toInt16(0) AS status, toUInt8(1) AS agg, ${bucketJson(sql`0`, sql`sum(v)`, sql`min(v)`, sql`max(v)`, sql`count()`)} AS json,
       vd AS value_discrete, '' AS max_discrete
     FROM (${rows}) AS rb WHERE s >= 0
-    GROUP BY o, bucket, vd
+    GROUP BY o, ts, vd
     UNION ALL
     SELECT ${REALTIME_RAW_COLUMNS} FROM (${rows}) AS rs WHERE s < 0`;
 }
@@ -310,11 +313,11 @@ function realtimeBuckets(scope: TrendScope, series: readonly OrderedRead[], buck
  */
 function averageBuckets(scope: TrendScope, series: readonly OrderedRead[], bucketMs: number): Sql {
   const rows = averageRows(scope, series);
-  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS bucket,
+  return sql`SELECT o AS ord, ${bucketOf(scope, bucketMs)} AS ts,
       toInt16(any(w)) AS status, toUInt8(1) AS agg, ${bucketJson(sql`any(w)`, sql`sum(v)`, sql`min(lo)`, sql`max(hi)`, sql`sum(sm)`)} AS json,
       vd AS value_discrete, md AS max_discrete
     FROM (${rows}) AS ab WHERE s >= 0
-    GROUP BY o, bucket, vd, md
+    GROUP BY o, ts, vd, md
     UNION ALL
     SELECT ${AVERAGE_RAW_COLUMNS} FROM (${rows}) AS an WHERE s < 0`;
 }

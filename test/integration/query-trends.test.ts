@@ -316,6 +316,16 @@ describe('Query API trends (real Writer, Kafka, Sink, ClickHouse)', () => {
     assert.equal(s.points.length, 9600);
   });
 
+  it('aggregates a range with neither raw series nor status rows (a bucket is the first branch of the read)', async () => {
+    // Status rows at T0 + 1 h, 5 h and 30 h: none in [T0 + 6 h, T0 + 12 h).
+    const [from, to] = [T0 + 6 * H, T0 + 12 * H];
+    const body = await trends({ parameter: P_MAIN, from, to, type: 'realtime', maxPoints: 100, order: 'asc' });
+    assert.deepEqual(body.statusRows, []);
+    const s = body.series[0]!;
+    assert.deepEqual([s.aggregated, s.bucketMs], [true, 216_000]);
+    assert.deepEqual(s.points, bucketed(rawPoints(P_MAIN, 0, from, to), from, 216_000));
+  });
+
   it('answers discrete values as strings, and their most frequent value per bucket', async () => {
     const raw = (await trends({ parameter: P_DISCRETE, from: T0, to: T0 + D, order: 'asc' })).series[0]!;
     assert.equal(raw.points.length, 96);
