@@ -64,7 +64,7 @@ export function createQueryMetrics(registry = new Registry(), defaults = false):
     }),
     trendSealedReads: new Counter({
       name: 'staas_query_trend_sealed_reads_total',
-      help: 'Trend requests whose whole sealed days came from the API cache: spliced (raw tiers), aggregated (read whole from ClickHouse)',
+      help: 'Trend requests read through the cache of sealed days: spliced (raw tiers, sealed days from the cache), live (no sealed day in the range: the live reads only), aggregated (read whole from ClickHouse)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

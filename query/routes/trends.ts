@@ -3,8 +3,9 @@
  * the most precise stored tier that fits the point budget, falling back past tiers with no data,
  * aggregated on the fly into time buckets when nothing fits; element-level status rows beside.
  * Ranges that touch sealed days (UTC days that ended 2 h ago) take them from the API's cache and
- * read only the days still being written (trends/sealed-read.ts, trends/live-rows.ts); other ranges
- * (and wildcard table indices) read the tier counts of every series, then every series' points.
+ * read only the days still being written (trends/sealed-read.ts, trends/live-rows.ts), as do ranges
+ * of days being written only; wildcard table indices (and every range while the cache is not
+ * serving) read the tier counts of every series, then every series' points.
  */
 import type { Readable } from 'node:stream';
 import { Negotiator } from '@fastify/accept-negotiator';
@@ -15,7 +16,7 @@ import { ANSWER_GZIP_LEVEL, wantsGzipSplice } from '../http/gzip-splice.ts';
 import { badField } from '../http/problem.ts';
 import { planSeries } from '../trends/plan.ts';
 import { TrendBodyWriter, trendAnswer, type SealedSplice, type TrendFormat } from '../trends/response.ts';
-import { splitSealed } from '../trends/sealed-days.ts';
+import { liveSplit, splitSealed } from '../trends/sealed-days.ts';
 import { SealedTrendRead } from '../trends/sealed-read.ts';
 import { parseSeriesSpecs } from '../trends/series.ts';
 import { samePlan, shapeKey, type TrendPlan } from '../trends/plan-memory.ts';
@@ -259,13 +260,18 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       let reads: SeriesRead[];
       let splice: SealedSplice | undefined;
       // Whole sealed days from the API's cache, the rest from ClickHouse (trends/sealed-read.ts).
-      const split = ctx.dayCache.serving() && specs.every((s) => !s.wildcard) ? splitSealed(q.from, q.to, Date.now()) : undefined;
+      // A range of days not sealed only (the last hours) takes the same live reads, with no day from the cache.
+      const split =
+        ctx.dayCache.serving() && specs.every((s) => !s.wildcard)
+          ? (splitSealed(q.from, q.to, Date.now()) ?? liveSplit(q.from, q.to))
+          : undefined;
       if (split !== undefined) {
         const sealed = new SealedTrendRead(ctx, scope, p.dmsId, specs, split, q.order);
         const counts = await sealed.counts(tables, { type: q.type, interval: q.interval, maxPoints, range: planOptions.range });
         reads = planSeries(specs, counts, planOptions);
         const withStatusRows = hasStatusRows(counts);
-        ctx.metrics.trendSealedReads.inc({ outcome: reads.some((r) => r.aggregated) ? 'aggregated' : 'spliced' });
+        const outcome = reads.some((r) => r.aggregated) ? 'aggregated' : split.firstDay === split.endDay ? 'live' : 'spliced';
+        ctx.metrics.trendSealedReads.inc({ outcome });
         if (reads.some((r) => r.aggregated)) chunks = await dataRead({ reads, withStatusRows });
         else ({ chunks, splice } = await sealed.data(reads, withStatusRows));
       } else {
@@ -274,7 +280,8 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
       const format = preferredFormat(request.headers.accept);
       // An answer with cached sealed days goes out gzip-spliced when gzip is what the client gets:
       // the days' text was compressed once, only the rest is compressed now (http/gzip-splice.ts).
-      const gzip = splice !== undefined && format === 'json' && wantsGzipSplice(request.headers);
+      // (Not without sealed days: all of it would be compressed on the event loop, not in zlib's threads.)
+      const gzip = splice !== undefined && split!.firstDay < split!.endDay && format === 'json' && wantsGzipSplice(request.headers);
       if (gzip) reply.header('content-encoding', 'gzip').header('vary', 'accept-encoding');
       const head = { dmaId, elementId, from: q.from, to: q.to, order: q.order };
       const writer = new TrendBodyWriter(head, reads, bucketMs, format, splice, gzip);

@@ -126,7 +126,7 @@ export class SealedTrendRead {
     // A cut day counts from its points' times: every tier of it is read.
     const needs: TextNeed[] = [];
     for (const d of new Set([firstDay, endDay - 1]))
-      if (this.partial(d))
+      if (d >= firstDay && d < endDay && this.partial(d))
         this.series.forEach((_, i) =>
           this.days[i]![d - firstDay]!.tiers.forEach((_t, w) => needs.push({ series: i, windowMinutes: w, day: d })),
         );

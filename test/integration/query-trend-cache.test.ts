@@ -145,6 +145,40 @@ describe('the cache of sealed trend days', () => {
     assert.ok((await metric(f.api, spliced)) - before > 40, 'most requests were answered with sealed days from the cache');
   });
 
+  it('answers ranges of days still being written only through the live reads, exactly as an API without the cache', async () => {
+    const live = /^staas_query_trend_sealed_reads_total\{outcome="live"\} (\d+)$/m;
+    const before = await metric(f.api, live);
+    const parameters = [[String(P_AVG)], [`${P_TABLE}:eth0`, String(P_DISCRETE)], [String(P_AVG), `${P_TABLE}:none`]];
+    let n = 0;
+    for (const [ago, length] of [
+      [3 * H, 3 * H],
+      [30 * MIN, 30 * MIN],
+      [50 * MIN, 20 * MIN],
+      [H, 2 * H],
+    ] as const)
+      for (const parameter of parameters)
+        for (const extra of [
+          {} as Record<string, string | number>,
+          { order: 'asc' },
+          { maxPoints: 3 },
+          { type: 'average' },
+          { type: 'realtime', order: 'asc', maxPoints: 500 },
+        ]) {
+          const q = { parameter, from: NOW - ago, to: NOW - ago + length, ...extra };
+          for (const accept of ['application/json', 'application/x-ndjson']) {
+            const headers = { authorization: `Bearer ${token}`, accept, 'accept-encoding': 'gzip' };
+            const [cached, direct] = await Promise.all([f.api, plain].map((app) => app.inject({ method: 'GET', url: url(q), headers })));
+            assert.equal(direct!.statusCode, 200, `${JSON.stringify(q)} ${accept}: ${direct!.body}`);
+            assert.equal(cached!.statusCode, 200, `${JSON.stringify(q)} ${accept}: ${cached!.body}`);
+            const body = (r: typeof cached) =>
+              (r!.headers['content-encoding'] === 'gzip' ? gunzipSync(r!.rawPayload) : r!.rawPayload).toString();
+            assert.equal(body(cached), body(direct), JSON.stringify(q));
+            n++;
+          }
+        }
+    assert.ok((await metric(f.api, live)) - before >= n / 2, 'the ranges without a sealed day took the live reads');
+  });
+
   it('serves a repeated request from memory: no read of sealed days from ClickHouse the second time', async () => {
     const q = { parameter: [String(P_AVG), `${P_TABLE}:eth0`], from: NOW - 30 * D - 7 * H, to: NOW };
     const reads = (label: string) => new RegExp(`^staas_query_clickhouse_query_duration_seconds_count\\{query="${label}"\\} (\\d+)$`, 'm');

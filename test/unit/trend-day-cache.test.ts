@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { DayText, TrendDayCache, type SeriesDay, type SeriesOfElement } from '../../query/trends/day-cache.ts';
 import { TrendBodyWriter, trendAnswer } from '../../query/trends/response.ts';
 import { dayRanges } from '../../query/trends/sealed-read.ts';
-import { DAY_MS, SEAL_AFTER_MS, splitSealed } from '../../query/trends/sealed-days.ts';
+import { DAY_MS, liveSplit, SEAL_AFTER_MS, splitSealed } from '../../query/trends/sealed-days.ts';
 import { chooseTier, liveCountMatters, type IntervalChoice, type TierCount, type TrendTypeChoice } from '../../query/trends/tiers.ts';
 
 const T = Date.UTC(2026, 10, 30, 12);
@@ -27,6 +27,14 @@ describe('splitSealed', () => {
     const early = Math.floor(T / DAY_MS) * DAY_MS + 60 * 60_000;
     assert.equal(splitSealed(early - 10 * DAY_MS, early, early)!.range.to, Math.floor(T / DAY_MS) * DAY_MS - DAY_MS);
     assert.equal(splitSealed(T - 60_000, T, T), undefined, 'within today: nothing sealed');
+    // Then the live reads take the whole range, with no sealed day.
+    const d = Math.floor((T - 60_000) / DAY_MS);
+    assert.deepEqual(liveSplit(T - 60_000, T), {
+      firstDay: d,
+      endDay: d,
+      range: { from: T - 60_000, to: T - 60_000 },
+      edges: [{ from: T - 60_000, to: T }],
+    });
   });
 
   it('covers the range exactly, with sealed days only', () => {
