@@ -9,7 +9,8 @@
  */
 import { buffer } from 'node:stream/consumers';
 import type { ClickHouseReader } from '../reader.ts';
-import { decodeRowBinary } from '../rowbinary.ts';
+import type { Sql } from '../../storage/sql.ts';
+import { decodeRowBinary, type RowShape } from '../rowbinary.ts';
 import {
   LIVE_AVERAGE_SHAPE,
   LIVE_ORD_STEP,
@@ -97,7 +98,7 @@ export async function readLiveRows(
   cap: number,
   order: 'asc' | 'desc',
 ): Promise<Buffer> {
-  const read = async <T>(statement: ReturnType<typeof liveRealtimeQuery> | undefined, label: string, shape: typeof LIVE_REALTIME_SHAPE) =>
+  const read = async <T>(statement: Sql | undefined, label: string, shape: RowShape) =>
     statement === undefined ? [] : decodeRowBinary<T>(await buffer(await reader.binaryChunks(statement, { label, maxThreads: 1 })), shape);
   const [realtime, averages] = await Promise.all([
     read<LiveRealtimeRow>(liveRealtimeQuery(scope, series, cap), 'trend.live', LIVE_REALTIME_SHAPE),
