@@ -2,7 +2,7 @@
  * The whole path under load — fleet simulator → Writer → Kafka → Sink → ClickHouse — on the local
  * stack's broker and server (started if needed), with topics, a database and a Sink process of
  * the run's own (dropped after), so that what the stack stored before does not count:
- *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--step-seconds 20] [--latency-seconds 30]
+ *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--step-seconds 20] [--latency-seconds 30] [--writer-nice 0]
  * 1. A ramp of offered rates: per step the simulator (ingest/writer/cli.ts, its own process) runs
  *    at the rate for --step-seconds; the Sink's rows-inserted counter (its /metrics) gives the trend
  *    points stored per second while offered (after the first 3 s), then the step waits until the
@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     'step-seconds': { type: 'string' },
     'latency-seconds': { type: 'string' },
     'skip-baselines': { type: 'boolean', default: false },
+    'writer-nice': { type: 'string', default: '0' },
   },
 });
 
@@ -73,6 +74,16 @@ const QUICK = args.quick;
 const RATES = numbers('rates', args.rates ?? (QUICK ? '150000,300000,600000' : '100000,200000,300000,400000,500000,600000,800000,1000000'));
 const STEP_S = numbers('step-seconds', args['step-seconds'] ?? (QUICK ? '8' : '20'))[0]!;
 const LATENCY_S = numbers('latency-seconds', args['latency-seconds'] ?? (QUICK ? '10' : '30'))[0]!;
+/**
+ * Niceness of the fleet simulator and its Writer (0–19; 0 = as this process). Co-located at equal
+ * priority, the agents' side takes the CPU the Sink and ClickHouse need once offered more than
+ * they store (the overload step); on a real deployment the agents are other machines.
+ */
+const WRITER_NICE = Number(args['writer-nice']);
+if (!Number.isInteger(WRITER_NICE) || WRITER_NICE < 0 || WRITER_NICE > 19) {
+  console.error(`bench/e2e: --writer-nice must be an integer from 0 to 19, got ${args['writer-nice']}`);
+  process.exit(2);
+}
 /** Longest wait for the Sink's lag to reach 0 after a step (s). */
 const DRAIN_LIMIT_S = QUICK ? 20 : 60;
 /** Trend tables: their stored rows are the "points" of every rate. */
@@ -162,7 +173,7 @@ interface Simulator {
 }
 
 function startSimulator(rate: number, seconds: number): Simulator {
-  const run = runSimulator(rate, seconds, { captureStderr: false, env: { STAAS_TOPIC_PREFIX: scope.prefix } });
+  const run = runSimulator(rate, seconds, { captureStderr: false, env: { STAAS_TOPIC_PREFIX: scope.prefix }, nice: WRITER_NICE });
   const done = run.exited.then(({ code, out }) => {
     const summary = out.trim().split('\n').at(-1) ?? '';
     const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
@@ -411,7 +422,7 @@ function markdown(
     `| ${s.name} | ${s.offeredPerS} | ${s.writtenPerS} | ${s.storedPerS} | ${s.drainS} | ${s.keptUp ? 'yes' : 'no'} | ${s.cpuSecondsPerMillion.writer} / ${s.cpuSecondsPerMillion.kafka} / ${s.cpuSecondsPerMillion.sink} / ${s.cpuSecondsPerMillion.clickhouse} (${s.cpuSecondsPerMillion.clickhouseMerges}) = ${s.cpuSecondsPerMillion.total} | ${s.peakRssMiB.sink} / ${s.peakRssMiB.writer} | ${s.clickhouseParts.end} / ${s.clickhouseParts.max} / ${s.clickhouseParts.maxMerges} |`;
   const share = overload.storedPerS / sustained;
   return [
-    `End to end on ${cpus().length} CPUs (everything co-located), ${STEP_S} s per step: sustained **${sustained} trend points/s**.`,
+    `End to end on ${cpus().length} CPUs (everything co-located${WRITER_NICE === 0 ? '' : `; simulator and Writer at nice ${WRITER_NICE}`}), ${STEP_S} s per step: sustained **${sustained} trend points/s**.`,
     ...(mergesAtStart > 0
       ? ['', `ClickHouse was still merging earlier data (${mergesAtStart} merges) when the ramp began: its CPU counts in the first steps.`]
       : []),
@@ -572,6 +583,7 @@ async function runAll(pids: Pids): Promise<void> {
     cpus: cpus().length,
     node: process.version,
     stepSeconds: STEP_S,
+    writerNice: WRITER_NICE,
     sustainedPointsPerS: sustained,
     overloadShare: round(overload.storedPerS / sustained, 3),
     mergesAtStart,
