@@ -418,10 +418,23 @@ export const LIVE_AVERAGE_SHAPE: RowShape = [
   ['md', 'String'],
 ];
 
-/** The newest part's copy of a column among a key's repeats, cast to its wire type. */
-function newest(column: string, type: string): Sql {
-  return sql`CAST(argMax(${ident(column)}, _part_index) AS ${typeName(type)})`;
+/**
+ * The columns of the newest part's copy among a key's repeats: `pick(column, type)` is that
+ * copy's value of `column`, cast to its wire type. One argMax over the whole row as a tuple
+ * (computed once: the expressions are identical): argMax of a Nullable column alone skips NULL
+ * (ClickHouse docs, argMax) and would answer an older copy's value beside the newest copy's status.
+ */
+function newestRow(row: readonly string[]): (column: string, type: string) => Sql {
+  const whole = sql`argMax(tuple(${join(row.map(ident), ', ')}), _part_index)`;
+  return (column, type) => {
+    const at = row.indexOf(column);
+    if (at < 0) throw new Error(`newestRow: ${column} is not one of ${row.join(', ')}`);
+    return sql`CAST(tupleElement(${whole}, ${at + 1}) AS ${typeName(type)})`;
+  };
 }
+
+const newestRealtime = newestRow(['status', 'value', 'value_discrete']);
+const newestAverage = newestRow(['status', 'value', 'min', 'max', 'samples', 'value_discrete', 'max_discrete']);
 
 /*
  * The live reads are flat statements (one SELECT, no subquery, no text built by the server): 18.16
@@ -429,9 +442,9 @@ function newest(column: string, type: string): Sql {
  * bench element (query_log ProfileEvents, 100 runs each, max_threads 1): the former single
  * statement (two collapsing subqueries, UNION ALL, JSON text) cost 7.6–8.2 ms of server CPU, 5.2
  * of them with a range holding no row at all; the two flat statements 1.0–1.5 and 1.6–1.8 ms.
- * Repeats collapse by GROUP BY (o, t) with argMax(…, _part_index), the newest part's copy, as the
- * data query's ORDER BY … _part_index DESC LIMIT 1 BY keeps; the Query API writes the JSON text
- * (trends/live-rows.ts).
+ * Repeats collapse by GROUP BY (o, t) to the newest part's copy (argMax of the row by
+ * _part_index), as the data query's ORDER BY … _part_index DESC LIMIT 1 BY keeps; the Query API
+ * writes the JSON text (trends/live-rows.ts).
  */
 
 /**
@@ -453,6 +466,7 @@ export function liveRealtimeQuery(scope: TrendScope, series: readonly LiveSeries
           ', ',
         )}, 0))`;
   const keys = [...picked.map(({ s }) => keyCondition(s)), sql`parameter_id = ${ELEMENT_STATUS_PARAMETER}`];
+  const newest = newestRealtime;
   return sql`SELECT ${ord} AS o, ts AS t, ${newest('status', 'Int16')} AS s, ${newest('value', 'Nullable(Float64)')} AS v,
       ${newest('value_discrete', 'String')} AS vd
     FROM ${scope.db}.trend_realtime
@@ -484,6 +498,7 @@ export function liveAverageQuery(scope: TrendScope, series: readonly LiveSeries[
           ', ',
         )}))`,
   );
+  const newest = newestAverage;
   return sql`SELECT toUInt32(${base} + window_minutes) AS o, ts AS t, ${newest('status', 'Int16')} AS s,
       ${newest('value', 'Nullable(Float64)')} AS v, ${newest('min', 'Nullable(Float64)')} AS lo, ${newest('max', 'Nullable(Float64)')} AS hi,
       ${newest('samples', 'UInt32')} AS sm, ${newest('value_discrete', 'String')} AS vd, ${newest('max_discrete', 'String')} AS md

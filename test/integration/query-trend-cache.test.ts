@@ -222,6 +222,31 @@ describe('the cache of sealed trend days', () => {
     assert.ok(Date.now() - started < 5000, `a read after the 401s took ${Date.now() - started} ms`);
   });
 
+  it('answers the newest copy of a point of a day being written whole, NULL values included', async () => {
+    // A point sent again with a NULL value (a correction): the newer row wins whole, as once its
+    // day is sealed and as an API without the cache answers (argMax of a Nullable column alone
+    // skips NULL and would answer the older value beside the newer status).
+    const P_FIXED = 400;
+    const t = NOW - 20 * MIN;
+    const key = { dmsId: DMS, dmaId: DMA, elementId: EL, parameterId: P_FIXED, timestamp: t };
+    await f.writer.trend({ ...key, value: 5.5, status: 0 });
+    await f.writer.trend({ ...key, windowMinutes: 5, value: 4.5, min: 4, max: 5, samples: 30, status: 5 });
+    await f.stored();
+    await f.writer.trend({ ...key, value: null, status: -3 });
+    await f.writer.trend({ ...key, windowMinutes: 5, value: null, min: null, max: null, samples: 0, status: 5 });
+    await f.stored();
+    for (const type of ['realtime', 'average']) {
+      const q = { parameter: String(P_FIXED), from: NOW - H, to: NOW, type };
+      const cached = await f.get<{ series: { points: { time: number; status: number; value: number | null; min: number | null }[] }[] }>(
+        url(q),
+        token,
+      );
+      const point = cached.body.series[0]!.points.find((p) => p.time === t)!;
+      assert.deepEqual([point.status, point.value, point.min], type === 'realtime' ? [-3, null, null] : [5, null, null]);
+      assert.equal(cached.text, (await f.get(url(q), token, plain)).text);
+    }
+  });
+
   it('answers a late write into a cached day with the next request (the Sink marks it, the API drops the day)', async () => {
     const day = NOW - 12 * D;
     const q = { parameter: String(P_AVG), from: day - D, to: day + D, type: 'average', interval: '5m', order: 'asc' };
