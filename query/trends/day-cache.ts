@@ -104,8 +104,12 @@ export class DayText {
     let d = this.deflatedOf[order];
     if (d === undefined) {
       const made = deflateSegment(this.joined(order), 6);
-      // Copied out: the compressor's output can be a view of a larger buffer.
-      d = made.length <= deflatedReserve(this.asc.length) ? Buffer.from(made) : null;
+      // Copied into memory of its own: the compressor's output can be a view of a larger buffer,
+      // and Buffer.from would carve a small copy from Node's shared 8 KiB pool (see the constructor).
+      if (made.length <= deflatedReserve(this.asc.length)) {
+        d = Buffer.allocUnsafeSlow(made.length);
+        made.copy(d);
+      } else d = null;
       this.deflatedOf[order] = d;
     }
     return d ?? undefined;
@@ -133,7 +137,7 @@ export class DayText {
 
 /** The bytes set aside for a day's deflated text in one order: trend JSON compresses to ~10 % at level 6. */
 function deflatedReserve(textBytes: number): number {
-  return Math.ceil(textBytes / 6) + 64;
+  return textBytes === 0 ? 0 : Math.ceil(textBytes / 6) + 64;
 }
 
 /** The first index whose value is >= x in an ascending array. */

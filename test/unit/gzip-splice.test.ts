@@ -85,12 +85,15 @@ describe('DayText.deflated', () => {
       const deflated = text.deflated(order)!;
       assert.deepEqual(inflateRawSync(deflated, { finishFlush: constants.Z_SYNC_FLUSH }), text.joined(order));
       assert.equal(text.deflated(order), deflated);
+      // Memory of its own: a view of Node's shared 8 KiB pool would keep the whole slab alive.
+      assert.equal(deflated.buffer.byteLength, deflated.length);
     }
   });
 
   it('is left out for text that does not compress (its memory was not set aside) and for an empty day', () => {
     assert.equal(day(Array.from({ length: 50 }, () => randomBytes(60).toString('latin1'))).deflated('asc'), undefined);
     assert.equal(day([]).deflated('desc'), undefined);
+    assert.equal(day([]).bytes, 0, 'nothing set aside for an empty day');
   });
 
   it('goes into a gzip answer that reads back as the plain answer', async () => {
