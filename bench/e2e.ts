@@ -2,12 +2,13 @@
  * The whole path under load — fleet simulator → Writer → Kafka → Sink → ClickHouse — on the local
  * stack's broker and server (started if needed), with topics, a database and a Sink process of
  * the run's own (dropped after), so that what the stack stored before does not count:
- *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--step-seconds 20] [--latency-seconds 30] [--writer-nice 0]
+ *   npx tsx bench/e2e.ts [--quick] [--rates 100000,200000,…] [--ramp-to 2000000] [--step-seconds 20] [--latency-seconds 30] [--writer-nice 0]
  * 1. A ramp of offered rates: per step the simulator (ingest/writer/cli.ts, its own process) runs
  *    at the rate for --step-seconds; the Sink's rows-inserted counter (its /metrics) gives the trend
  *    points stored per second while offered (after the first 3 s), then the step waits until the
  *    Sink's lag is 0 (the drain time). A step "kept up" when it stored ≥ 95 % of what the simulator wrote and drained
- *    within 5 s; the sustained rate is the best such step's stored rate.
+ *    within 5 s; the sustained rate is the best such step's stored rate. While the last rate keeps
+ *    up, the ramp goes on by 200,000 up to --ramp-to (full mode: 2,000,000).
  * 2. Overload: 2 × the sustained rate offered; the stored rate as a share of the sustained one
  *    (target ≥ 90 %: past capacity, goodput must not collapse).
  * 3. Write → queryable latency at half the sustained rate: a probe writer (this process) writes a
@@ -58,6 +59,7 @@ const { values: args } = parseArgs({
     'latency-seconds': { type: 'string' },
     'skip-baselines': { type: 'boolean', default: false },
     'writer-nice': { type: 'string', default: '0' },
+    'ramp-to': { type: 'string' },
   },
 });
 
@@ -72,6 +74,14 @@ function numbers(name: string, raw: string): number[] {
 
 const QUICK = args.quick;
 const RATES = numbers('rates', args.rates ?? (QUICK ? '150000,300000,600000' : '100000,200000,300000,400000,500000,600000,800000,1000000'));
+/**
+ * While the last step kept up, the ramp goes on past RATES by RAMP_STEP up to this rate (0: no
+ * further): the sustained rate is the best kept-up step, so a ramp that ends on one that kept up
+ * would report its own top rate, not the pipeline's. Default 2,000,000 in full mode (without
+ * --rates), none otherwise.
+ */
+const RAMP_TO = args['ramp-to'] !== undefined ? numbers('ramp-to', args['ramp-to'])[0]! : QUICK || args.rates !== undefined ? 0 : 2_000_000;
+const RAMP_STEP = 200_000;
 const STEP_S = numbers('step-seconds', args['step-seconds'] ?? (QUICK ? '8' : '20'))[0]!;
 const LATENCY_S = numbers('latency-seconds', args['latency-seconds'] ?? (QUICK ? '10' : '30'))[0]!;
 /**
@@ -443,7 +453,7 @@ function markdown(
 async function main(): Promise<void> {
   const cfg = readStackConfig();
   console.log(
-    `end-to-end benchmark${QUICK ? ' (quick)' : ''}: ramp ${RATES.join(', ')} rec/s, ${STEP_S} s per step; ${cpus().length} CPUs`,
+    `end-to-end benchmark${QUICK ? ' (quick)' : ''}: ramp ${RATES.join(', ')} rec/s${RAMP_TO > 0 ? ` (on by ${RAMP_STEP} to ${RAMP_TO} while kept up)` : ''}, ${STEP_S} s per step; ${cpus().length} CPUs`,
   );
   await up(cfg, (l) => console.log(`  ${l}`));
   const id = Date.now().toString(36);
@@ -506,12 +516,15 @@ async function quietClickHouse(): Promise<number> {
 async function runAll(pids: Pids): Promise<void> {
   const mergesAtStart = await quietClickHouse();
   const steps: Step[] = [];
-  for (const rate of RATES) {
+  const rates = [...RATES];
+  for (let i = 0; i < rates.length; i++) {
+    const rate = rates[i]!;
     const step = await runStep(`ramp ${rate}`, rate, STEP_S, pids);
     steps.push(step);
     console.log(
       `  => ${step.name}: stored ${step.storedPerS} points/s, drain ${step.drainS} s, ${step.keptUp ? 'kept up' : 'fell behind'}; ${step.cpuSecondsPerMillion.total} CPU-s per million`,
     );
+    if (i === rates.length - 1 && step.keptUp && rate + RAMP_STEP <= RAMP_TO) rates.push(rate + RAMP_STEP);
   }
   const sustained = bestStep(steps).storedPerS;
   const overload = await runStep('overload 2x', 2 * sustained, STEP_S, pids);
