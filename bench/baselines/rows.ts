@@ -4,7 +4,7 @@
  * staas schema — as JSON (one object per point) and as RowBinary in the table's column order.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import { ddl } from '../../storage/schema.ts';
 import { benchPoint } from '../points.ts';
 

@@ -4,7 +4,7 @@
  */
 import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
 import type { TableName } from '../../storage/schema.ts';
-import { RowBinaryWriter } from './rowbinary.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import { addKey, keysOrNone, partitionKey } from './trend-keys.ts';
 
 export interface TableEncoder<T> {

@@ -9,6 +9,7 @@
  */
 import { buffer } from 'node:stream/consumers';
 import type { ClickHouseReader } from '../reader.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import type { Sql } from '../../storage/sql.ts';
 import { decodeRowBinary, type RowShape } from '../rowbinary.ts';
 import {
@@ -32,48 +33,8 @@ import {
  */
 export function jsonNumberText(v: number | null): string {
   if (v === null || !Number.isFinite(v)) return 'null';
-  const text = String(v + 0);
+  const text = String(v); // String(-0) is '0'
   return text.includes('e+') ? text.replace('e+', 'e') : text;
-}
-
-/** A growing buffer of RowBinary rows of `TREND_DATA_SHAPE`. */
-class TrendDataRows {
-  private buf = Buffer.allocUnsafe(16 * 1024);
-  private n = 0;
-
-  private ensure(bytes: number): void {
-    if (this.n + bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.n + bytes));
-    this.buf.copy(next, 0, 0, this.n);
-    this.buf = next;
-  }
-
-  private length(value: number): void {
-    do {
-      this.buf[this.n++] = value >= 0x80 ? (value & 0x7f) | 0x80 : value;
-      value = Math.floor(value / 0x80);
-    } while (value > 0);
-  }
-
-  private text(s: string, encoding: 'latin1' | 'utf8'): void {
-    const bytes = encoding === 'latin1' ? s.length : Buffer.byteLength(s);
-    this.length(bytes);
-    if (bytes > 0) this.n += this.buf.write(s, this.n, encoding);
-  }
-
-  /** One raw row: `json` is ASCII (numbers and field names), the discrete strings any text. */
-  row(ord: number, json: string, valueDiscrete: string, maxDiscrete: string): void {
-    this.ensure(4 + 1 + 3 * 5 + json.length + 3 * (valueDiscrete.length + maxDiscrete.length));
-    this.n = this.buf.writeUInt32LE(ord, this.n);
-    this.buf[this.n++] = 0;
-    this.text(json, 'latin1');
-    this.text(valueDiscrete, 'utf8');
-    this.text(maxDiscrete, 'utf8');
-  }
-
-  take(): Buffer {
-    return this.buf.subarray(0, this.n);
-  }
 }
 
 /** The end of each run of rows with one `o`, in a list ordered by `o`. */
@@ -105,13 +66,21 @@ export async function readLiveRows(
     read<LiveAverageRow>(liveAverageQuery(scope, series, cap), 'trend.live-averages', LIVE_AVERAGE_SHAPE),
   ]);
   const statusOrd = series.length * LIVE_ORD_STEP;
-  const out = new TrendDataRows();
+  const out = new RowBinaryWriter(16 * 1024);
+  /** One raw row of TREND_DATA_SHAPE: ord, agg 0, the point's JSON fields, the discrete strings. */
+  const row = (ord: number, json: string, valueDiscrete: string, maxDiscrete: string) => {
+    out.uint32(ord);
+    out.uint8(0);
+    out.string(json);
+    out.string(valueDiscrete);
+    out.string(maxDiscrete);
+  };
   const writeRealtime = (r: LiveRealtimeRow) => {
-    if (r.o === statusOrd) out.row(r.o, `"time":${r.t},"status":${r.s}`, '', '');
-    else out.row(r.o, `"time":${r.t},"status":${r.s},"value":${jsonNumberText(r.v)},"min":null,"max":null,"samples":null`, r.vd, '');
+    if (r.o === statusOrd) row(r.o, `"time":${r.t},"status":${r.s}`, '', '');
+    else row(r.o, `"time":${r.t},"status":${r.s},"value":${jsonNumberText(r.v)},"min":null,"max":null,"samples":null`, r.vd, '');
   };
   const writeAverage = (r: LiveAverageRow) =>
-    out.row(
+    row(
       r.o,
       `"time":${r.t},"status":${r.s},"value":${jsonNumberText(r.v)},"min":${jsonNumberText(r.lo)},"max":${jsonNumberText(r.hi)},"samples":${r.sm}`,
       r.vd,
@@ -137,5 +106,5 @@ export async function readLiveRows(
       b++;
     }
   }
-  return out.take();
+  return out.result();
 }

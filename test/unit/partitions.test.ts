@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { alarmEncoder, averageEncoder, elementRowEncoder, realtimeEncoder, type TableEncoder } from '../../ingest/sink/encoders.ts';
-import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import {
   MAX_PARTITIONS_PER_INSERT,
   columnTypes,

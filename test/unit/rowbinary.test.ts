@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import { decodeRowBinary, RowBinaryError, spanReaderFor, spanSlots, type RowShape } from '../../query/rowbinary.ts';
 
 const bytes = (fn: (w: RowBinaryWriter) => void) => {

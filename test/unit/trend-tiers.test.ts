@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planSeries } from '../../query/trends/plan.ts';
 import { bucketPoint, mostFrequent } from '../../query/trends/points.ts';
-import { RowBinaryWriter } from '../../ingest/sink/rowbinary.ts';
+import { RowBinaryWriter } from '../../storage/rowbinary-writer.ts';
 import { RowBinaryError } from '../../query/rowbinary.ts';
 import { rawOf } from '../../query/http/gzip-splice.ts';
 import { TrendBodyWriter, trendBody, type TrendFormat } from '../../query/trends/response.ts';
