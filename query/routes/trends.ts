@@ -270,9 +270,9 @@ export async function trendRoutes(app: FastifyInstance, { ctx }: { ctx: QueryCon
         const counts = await sealed.counts(tables, { type: q.type, interval: q.interval, maxPoints, range: planOptions.range });
         reads = planSeries(specs, counts, planOptions);
         const withStatusRows = hasStatusRows(counts);
-        const outcome = reads.some((r) => r.aggregated) ? 'aggregated' : split.firstDay === split.endDay ? 'live' : 'spliced';
-        ctx.metrics.trendSealedReads.inc({ outcome });
-        if (reads.some((r) => r.aggregated)) chunks = await dataRead({ reads, withStatusRows });
+        const aggregated = reads.some((r) => r.aggregated);
+        ctx.metrics.trendSealedReads.inc({ outcome: aggregated ? 'aggregated' : split.firstDay === split.endDay ? 'live' : 'spliced' });
+        if (aggregated) chunks = await dataRead({ reads, withStatusRows });
         else ({ chunks, splice } = await sealed.data(reads, withStatusRows));
       } else {
         ({ chunks, reads } = await readWithPlanMemory());

@@ -447,6 +447,14 @@ const newestAverage = newestRow(['status', 'value', 'min', 'max', 'samples', 'va
  * writes the JSON text (trends/live-rows.ts).
  */
 
+/** `multiIf` cases of the live reads' `ord`: each picked series' key, then its index × LIVE_ORD_STEP. */
+function liveOrdCases(picked: readonly { s: LiveSeries; i: number }[]): Sql {
+  return join(
+    picked.map(({ s, i }) => sql`${keyCondition(s)}, ${i * LIVE_ORD_STEP}`),
+    ', ',
+  );
+}
+
 /**
  * The days not sealed yet of a request answered from the cache of sealed days, real-time table:
  * the points of every series whose real-time tier the plan could still choose (at most `cap`,
@@ -461,10 +469,7 @@ export function liveRealtimeQuery(scope: TrendScope, series: readonly LiveSeries
   const ord =
     picked.length === 0
       ? sql`toUInt32(${statusOrd})`
-      : sql`toUInt32(multiIf(parameter_id = ${ELEMENT_STATUS_PARAMETER}, ${statusOrd}, ${join(
-          picked.map(({ s, i }) => sql`${keyCondition(s)}, ${i * LIVE_ORD_STEP}`),
-          ', ',
-        )}, 0))`;
+      : sql`toUInt32(multiIf(parameter_id = ${ELEMENT_STATUS_PARAMETER}, ${statusOrd}, ${liveOrdCases(picked)}, 0))`;
   const keys = [...picked.map(({ s }) => keyCondition(s)), sql`parameter_id = ${ELEMENT_STATUS_PARAMETER}`];
   const newest = newestRealtime;
   return sql`SELECT ${ord} AS o, ts AS t, ${newest('status', 'Int16')} AS s, ${newest('value', 'Nullable(Float64)')} AS v,
@@ -483,13 +488,7 @@ export function liveRealtimeQuery(scope: TrendScope, series: readonly LiveSeries
 export function liveAverageQuery(scope: TrendScope, series: readonly LiveSeries[], cap: number): Sql | undefined {
   const picked = series.map((s, i) => ({ s, i })).filter(({ s }) => s.averages);
   if (picked.length === 0) return undefined;
-  const base =
-    picked.length === 1
-      ? sql`${picked[0]!.i * LIVE_ORD_STEP}`
-      : sql`multiIf(${join(
-          picked.map(({ s, i }) => sql`${keyCondition(s)}, ${i * LIVE_ORD_STEP}`),
-          ', ',
-        )}, 0)`;
+  const base = picked.length === 1 ? sql`${picked[0]!.i * LIVE_ORD_STEP}` : sql`multiIf(${liveOrdCases(picked)}, 0)`;
   const conditions = picked.map(({ s }) =>
     s.skipWindows.length === 0
       ? keyCondition(s)
