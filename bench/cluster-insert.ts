@@ -30,7 +30,7 @@ import { readStackConfig } from '../ops/stack-config.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { forEachNode, localDatabase } from '../storage/cluster-schema.ts';
 import { cpuMs, procUsage } from './procs.ts';
-import { serviceArgs } from '../ops/build.ts';
+import { serviceArgs, serviceEnv } from '../ops/build.ts';
 
 const { values } = parseArgs({
   options: {
@@ -98,7 +98,7 @@ for (const mode of modes) {
     if (pid === undefined) throw new Error(`${f.name} is not running`);
     return pid;
   });
-  const child = spawn(process.execPath, serviceArgs('sink'), { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, serviceArgs('sink'), { env: serviceEnv('sink', env), stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('consuming as group') && resolve()));
   const serverCpu = () => servers.reduce((s, pid) => s + (cpuMs(pid) ?? 0), 0) / 1000;
   const started = Date.now();

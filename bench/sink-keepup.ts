@@ -12,7 +12,7 @@ import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { procUsage } from './procs.ts';
-import { serviceArgs } from '../ops/build.ts';
+import { serviceArgs, serviceEnv } from '../ops/build.ts';
 const rate = process.argv[2] ?? '50000';
 const prefix = `keepup-${Date.now().toString(36)}`;
 const db = prefix.replace('-', '_');
@@ -31,7 +31,7 @@ const env = {
   STAAS_SINK_RETENTION_INTERVAL_S: '0',
   STAAS_WRITER_SPOOL_DIR: `/tmp/${prefix}-spool`,
 };
-const sink = spawn(process.execPath, serviceArgs('sink'), { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const sink = spawn(process.execPath, serviceArgs('sink'), { env: serviceEnv('sink', env), stdio: ['ignore', 'pipe', 'inherit'] });
 await new Promise<void>((r) => sink.stdout.on('data', (c: Buffer) => c.toString().includes('consuming') && r()));
 const rss = () => procUsage(sink.pid!).rss / 1048576;
 const idle = rss();

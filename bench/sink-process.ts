@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT } from '../ops/stack-config.ts';
-import { serviceArgs } from '../ops/build.ts';
+import { serviceArgs, serviceEnv } from '../ops/build.ts';
 
 export interface SinkProcess {
   child: ChildProcess;
@@ -26,7 +26,7 @@ export interface SinkProcess {
 export function startSinkProcess(env: Record<string, string>): SinkProcess {
   const child = spawn(process.execPath, serviceArgs('sink'), {
     cwd: REPO_ROOT,
-    env: { ...process.env, STAAS_SINK_RETENTION_INTERVAL_S: '0', STAAS_SINK_METRICS_PORT: '0', ...env },
+    env: { ...serviceEnv('sink'), STAAS_SINK_RETENTION_INTERVAL_S: '0', STAAS_SINK_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error('could not spawn ingest/sink/cli.ts');

@@ -15,7 +15,7 @@ import { createKafka } from '../ingest/kafka/client.ts';
 import { topicsFor } from '../ingest/kafka/topics.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { procUsage } from './procs.ts';
-import { serviceArgs } from '../ops/build.ts';
+import { serviceArgs, serviceEnv } from '../ops/build.ts';
 
 const { values } = parseArgs({ options: { prefix: { type: 'string', default: 'staas' }, seconds: { type: 'string', default: '300' } } });
 const topics = topicsFor(values.prefix);
@@ -48,7 +48,7 @@ async function caughtUp(): Promise<boolean> {
 
 const child = spawn(process.execPath, serviceArgs('sink'), {
   env: {
-    ...process.env,
+    ...serviceEnv('sink'),
     STAAS_TOPIC_PREFIX: values.prefix,
     STAAS_SINK_GROUP: groupId,
     STAAS_CLICKHOUSE_DATABASE: db,

@@ -25,7 +25,7 @@ import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { createClickHouse } from '../storage/client.ts';
 import { procUsage } from './procs.ts';
-import { serviceArgs } from '../ops/build.ts';
+import { serviceArgs, serviceEnv } from '../ops/build.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +69,7 @@ async function stored(): Promise<number> {
 if (values.process) {
   const child = spawn(process.execPath, serviceArgs('sink'), {
     env: {
-      ...process.env,
+      ...serviceEnv('sink'),
       STAAS_TOPIC_PREFIX: prefix,
       STAAS_SINK_GROUP: `${prefix}-group`,
       STAAS_CLICKHOUSE_DATABASE: db,

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runningPid, startDetached, waitReady, type ServiceFiles } from './process.ts';
 import { REPO_ROOT, type StackConfig } from './stack-config.ts';
-import { serviceArgs } from './build.ts';
+import { serviceArgs, serviceEnv } from './build.ts';
 
 export function sinkFiles(cfg: StackConfig): ServiceFiles & { dir: string } {
   const dir = join(cfg.stateDir, 'sink');
@@ -31,6 +31,7 @@ export async function startSink(cfg: StackConfig): Promise<'started' | 'already 
   const logOffset = existsSync(files.logFile) ? statSync(files.logFile).size : 0;
   const pid = startDetached(files, process.execPath, [...serviceArgs('sink'), files.marker], {
     cwd: REPO_ROOT,
+    env: serviceEnv('sink'),
   });
   await waitReady(files, pid, healthy, cfg.startTimeoutMs, logOffset);
   return 'started';

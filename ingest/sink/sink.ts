@@ -46,6 +46,7 @@ import { Decode } from './steps/decode.ts';
 import { Insert } from './steps/insert.ts';
 import { MessageRejected, type MessageRef } from './steps/step.ts';
 import { TableBatches } from './steps/table-batch.ts';
+import { ChunkPool } from './row-chunks.ts';
 import { TopicChanges } from './topic-changes.ts';
 
 /** kafkajs 2.2.4's log line when it resets a position out of range (consumerGroup.js, recoverFromOffsetOutOfRange). */
@@ -65,6 +66,8 @@ export class Sink {
   private consumer: Consumer | undefined;
   private readonly commit: CommitOffsets;
   private readonly batches: TableBatches;
+  /** Row chunks of stored batches, for the next ones (bounded by maxBufferedBytes). */
+  private readonly chunkPool: ChunkPool;
   private readonly insert: Insert;
   private readonly cluster: ClusterStore | undefined;
   private readonly head: Decode;
@@ -128,6 +131,7 @@ export class Sink {
       chConn.cluster === undefined
         ? undefined
         : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
+    this.chunkPool = new ChunkPool(config.maxBufferedBytes);
     this.insert = new Insert(
       this.cluster?.store ??
         ((table, columns, body, queryId, _lane, partitionsAtMost) =>
@@ -144,6 +148,7 @@ export class Sink {
       this.insert,
       (lane) => this.insert.bytes(lane),
       this.cluster?.lanes,
+      this.chunkPool,
     );
     this.head = new Decode(topics, this.batches, this.deadLetter, deadLetters, metrics, {
       maxRecords: config.maxRecordsPerMessage,
@@ -298,6 +303,7 @@ export class Sink {
     }
     for (const t of this.timers) clearInterval(t);
     this.ping.stop();
+    this.chunkPool.close();
     if (this.fatal === undefined) {
       // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
       // by the next member); what is done is still committed.

@@ -176,6 +176,8 @@ export class Insert implements Step<TableBatch> {
       this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
     });
     if (failed === undefined) {
+      // ClickHouse answered after reading every byte: the chunks are free for the next batches.
+      b.body.release();
       this.metrics.rowsInserted.inc({ table }, b.rows);
       await this.markLateWrites(b);
       return true;

@@ -11,7 +11,7 @@
 import type { TableName } from '../../../storage/schema.ts';
 import { tableFeed } from '../completion.ts';
 import type { TableEncoder, TableRows } from '../encoders.ts';
-import { RowChunks } from '../row-chunks.ts';
+import { RowChunks, type ChunkPool } from '../row-chunks.ts';
 import type { Encoded } from './decode.ts';
 import { ONE_LANE, type InsertLanes } from './insert.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -76,6 +76,8 @@ export class TableBatches implements Step<Encoded> {
     private readonly downstreamBytes: (lane?: number) => number = () => 0,
     /** A cluster's shards: each message's rows are split by lane, and each lane has its share of the cap. */
     private readonly lanes: InsertLanes = ONE_LANE,
+    /** Where batches' row chunks come from (and go back to once stored, by the Insert step). */
+    private readonly chunkPool?: ChunkPool,
   ) {}
 
   /** Bytes retained by open batches (row chunks allocated, and the messages they keep), of one lane or all. */
@@ -119,7 +121,7 @@ export class TableBatches implements Step<Encoded> {
           (b = {
             encoder: p.encoder,
             lane: p.lane,
-            body: new RowChunks(),
+            body: new RowChunks(this.chunkPool),
             rows: 0,
             messageBytes: 0,
             openedAt: Date.now(),

@@ -1,7 +1,12 @@
-/** A table batch's own row memory (ingest/sink/row-chunks.ts): exact copies, honest capacity. */
+/** A table batch's own row memory (ingest/sink/row-chunks.ts): exact copies, honest capacity, reused chunks. */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { RowChunks } from '../../../ingest/sink/row-chunks.ts';
+import { ChunkPool, RowChunks } from '../../../ingest/sink/row-chunks.ts';
+import { trendPoint } from '../../support/records.ts';
+import { chain, trendMessage } from './steps/chain.ts';
+
+const KiB = 1024;
 
 describe('RowChunks', () => {
   it('holds exactly the bytes appended, in order, across chunk boundaries', () => {
@@ -16,16 +21,77 @@ describe('RowChunks', () => {
   it('retains what it allocated, growing from 64 KiB to 1 MiB chunks', () => {
     const c = new RowChunks();
     c.append(Buffer.alloc(50));
-    assert.deepEqual([c.length, c.capacity], [50, 64 * 1024], 'one small message: one 64 KiB chunk');
-    for (let i = 0; i < 100; i++) c.append(Buffer.alloc(100 * 1024));
-    assert.equal(c.length, 50 + 100 * 100 * 1024);
-    assert.ok(c.capacity >= c.length && c.capacity - c.length < 1024 * 1024, `capacity ${c.capacity} for ${c.length} bytes`);
+    assert.deepEqual([c.length, c.capacity], [50, 64 * KiB], 'one small message: one 64 KiB chunk');
+    for (let i = 0; i < 100; i++) c.append(Buffer.alloc(100 * KiB));
+    assert.equal(c.length, 50 + 100 * 100 * KiB);
+    assert.ok(c.capacity >= c.length && c.capacity - c.length < 1024 * KiB, `capacity ${c.capacity} for ${c.length} bytes`);
   });
 
   it('keeps 20,000 one-point messages in about their own size (they held 1,250 MiB as 64 KiB views)', () => {
     const c = new RowChunks();
     for (let i = 0; i < 20_000; i++) c.append(Buffer.alloc(37, i % 256));
     assert.equal(c.length, 740_000);
-    assert.ok(c.capacity < 2 * 1024 * 1024, `${c.capacity} bytes retained`);
+    assert.ok(c.capacity < 2 * 1024 * KiB, `${c.capacity} bytes retained`);
+  });
+});
+
+describe('ChunkPool', () => {
+  it("gives a released batch's chunks to the next batch, which holds exactly its own bytes", () => {
+    const pool = new ChunkPool(64 * 1024 * KiB);
+    try {
+      const first = new RowChunks(pool);
+      for (let i = 0; i < 40; i++) first.append(Buffer.alloc(100 * KiB, 0xaa));
+      const memory = new Set(first.views().map((v) => v.buffer));
+      const allocated = first.capacity;
+      first.release();
+      assert.deepEqual([first.length, first.capacity, first.views().length], [0, 0, 0], 'a released body is empty');
+      assert.equal(pool.bytes, allocated, 'every chunk kept');
+      const second = new RowChunks(pool);
+      const parts = Array.from({ length: 30 }, (_, i) => Buffer.alloc(1 + ((i * 7919) % 200_000), i + 1));
+      for (const p of parts) second.append(p);
+      assert.ok(Buffer.concat(second.views()).equals(Buffer.concat(parts)), 'no byte of the first batch shows through');
+      assert.ok(
+        second.views().every((v) => memory.has(v.buffer)),
+        'the second batch took the kept chunks',
+      );
+      assert.equal(pool.bytes, allocated - second.capacity);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('keeps at most maxBytes, and lets go of idle chunks', async () => {
+    const pool = new ChunkPool(3 * 1024 * KiB, 20);
+    try {
+      const c = new RowChunks(pool);
+      for (let i = 0; i < 8; i++) c.append(Buffer.alloc(1024 * KiB));
+      c.release();
+      assert.ok(pool.bytes <= 3 * 1024 * KiB && pool.bytes > 0, `${pool.bytes} bytes kept`);
+      await sleep(200); // ten idle periods: halved each time
+      assert.equal(pool.bytes, 0);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('gets chunks back from stored batches only: a batch ClickHouse refused is not reused', async () => {
+    const pool = new ChunkPool(64 * 1024 * KiB);
+    try {
+      const c = chain({ batchRows: 1, chunkPool: pool });
+      const ok = trendMessage([trendPoint(1)]);
+      c.decode.submit(c.ref(ok.value, { headers: ok.headers }));
+      await c.decode.join();
+      assert.equal(c.clickhouse.stored.length, 1);
+      assert.equal(pool.bytes, 64 * KiB, 'the stored batch gave its chunk back');
+
+      c.clickhouse.refuse.add('trend_realtime');
+      const bad = trendMessage([trendPoint(2)]);
+      c.decode.submit(c.ref(bad.value, { headers: bad.headers }));
+      await c.decode.join();
+      assert.equal(c.dlqProducer.sent.length, 1, 'dead-lettered');
+      assert.equal(pool.bytes, 0, 'the refused batch took the kept chunk and did not give it back');
+    } finally {
+      pool.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import { topicsFor } from '../../../../ingest/kafka/topics.ts';
 import { Completion } from '../../../../ingest/sink/completion.ts';
 import { DeadLetters } from '../../../../ingest/sink/dlq.ts';
 import { createSinkMetrics } from '../../../../ingest/sink/metrics.ts';
+import type { ChunkPool } from '../../../../ingest/sink/row-chunks.ts';
 import { CommitOffsets } from '../../../../ingest/sink/steps/commit.ts';
 import { DeadLetter } from '../../../../ingest/sink/steps/dead-letter.ts';
 import { Decode } from '../../../../ingest/sink/steps/decode.ts';
@@ -179,6 +180,8 @@ export interface ChainOptions {
   maxBufferedBytes?: number;
   /** Insert lanes (a cluster's shards). */
   lanes?: InsertLanes;
+  /** Where table batches' row chunks come from (as the Sink gives one). */
+  chunkPool?: ChunkPool;
 }
 
 let nextOffset = 0;
@@ -214,6 +217,7 @@ export function chain(opts: ChainOptions = {}): Chain {
     insert,
     (lane) => insert.bytes(lane),
     opts.lanes,
+    opts.chunkPool,
   );
   const decode = new Decode(TOPICS, batches, deadLetter, deadLetters, metrics);
   const delivered = c.delivered;
