@@ -77,7 +77,10 @@ function compiledSources(): string[] {
  * 1,000,000 points/s and past capacity the sink's heap held 195 MiB of a 292 MiB RSS with
  * 48 MiB of rows buffered. Held, blocks from 128 KiB are mapped and unmapped on their own:
  * `npx tsx bench/e2e.ts --rates 1000000 --step-seconds 20 --latency-seconds 5 --skip-baselines`,
- * alternating, peak RSS 270, 281 → 250, 243 MiB.
+ * alternating, peak RSS 270, 281 → 250, 243 MiB. The price: fresh pages for each large block
+ * (a fetch response of up to STAAS_SINK_FETCH_MAX_BYTES above all): `npx tsx bench/sink.ts
+ * --records 6000000 --process`, alternating, 0.33–0.36 → 0.34–0.43 CPU-s per million points
+ * (peak RSS 218–226 → 198–204 MiB). Kept, for the RSS bound past capacity.
  */
 export const SERVICE_ENV: Record<keyof typeof BUILT, Record<string, string>> = {
   sink: { MALLOC_MMAP_THRESHOLD_: '131072' },
