@@ -14,28 +14,31 @@ const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 1024 * 1024;
 
 /**
- * Chunks of stored batches, kept for the next ones, by size, up to `maxBytes` in all. Without
- * it each batch's chunks were garbage once inserted, and their memory (outside V8's heap) came
- * back only with V8's next full collection, which external memory triggers late: at 1,000,000
- * points/s and past capacity the Sink's RSS stood at 260–330 MiB with 48 MiB of rows held. A
- * reused chunk also touches no fresh pages. What is not taken for `idleMs` is let go (half per
- * period), so an idle Sink does not keep the memory of its busiest moment.
+ * Chunks of stored batches, kept for the next ones, by size. Without it each batch's chunks were
+ * garbage once inserted, and their memory (outside V8's heap) came back only with V8's next full
+ * collection, which external memory triggers late: at 1,000,000 points/s and past capacity the
+ * Sink's RSS stood at 260–330 MiB with 48 MiB of rows held. A reused chunk also touches no fresh
+ * pages. Bounds: kept bytes and `liveBytes()` (the rows held elsewhere) together at most
+ * `maxBytes`; and what stayed kept through a whole `idleMs` period (its low-water mark) is let go
+ * by half per period, so a Sink past a burst, busy or idle, does not keep its busiest moment.
  */
 export class ChunkPool {
   private readonly free = new Map<number, Buffer[]>();
   private held = 0;
-  private taken = 0;
+  /** The least `held` since the last period began. */
+  private lowWater = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    /** The most bytes kept (the Sink: its STAAS_SINK_MAX_BUFFERED_BYTES). */
+    /** The most bytes kept and held together (the Sink: its STAAS_SINK_MAX_BUFFERED_BYTES). */
     readonly maxBytes: number,
+    /** Bytes of rows held outside the pool (the Sink: open batches and in-flight inserts). */
+    private readonly liveBytes: () => number = () => 0,
     idleMs = 10_000,
   ) {
-    let takenBefore = 0;
     this.timer = setInterval(() => {
-      if (this.taken === takenBefore) this.shrink(Math.floor(this.held / 2));
-      takenBefore = this.taken;
+      this.shrink(Math.ceil(this.lowWater / 2));
+      this.lowWater = this.held;
     }, idleMs).unref();
   }
 
@@ -46,10 +49,10 @@ export class ChunkPool {
 
   /** A chunk of `size` bytes (contents undefined): a kept one, or a new one. */
   take(size: number): Buffer {
-    this.taken++;
     const kept = this.free.get(size)?.pop();
     if (kept === undefined) return Buffer.allocUnsafeSlow(size);
     this.held -= size;
+    this.lowWater = Math.min(this.lowWater, this.held);
     return kept;
   }
 
@@ -59,8 +62,9 @@ export class ChunkPool {
    * byte, so no write of them is pending).
    */
   give(chunks: readonly Buffer[]): void {
+    const room = this.maxBytes - this.liveBytes();
     for (const c of chunks) {
-      if (this.held + c.length > this.maxBytes) return;
+      if (this.held + c.length > room) return;
       let list = this.free.get(c.length);
       if (list === undefined) this.free.set(c.length, (list = []));
       list.push(c);
@@ -79,6 +83,7 @@ export class ChunkPool {
         bytes -= size;
       }
     }
+    this.lowWater = Math.min(this.lowWater, this.held);
   }
 
   /** Stops the idle timer and lets go of everything. */

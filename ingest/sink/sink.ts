@@ -131,7 +131,8 @@ export class Sink {
       chConn.cluster === undefined
         ? undefined
         : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
-    this.chunkPool = new ChunkPool(config.maxBufferedBytes);
+    // Kept chunks and the rows held (batches open and in flight) stay within the cap together.
+    this.chunkPool = new ChunkPool(config.maxBufferedBytes, () => this.batches.bytes() + this.insert.bytes());
     this.insert = new Insert(
       this.cluster?.store ??
         ((table, columns, body, queryId, _lane, partitionsAtMost) =>
@@ -303,7 +304,6 @@ export class Sink {
     }
     for (const t of this.timers) clearInterval(t);
     this.ping.stop();
-    this.chunkPool.close();
     if (this.fatal === undefined) {
       // Bounded: with ClickHouse hung, what is not stored by then stays uncommitted (read again
       // by the next member); what is done is still committed.
@@ -328,6 +328,7 @@ export class Sink {
     await this.changes.close();
     await this.ch.close().catch(() => undefined);
     await this.cluster?.close().catch(() => undefined);
+    this.chunkPool.close();
     this.finish(this.fatal);
     return this.done.catch(() => undefined);
   }

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { readConnections } from '../../config/connections.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
-import { BUILT, V8_FLAGS } from '../../ops/build.ts';
+import { BUILT, SERVICE_ENV, V8_FLAGS } from '../../ops/build.ts';
 import { readStackConfig, REPO_ROOT } from '../../ops/stack-config.ts';
 
 interface Service {
@@ -96,5 +96,12 @@ describe('docker-compose cluster profile', () => {
   it('runs the sink compiled, with the flags the stack gives it', () => {
     assert.deepEqual(services['sink-cluster']!.command, ['node', ...V8_FLAGS.sink, BUILT.sink.replace(`${REPO_ROOT}/`, '')]);
     assert.match(String(services['staas-cluster-init']!.command), /npm run build/);
+  });
+
+  it('runs every sink service with the environment the stack gives the sink (SERVICE_ENV)', () => {
+    const sinks = Object.entries(services).filter(([, s]) => String(s.command).includes('ingest/sink/cli.js'));
+    assert.deepEqual(sinks.map(([n]) => n).sort(), ['sink', 'sink-cluster']);
+    for (const [name, s] of sinks)
+      for (const [k, v] of Object.entries(SERVICE_ENV.sink)) assert.equal(String(s.environment?.[k]), v, `${name}: ${k}`);
   });
 });

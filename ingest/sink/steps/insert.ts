@@ -122,10 +122,12 @@ export class Insert implements Step<TableBatch> {
     const held = retainedBytes(b);
     this.heldBytes[b.lane]! += held;
     this.batches++;
+    let stored = false;
     void this.queues[b.lane]!.add(() => this.insertWithRetry(b))
       .then(
-        (stored) => {
-          if (stored !== true) return;
+        (ok) => {
+          if (ok !== true) return;
+          stored = true;
           const feed = tableFeed(b.encoder.table, b.lane, this.lanes.count);
           for (const ref of b.refs) ref.completion.stored(feed);
         },
@@ -133,6 +135,11 @@ export class Insert implements Step<TableBatch> {
       )
       .finally(() => {
         this.heldBytes[b.lane]! -= held;
+        // Stored: ClickHouse answered after reading every byte, and no retry will send them
+        // again, so the row chunks go back to the pool (counted out of heldBytes first, so that
+        // the pool and the rows held stay within the cap together). Not after a refusal: the
+        // DLQ path is rare, and garbage is the safe end for memory a failed request touched.
+        if (stored) b.body.release();
         this.batches--;
         this.onDrain();
       });
@@ -176,8 +183,6 @@ export class Insert implements Step<TableBatch> {
       this.metrics.insertSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
     });
     if (failed === undefined) {
-      // ClickHouse answered after reading every byte: the chunks are free for the next batches.
-      b.body.release();
       this.metrics.rowsInserted.inc({ table }, b.rows);
       await this.markLateWrites(b);
       return true;

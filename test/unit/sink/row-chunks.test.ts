@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { ChunkPool, RowChunks } from '../../../ingest/sink/row-chunks.ts';
 import { trendPoint } from '../../support/records.ts';
-import { chain, trendMessage } from './steps/chain.ts';
+import { chain, settle, trendMessage } from './steps/chain.ts';
 
 const KiB = 1024;
 
@@ -60,15 +60,69 @@ describe('ChunkPool', () => {
     }
   });
 
-  it('keeps at most maxBytes, and lets go of idle chunks', async () => {
-    const pool = new ChunkPool(3 * 1024 * KiB, 20);
+  it('keeps at most maxBytes less the rows held elsewhere', () => {
+    let live = 0;
+    const pool = new ChunkPool(3 * 1024 * KiB, () => live);
     try {
       const c = new RowChunks(pool);
       for (let i = 0; i < 8; i++) c.append(Buffer.alloc(1024 * KiB));
       c.release();
-      assert.ok(pool.bytes <= 3 * 1024 * KiB && pool.bytes > 0, `${pool.bytes} bytes kept`);
-      await sleep(200); // ten idle periods: halved each time
-      assert.equal(pool.bytes, 0);
+      assert.equal(pool.bytes, 3 * 1024 * KiB, 'kept up to the bound');
+      pool.shrink(pool.bytes);
+      live = 2 * 1024 * KiB;
+      const d = new RowChunks(pool);
+      for (let i = 0; i < 8; i++) d.append(Buffer.alloc(1024 * KiB));
+      d.release();
+      assert.equal(pool.bytes, 1024 * KiB, 'with 2 MiB held elsewhere, 1 MiB kept');
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('lets go of what stays kept through a period, busy or idle', async () => {
+    const pool = new ChunkPool(64 * 1024 * KiB, () => 0, 20);
+    try {
+      const c = new RowChunks(pool);
+      for (let i = 0; i < 16; i++) c.append(Buffer.alloc(1024 * KiB));
+      c.release();
+      const kept = pool.bytes;
+      // Busy: a small batch now and then takes and gives back one 64 KiB chunk.
+      const deadline = Date.now() + 5000;
+      while (pool.bytes > 2 * 1024 * KiB && Date.now() < deadline) {
+        const small = new RowChunks(pool);
+        small.append(Buffer.alloc(100));
+        small.release();
+        await sleep(5);
+      }
+      assert.ok(pool.bytes <= 2 * 1024 * KiB, `${pool.bytes} of ${kept} bytes still kept under light traffic`);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('never hands out a chunk whose insert is still pending', async () => {
+    const pool = new ChunkPool(64 * 1024 * KiB);
+    try {
+      const c = chain({ batchRows: 1, chunkPool: pool });
+      c.clickhouse.auto = false;
+      const first = trendMessage([trendPoint(1)]);
+      c.decode.submit(c.ref(first.value, { headers: first.headers }));
+      await settle();
+      assert.equal(c.clickhouse.held.length, 1, 'the first insert waits');
+      c.clickhouse.auto = true;
+      const second = trendMessage([trendPoint(2)]);
+      c.decode.submit(c.ref(second.value, { headers: second.headers }));
+      await settle();
+      c.clickhouse.ack('trend_realtime');
+      await c.decode.join();
+      const bodies = c.clickhouse.stored.map((s) => s.body);
+      assert.equal(bodies.length, 2);
+      assert.ok(!bodies[0]!.equals(bodies[1]!), 'two different rows stored');
+      // The held insert's body, read at its acknowledgement, is the first point's row.
+      const alone = chain({ batchRows: 1 });
+      alone.decode.submit(alone.ref(first.value, { headers: first.headers }));
+      await alone.decode.join();
+      assert.ok(bodies[1]!.equals(alone.clickhouse.stored[0]!.body), 'the first batch kept its own bytes while pending');
     } finally {
       pool.close();
     }

@@ -56,12 +56,12 @@ export class FakeClickHouse {
   markerFailures = 0;
 
   readonly store = (table: InsertTable, columns: readonly string[], chunks: readonly Buffer[], _queryId = '', lane = 0): Promise<void> => {
-    const body = Buffer.concat(chunks);
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
-    if (table === 'trend_late_writes') return this.storeMarkers(columns, body, lane);
+    if (table === 'trend_late_writes') return this.storeMarkers(columns, Buffer.concat(chunks), lane);
     if (this.refuse.has(table))
       return Promise.reject(new Error(`Code: 33, e.displayText() = DB::Exception: Cannot read all data (${table})`));
     if (this.auto && !this.heldLanes.has(lane)) {
+      const body = Buffer.concat(chunks);
       this.stored.push({ table, bytes: body.length, lane, body });
       return Promise.resolve();
     }
@@ -71,7 +71,10 @@ export class FakeClickHouse {
       rows: 0,
       lane,
       held: {
+        // The bytes are read when acknowledged, as a server reads the body before it answers:
+        // memory reused while an insert is pending shows as a wrong body here.
         resolve: () => {
+          const body = Buffer.concat(chunks);
           this.stored.push({ table, bytes: body.length, lane, body });
           d.resolve();
         },
