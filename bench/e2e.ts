@@ -46,6 +46,7 @@ import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
+import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs, rssMiB, threadsCpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
 import { startSinkProcess, stopSinkProcess, waitConsuming } from './sink-process.ts';
@@ -183,7 +184,12 @@ interface Simulator {
 }
 
 function startSimulator(rate: number, seconds: number): Simulator {
-  const run = runSimulator(rate, seconds, { captureStderr: false, env: { STAAS_TOPIC_PREFIX: scope.prefix }, nice: WRITER_NICE });
+  const run = runSimulator(rate, seconds, {
+    captureStderr: false,
+    env: { STAAS_TOPIC_PREFIX: scope.prefix },
+    nice: WRITER_NICE,
+    ownSession: true,
+  });
   const done = run.exited.then(({ code, out }) => {
     const summary = out.trim().split('\n').at(-1) ?? '';
     const perS = Number(/\((\d+) rec\/s;/.exec(summary)?.[1]);
@@ -495,26 +501,8 @@ async function main(): Promise<void> {
 /** How long the run waits for ClickHouse to finish merges of other data before its first step (s). */
 const QUIET_LIMIT_S = 300;
 
-/**
- * Waits, at most QUIET_LIMIT_S, until ClickHouse runs no merge (system.merges, every database): a
- * merge of what the stack stored before — a day partition of the stack's own database can take
- * minutes — would take cores from the run and count in ClickHouse's CPU. Returns how many were
- * still running.
- */
-async function quietClickHouse(): Promise<number> {
-  const deadline = Date.now() + QUIET_LIMIT_S * 1000;
-  for (let said = false; ; ) {
-    const rs = await scope.clickhouse.query({ query: 'SELECT count() AS n FROM system.merges', format: 'JSONEachRow' });
-    const n = Number((await rs.json<{ n: string | number }>())[0]?.n ?? 0);
-    if (n === 0 || Date.now() > deadline) return n;
-    if (!said) console.log(`  ClickHouse is merging ${n} part set(s) of earlier data: waiting (at most ${QUIET_LIMIT_S} s)`);
-    said = true;
-    await sleep(2000);
-  }
-}
-
 async function runAll(pids: Pids): Promise<void> {
-  const mergesAtStart = await quietClickHouse();
+  const mergesAtStart = await waitMergesDone(scope.clickhouse, QUIET_LIMIT_S, (l) => console.log(`  ${l}`));
   const steps: Step[] = [];
   const rates = [...RATES];
   for (let i = 0; i < rates.length; i++) {

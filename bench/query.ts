@@ -1,12 +1,15 @@
 /**
  * Query API latency while a simulated fleet writes, against the local stack:
  *   npx tsx bench/query.ts [--seconds 10] [--connections 1 --connections 4] [--ingest-rate 150000] [--ingest-nice 0] [--scenario 30d ...]
- * Starts the stack services if needed (Kafka, ClickHouse, the Sink), back-fills one bench element
- * through the real Writer into the `staas` database (5-minute averages for 92 days, 1-hour
- * averages for 2 years, real-time points every 10 s for 24 h, 10,000 active alarm trees and
- * 20,000 cleared ones over 30 days; the series are clock-aligned, so a re-run collapses onto the
- * same keys), waits until the Sink stored it, creates a token for the bench DMS, starts a Query API
- * service of its own (rate limit lifted, on a free port), starts the fleet simulator as a child at
+ * Starts Kafka and ClickHouse if needed; each run has topics, a database and a Sink process of
+ * its own (dropped after), so that runs start from the same state and compare: what earlier runs
+ * wrote would otherwise grow the stack's day partition by ~16 M rows per run, and its merges of
+ * GBs ran through later measurements (30-day p99 90–120 ms against 52–78 once it held 300–600 M
+ * rows). It waits until ClickHouse merges nothing of earlier data, back-fills one bench element
+ * through the real Writer (5-minute averages for 92 days, 1-hour averages for 2 years, real-time
+ * points every 10 s for 24 h, 10,000 active alarm trees and 20,000 cleared ones over 30 days),
+ * waits until the Sink stored it, creates a token for the bench DMS, starts a Query API service of
+ * its own on the run's database (rate limit lifted, on a free port), starts the fleet simulator as a child at
  * `--ingest-rate` records/s, then runs autocannon per scenario for `--seconds` at each
  * `--connections` count (default 1 — the latency one client sees — and 4 — requests/s with
  * queueing), and reports p50 / p99 latency, requests/s, non-2xx answers (must be 0) and the CPU
@@ -21,17 +24,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Registry } from 'prom-client';
+import { logLevel } from 'kafkajs';
 import { readConnections } from '../config/connections.ts';
+import { createKafka } from '../ingest/kafka/client.ts';
+import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
 import { freePorts, runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
-import { startSink } from '../ops/sink-service.ts';
-import { readStackConfig, REPO_ROOT } from '../ops/stack-config.ts';
+import { readStackConfig, REPO_ROOT, type StackConfig } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
+import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
+import { startSinkProcess, stopSinkProcess, waitConsuming, type SinkProcess } from './sink-process.ts';
 import { TokenStore } from '../query/auth/tokens.ts';
 import { createQueryMetrics } from '../query/metrics.ts';
 import { ClickHouseReader } from '../query/reader.ts';
@@ -43,7 +50,6 @@ const { values: args } = parseArgs({
     connections: { type: 'string', multiple: true, default: ['1', '4'] },
     'ingest-rate': { type: 'string', default: '150000' },
     scenario: { type: 'string', multiple: true },
-    'skip-fill': { type: 'boolean', default: false },
     'ingest-nice': { type: 'string', default: '0' },
   },
 });
@@ -102,9 +108,12 @@ const SERIES: Series[] = [
 /** The newest timestamp of a series: now, aligned down to its step (so re-runs write the same keys). */
 const lastOf = (s: Series, now: number) => Math.floor(now / s.stepMs) * s.stepMs;
 
+/** The run's own topics (prefix) and database; set by main. */
+let scope: { prefix: string; database: string };
+
 async function backfill(now: number): Promise<{ trend: number; alarm: number }> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-query-spool-'));
-  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir }), readConnections().kafka, {
+  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), readConnections().kafka, {
     registry: new Registry(),
     log: { info: () => undefined, warn: (m) => console.warn(`writer: ${m}`) },
   });
@@ -176,7 +185,7 @@ async function backfill(now: number): Promise<{ trend: number; alarm: number }> 
 async function waitStored(now: number): Promise<void> {
   const conn = readConnections();
   const ch = createClickHouse(conn.clickhouse);
-  const db = conn.clickhouse.database;
+  const db = scope.database;
   const key = `dms_id = ${BENCH.dmsId} AND dma_id = ${BENCH.dmaId} AND element_id = ${BENCH.elementId}`;
   const checks = SERIES.map((s) => {
     const last = lastOf(s, now);
@@ -221,7 +230,7 @@ async function createToken(): Promise<string> {
   const conn = readConnections();
   const ch = createClickHouse(conn.clickhouse);
   try {
-    const tokens = new TokenStore(new ClickHouseReader(ch, conn.clickhouse.database, 30, createQueryMetrics()));
+    const tokens = new TokenStore(new ClickHouseReader(ch, scope.database, 30, createQueryMetrics()));
     const issued = await tokens.create({
       kind: 'api',
       dmsId: BENCH.dmsId,
@@ -338,7 +347,12 @@ async function run(
 
 /** The simulator beside the scenarios; `summary`: its last lines once it exited. */
 function startSimulator(rate: number, durationS: number): { child: ChildProcess; summary: Promise<string> } {
-  const run = runSimulator(rate, durationS, { captureStderr: true, nice: INGEST_NICE });
+  const run = runSimulator(rate, durationS, {
+    captureStderr: true,
+    env: { STAAS_TOPIC_PREFIX: scope.prefix },
+    nice: INGEST_NICE,
+    ownSession: true,
+  });
   const summary = run.exited.then(
     ({ code, out }) => `${out.trim().split('\n').slice(-3).join(' | ')}${code === 0 ? '' : ` (exit ${code})`}`,
   );
@@ -351,18 +365,48 @@ async function main(): Promise<void> {
     `query benchmark: ${SECONDS} s per scenario, ${CONNECTIONS.join(' and ')} connections, ingest ${INGEST_RATE} records/s; ${cpus().length} CPUs`,
   );
   await up(cfg, (l) => console.log(`  ${l}`));
-  console.log(`  sink: ${await startSink(cfg)}`);
-
-  const now = Date.now();
-  if (!args['skip-fill']) {
-    const started = Date.now();
-    const written = await backfill(now);
-    console.log(
-      `  back-filled element ${BENCH.dmaId}/${BENCH.elementId} of DMS ${BENCH.dmsId}: ${written.trend} trend points, ${written.alarm} alarm events in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    await waitStored(now);
-    console.log(`  stored by the sink after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const id = Date.now().toString(36);
+  scope = { prefix: `bench-query-${id}`, database: `bench_query_${id}` };
+  const conn = readConnections();
+  const ch = createClickHouse(conn.clickhouse);
+  const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  let sink: SinkProcess | undefined;
+  try {
+    await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+    sink = startSinkProcess({
+      STAAS_TOPIC_PREFIX: scope.prefix,
+      STAAS_SINK_GROUP: `${scope.prefix}-group`,
+      STAAS_CLICKHOUSE_DATABASE: scope.database,
+    });
+    await waitConsuming(sink);
+    console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
+    const merging = await waitMergesDone(ch, QUIET_LIMIT_S, (l) => console.log(`  ${l}`));
+    if (merging > 0) console.log(`  ClickHouse still merges ${merging} part set(s) of earlier data: they run through the measurement`);
+    await measure(cfg);
+  } finally {
+    if (sink !== undefined) await stopSinkProcess(sink);
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await ch.close();
+    const t = topicsFor(scope.prefix);
+    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+    await admin.disconnect();
   }
+}
+
+/** How long a run waits for ClickHouse to finish merges of earlier data before the fill (s). */
+const QUIET_LIMIT_S = 300;
+
+/** Back-fill, token, the run's own API and simulator, the scenarios, the report. */
+async function measure(cfg: StackConfig): Promise<void> {
+  const now = Date.now();
+  const started = Date.now();
+  const written = await backfill(now);
+  console.log(
+    `  back-filled element ${BENCH.dmaId}/${BENCH.elementId} of DMS ${BENCH.dmsId}: ${written.trend} trend points, ${written.alarm} alarm events in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  await waitStored(now);
+  console.log(`  stored by the sink after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const token = await createToken();
 
   // An API of our own (own state folder, free port, rate limit lifted): the stack's service keeps
@@ -373,6 +417,7 @@ async function main(): Promise<void> {
   const apiEnv = {
     ...process.env,
     STAAS_STATE_DIR: apiState,
+    STAAS_CLICKHOUSE_DATABASE: scope.database,
     STAAS_QUERY_PORT: String(port),
     STAAS_QUERY_RATE_LIMIT_PER_MINUTE: '1000000000',
     STAAS_QUERY_LOG_LEVEL: 'warn',
