@@ -46,6 +46,7 @@ import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
+import { cleanUpOnInterrupt } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs, rssMiB, threadsCpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
@@ -473,6 +474,17 @@ async function main(): Promise<void> {
   const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+  let cleaned: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaned ??= (async () => {
+      await stopSinkProcess(sink);
+      await scope.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+      await scope.clickhouse.close();
+      const t = topicsFor(scope.prefix);
+      await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+      await admin.disconnect();
+    })());
+  const release = cleanUpOnInterrupt(cleanUp);
   const sink = startSinkProcess({
     STAAS_TOPIC_PREFIX: scope.prefix,
     STAAS_SINK_GROUP: `${scope.prefix}-group`,
@@ -489,12 +501,8 @@ async function main(): Promise<void> {
   try {
     await runAll(pids);
   } finally {
-    await stopSinkProcess(sink);
-    await scope.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-    await scope.clickhouse.close();
-    const t = topicsFor(scope.prefix);
-    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
-    await admin.disconnect();
+    release();
+    await cleanUp();
   }
 }
 

@@ -35,6 +35,7 @@ import { freePorts, runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { readStackConfig, REPO_ROOT, type StackConfig } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
+import { cleanUpOnInterrupt } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
@@ -372,6 +373,15 @@ async function main(): Promise<void> {
   const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   let sink: SinkProcess | undefined;
+  const cleanUp = once(async () => {
+    if (sink !== undefined) await stopSinkProcess(sink);
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await ch.close();
+    const t = topicsFor(scope.prefix);
+    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+  const release = cleanUpOnInterrupt(cleanUp);
   try {
     await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
     sink = startSinkProcess({
@@ -385,13 +395,15 @@ async function main(): Promise<void> {
     if (merging > 0) console.log(`  ClickHouse still merges ${merging} part set(s) of earlier data: they run through the measurement`);
     await measure(cfg);
   } finally {
-    if (sink !== undefined) await stopSinkProcess(sink);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-    await ch.close();
-    const t = topicsFor(scope.prefix);
-    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
-    await admin.disconnect();
+    release();
+    await cleanUp();
   }
+}
+
+/** `f` run at most once: later calls get the first call's promise. */
+function once(f: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= f());
 }
 
 /** How long a run waits for ClickHouse to finish merges of earlier data before the fill (s). */
@@ -426,6 +438,12 @@ async function measure(cfg: StackConfig): Promise<void> {
   let sim: ReturnType<typeof startSimulator> | undefined;
   const results: Result[] = [];
   const wanted = scenarios(now).filter((s) => args.scenario === undefined || args.scenario.includes(s.id));
+  const stopRun = once(async () => {
+    if (sim !== undefined && sim.child.exitCode === null) sim.child.kill('SIGTERM');
+    await stopService(queryFiles(apiCfg), 15_000);
+    rmSync(apiState, { recursive: true, force: true });
+  });
+  const release = cleanUpOnInterrupt(stopRun);
   try {
     await startQuery(apiCfg, apiEnv);
     console.log(`  query API on ${url} (log ${queryFiles(apiCfg).logFile})`);
@@ -446,9 +464,8 @@ async function measure(cfg: StackConfig): Promise<void> {
         );
       }
   } finally {
-    if (sim !== undefined && sim.child.exitCode === null) sim.child.kill('SIGTERM');
-    await stopService(queryFiles(apiCfg), 15_000);
-    rmSync(apiState, { recursive: true, force: true });
+    release();
+    await stopRun();
   }
   const ingest = sim === undefined ? 'none' : await sim.summary;
 

@@ -38,6 +38,7 @@ export function runSimulator(
 ): SimulatorRun {
   const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-sim-'));
   const niced = opts.nice !== undefined && opts.nice !== 0;
+  const detached = niced || opts.ownSession === true;
   const child = spawn(
     process.execPath,
     [
@@ -55,9 +56,15 @@ export function runSimulator(
       cwd: REPO_ROOT,
       env: { ...process.env, ...opts.env, STAAS_WRITER_SPOOL_DIR: spoolDir },
       stdio: ['ignore', 'pipe', opts.captureStderr ? 'pipe' : 'inherit'],
-      detached: niced || opts.ownSession === true,
+      detached,
     },
   );
+  if (detached) {
+    // In a session of its own it gets no signal from the terminal: it ends with this process.
+    const stop = () => child.kill('SIGTERM');
+    process.once('exit', stop);
+    child.once('exit', () => process.removeListener('exit', stop));
+  }
   if (niced && child.pid !== undefined) {
     setPriority(child.pid, opts.nice!);
     setAutogroupNice(child.pid, opts.nice!);
