@@ -2,7 +2,8 @@
  * A Writer in its own process, for tests that kill it. Env: CHILD_START, CHILD_COUNT (records,
  * trend points with elementId = seq % 50 and timestamp = base + seq), CHILD_CHUNK (records per
  * flush), CHILD_DRAIN=1 (after writing, wait until the spool is empty, then close).
- * Prints one JSON line per flush: {"acked": lastSeqAcked, "rss": bytes, "spool": bytes, "mode": ...}.
+ * Prints one JSON line per flush: {"acked": lastSeqAcked, "rss", "heap" (V8 heap used), "buffers"
+ * (ArrayBuffers), "spool": bytes, "mode": ...}.
  */
 import { readConnections } from '../../config/connections.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
@@ -21,7 +22,10 @@ async function main(): Promise<void> {
     // With --expose-gc, measure what is retained, not what the collector has not got to yet.
     (globalThis as { gc?: () => void }).gc?.();
     const s = writer.state;
-    process.stdout.write(`${JSON.stringify({ acked, rss: process.memoryUsage().rss, spool: s.spoolBytes, mode: s.mode })}\n`);
+    const m = process.memoryUsage();
+    process.stdout.write(
+      `${JSON.stringify({ acked, rss: m.rss, heap: m.heapUsed, buffers: m.arrayBuffers, spool: s.spoolBytes, mode: s.mode })}\n`,
+    );
   };
   for (let seq = start; seq < start + count; seq++) {
     await writer.trend({ dmsId: 3, dmaId: 1, elementId: seq % 50, parameterId: 1, timestamp: BASE_TS + seq, value: seq });
