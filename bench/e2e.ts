@@ -25,8 +25,8 @@
  * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
  * ramp steps of 8 s and 10 s of latency.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { logLevel } from 'kafkajs';
@@ -46,11 +46,11 @@ import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
-import { cleanUpOnInterrupt } from './interrupt.ts';
+import { cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs, rssMiB, threadsCpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
-import { startSinkProcess, stopSinkProcess, waitConsuming } from './sink-process.ts';
+import { startSinkProcess, stopSinkProcess, waitConsuming, type SinkProcess } from './sink-process.ts';
 import { lineChart } from './svg-chart.ts';
 
 const { values: args } = parseArgs({
@@ -334,7 +334,7 @@ interface Latency {
 async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   const conn = readConnections();
   const ch = scope.clickhouse;
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-e2e-probe-'));
+  const spoolDir = tempDirRemovedAtExit('staas-bench-e2e-probe-');
   const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), conn.kafka, {
     registry: new Registry(),
     log: { info: () => undefined, warn: (m) => console.warn(`probe writer: ${m}`) },
@@ -473,11 +473,11 @@ async function main(): Promise<void> {
   };
   const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+  let sink: SinkProcess | undefined;
   let cleaned: Promise<void> | undefined;
   const cleanUp = () =>
     (cleaned ??= (async () => {
-      await stopSinkProcess(sink);
+      if (sink !== undefined) await stopSinkProcess(sink, 15_000);
       await scope.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
       await scope.clickhouse.close();
       const t = topicsFor(scope.prefix);
@@ -485,24 +485,27 @@ async function main(): Promise<void> {
       await admin.disconnect();
     })());
   const release = cleanUpOnInterrupt(cleanUp);
-  const sink = startSinkProcess({
-    STAAS_TOPIC_PREFIX: scope.prefix,
-    STAAS_SINK_GROUP: `${scope.prefix}-group`,
-    STAAS_CLICKHOUSE_DATABASE: scope.database,
-    STAAS_SINK_METRICS_PORT: String(scope.metricsPort),
-  });
-  await waitConsuming(sink);
-  console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
-  const pids: Pids = {
-    kafka: runningPid(kafkaFiles(cfg))!,
-    clickhouse: runningPid(clickhouseFiles(cfg))!,
-    sink: sink.pid,
-  };
   try {
+    await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
+    stopIfInterrupted();
+    sink = startSinkProcess({
+      STAAS_TOPIC_PREFIX: scope.prefix,
+      STAAS_SINK_GROUP: `${scope.prefix}-group`,
+      STAAS_CLICKHOUSE_DATABASE: scope.database,
+      STAAS_SINK_METRICS_PORT: String(scope.metricsPort),
+    });
+    await waitConsuming(sink);
+    console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
+    const pids: Pids = {
+      kafka: runningPid(kafkaFiles(cfg))!,
+      clickhouse: runningPid(clickhouseFiles(cfg))!,
+      sink: sink.pid,
+    };
     await runAll(pids);
   } finally {
-    release();
+    // Cleaned up before it is released: a signal meanwhile waits for this same cleanup.
     await cleanUp();
+    release();
   }
 }
 
@@ -601,6 +604,7 @@ async function runAll(pids: Pids): Promise<void> {
     latency,
     baselines: baselines ?? null,
   };
+  stopIfInterrupted(); // a run cut short writes no result files (docs/bench above all)
   mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
   mkdirSync(join(REPO_ROOT, 'docs/bench'), { recursive: true });
   const base = join(REPO_ROOT, `bench/results/e2e-${stamp}`);
@@ -615,6 +619,8 @@ async function runAll(pids: Pids): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // Interrupted: the signal's cleanups end the process with its exit code.
+  if (interrupted()) return;
   console.error(err);
   process.exit(1);
 });

@@ -35,7 +35,7 @@ import { freePorts, runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { readStackConfig, REPO_ROOT, type StackConfig } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
-import { cleanUpOnInterrupt } from './interrupt.ts';
+import { cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs } from './procs.ts';
 import { runSimulator } from './simulator.ts';
@@ -113,7 +113,7 @@ const lastOf = (s: Series, now: number) => Math.floor(now / s.stepMs) * s.stepMs
 let scope: { prefix: string; database: string };
 
 async function backfill(now: number): Promise<{ trend: number; alarm: number }> {
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-query-spool-'));
+  const spoolDir = tempDirRemovedAtExit('staas-bench-query-spool-');
   const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), readConnections().kafka, {
     registry: new Registry(),
     log: { info: () => undefined, warn: (m) => console.warn(`writer: ${m}`) },
@@ -322,7 +322,16 @@ async function run(
   if (probe.status !== 200) throw new Error(`${s.name}: GET ${s.path} answered ${probe.status}: ${body.slice(0, 400)}`);
   const api0 = cpuMs(pids.api) ?? 0;
   const ch0 = cpuMs(pids.clickhouse) ?? 0;
-  const r = await autocannon({ url: url + s.path, connections, duration: SECONDS, headers });
+  // The callback form keeps the instance, which a signal stops (its requests would go on against
+  // an API already stopped, and count as answers).
+  let instance: autocannon.Instance | undefined;
+  const release = cleanUpOnInterrupt(() => instance?.stop());
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon({ url: url + s.path, connections, duration: SECONDS, headers }, (err: unknown, result) =>
+      err ? reject(err instanceof Error ? err : new Error('autocannon failed', { cause: err })) : resolve(result),
+    );
+  }).finally(release);
+  stopIfInterrupted();
   const perRequest = (ms: number) => Math.round((ms / Math.max(1, r.requests.total)) * 10) / 10;
   return {
     id: s.id,
@@ -374,7 +383,7 @@ async function main(): Promise<void> {
   await admin.connect();
   let sink: SinkProcess | undefined;
   const cleanUp = once(async () => {
-    if (sink !== undefined) await stopSinkProcess(sink);
+    if (sink !== undefined) await stopSinkProcess(sink, 15_000);
     await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
     await ch.close();
     const t = topicsFor(scope.prefix);
@@ -395,8 +404,9 @@ async function main(): Promise<void> {
     if (merging > 0) console.log(`  ClickHouse still merges ${merging} part set(s) of earlier data: they run through the measurement`);
     await measure(cfg);
   } finally {
-    release();
+    // Cleaned up before it is released: a signal meanwhile waits for this same cleanup.
     await cleanUp();
+    release();
   }
 }
 
@@ -445,9 +455,11 @@ async function measure(cfg: StackConfig): Promise<void> {
   });
   const release = cleanUpOnInterrupt(stopRun);
   try {
+    stopIfInterrupted();
     await startQuery(apiCfg, apiEnv);
     console.log(`  query API on ${url} (log ${queryFiles(apiCfg).logFile})`);
     if (INGEST_RATE > 0) {
+      stopIfInterrupted();
       sim = startSimulator(INGEST_RATE, wanted.length * CONNECTIONS.length * (SECONDS + 5) + 10);
       await new Promise((r) => setTimeout(r, 3000)); // the fleet up to speed before the first scenario
       if (sim.child.exitCode !== null) throw new Error(`the simulator exited: ${await sim.summary}`);
@@ -456,6 +468,7 @@ async function measure(cfg: StackConfig): Promise<void> {
     const pids = { api: runningPid(queryFiles(apiCfg))!, clickhouse: runningPid(clickhouseFiles(cfg))! };
     for (const s of wanted)
       for (const connections of CONNECTIONS) {
+        stopIfInterrupted();
         const r = await run(url, token, s, connections, pids);
         results.push(r);
         console.log(
@@ -464,11 +477,12 @@ async function measure(cfg: StackConfig): Promise<void> {
         );
       }
   } finally {
-    release();
     await stopRun();
+    release();
   }
   const ingest = sim === undefined ? 'none' : await sim.summary;
 
+  stopIfInterrupted();
   const date = new Date().toISOString().slice(0, 19).replaceAll(':', '-');
   const lines = [
     '',
@@ -521,6 +535,8 @@ async function measure(cfg: StackConfig): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // Interrupted: the signal's cleanups end the process with its exit code.
+  if (interrupted()) return;
   console.error(err);
   process.exit(1);
 });

@@ -1,13 +1,14 @@
 /**
  * The fleet simulator (ingest/writer/cli.ts, --quiet) as a child process for benchmarks, at
- * `rate` records/s for `seconds`, with a spool folder of its own that is removed when it exits.
+ * `rate` records/s for `seconds`, with a spool folder of its own that is removed when it exits
+ * (or when this process does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../ops/stack-config.ts';
+import { cleanUpOnInterrupt, tempDirRemovedAtExit } from './interrupt.ts';
 
 export interface SimulatorRun {
   child: ChildProcess;
@@ -36,7 +37,7 @@ export function runSimulator(
   seconds: number,
   opts: { captureStderr: boolean; env?: Record<string, string>; args?: string[]; nice?: number; ownSession?: boolean },
 ): SimulatorRun {
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-sim-'));
+  const spoolDir = tempDirRemovedAtExit('staas-bench-sim-');
   const niced = opts.nice !== undefined && opts.nice !== 0;
   const detached = niced || opts.ownSession === true;
   const child = spawn(
@@ -59,12 +60,6 @@ export function runSimulator(
       detached,
     },
   );
-  if (detached) {
-    // In a session of its own it gets no signal from the terminal: it ends with this process.
-    const stop = () => child.kill('SIGTERM');
-    process.once('exit', stop);
-    child.once('exit', () => process.removeListener('exit', stop));
-  }
   if (niced && child.pid !== undefined) {
     setPriority(child.pid, opts.nice!);
     setAutogroupNice(child.pid, opts.nice!);
@@ -78,6 +73,23 @@ export function runSimulator(
       resolve({ code, out });
     }),
   );
+  if (detached) {
+    // In a session of its own it gets no signal from the terminal: a signal to this process stops
+    // it first (newest cleanup first: before its topics are deleted), and it ends with this process.
+    const release = cleanUpOnInterrupt(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    });
+    const kill = () => child.kill('SIGKILL'); // exiting: no time to wait for its graceful stop
+    process.once('exit', kill);
+    child.once('exit', () => {
+      process.removeListener('exit', kill);
+      release();
+    });
+  }
   return { child, exited };
 }
 
