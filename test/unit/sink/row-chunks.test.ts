@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { ChunkPool, RowChunks } from '../../../ingest/sink/row-chunks.ts';
 import { trendPoint } from '../../support/records.ts';
-import { chain, settle, trendMessage } from './steps/chain.ts';
+import { chain, settle, submitTrend } from './steps/chain.ts';
 
 const KiB = 1024;
 
@@ -105,13 +105,11 @@ describe('ChunkPool', () => {
     try {
       const c = chain({ batchRows: 1, chunkPool: pool });
       c.clickhouse.auto = false;
-      const first = trendMessage([trendPoint(1)]);
-      c.decode.submit(c.ref(first.value, { headers: first.headers }));
+      submitTrend(c, [trendPoint(1)]);
       await settle();
       assert.equal(c.clickhouse.held.length, 1, 'the first insert waits');
       c.clickhouse.auto = true;
-      const second = trendMessage([trendPoint(2)]);
-      c.decode.submit(c.ref(second.value, { headers: second.headers }));
+      submitTrend(c, [trendPoint(2)]);
       await settle();
       c.clickhouse.ack('trend_realtime');
       await c.decode.join();
@@ -120,7 +118,7 @@ describe('ChunkPool', () => {
       assert.ok(!bodies[0]!.equals(bodies[1]!), 'two different rows stored');
       // The held insert's body, read at its acknowledgement, is the first point's row.
       const alone = chain({ batchRows: 1 });
-      alone.decode.submit(alone.ref(first.value, { headers: first.headers }));
+      submitTrend(alone, [trendPoint(1)]);
       await alone.decode.join();
       assert.ok(bodies[1]!.equals(alone.clickhouse.stored[0]!.body), 'the first batch kept its own bytes while pending');
     } finally {
@@ -132,15 +130,13 @@ describe('ChunkPool', () => {
     const pool = new ChunkPool(64 * 1024 * KiB);
     try {
       const c = chain({ batchRows: 1, chunkPool: pool });
-      const ok = trendMessage([trendPoint(1)]);
-      c.decode.submit(c.ref(ok.value, { headers: ok.headers }));
+      submitTrend(c, [trendPoint(1)]);
       await c.decode.join();
       assert.equal(c.clickhouse.stored.length, 1);
       assert.equal(pool.bytes, 64 * KiB, 'the stored batch gave its chunk back');
 
       c.clickhouse.refuse.add('trend_realtime');
-      const bad = trendMessage([trendPoint(2)]);
-      c.decode.submit(c.ref(bad.value, { headers: bad.headers }));
+      submitTrend(c, [trendPoint(2)]);
       await c.decode.join();
       assert.equal(c.dlqProducer.sent.length, 1, 'dead-lettered');
       assert.equal(pool.bytes, 0, 'the refused batch took the kept chunk and did not give it back');

@@ -266,6 +266,12 @@ export function trendMessage(points: TrendPoint[]): { value: Buffer; headers: IH
   return { value: m.value as Buffer, headers: m.headers as IHeaders };
 }
 
+/** Submits one trend message of `points` through the whole chain (decode first). */
+export function submitTrend(c: Chain, points: TrendPoint[]): void {
+  const m = trendMessage(points);
+  c.decode.submit(c.ref(m.value, { headers: m.headers }));
+}
+
 /** Lets promise callbacks (fake acknowledgements) run. */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));

@@ -16,19 +16,13 @@ import { MessageRejected } from '../../../../ingest/sink/steps/step.ts';
 import { averagePoint, trendPoint } from '../../../support/records.ts';
 import { until } from '../../../support/wait.ts';
 import { readLateWriteRows } from '../../../support/late-writes.ts';
-import { chain, settle, trendMessage, type Chain, type ChainOptions } from './chain.ts';
+import { chain, settle, submitTrend, trendMessage, type Chain, type ChainOptions } from './chain.ts';
 
 const dayOf = (ts: number) => Math.floor(ts / DAY_MS);
 const NOW = Date.now();
 const TODAY = dayOf(NOW);
 /** A time of `daysAgo` days before today's UTC day, at noon. */
 const at = (daysAgo: number) => (TODAY - daysAgo) * DAY_MS + DAY_MS / 2;
-
-/** Submits one trend message of `points` through the whole chain (decode first). */
-function submit(c: Chain, points: TrendPoint[]): void {
-  const m = trendMessage(points);
-  c.decode.submit(c.ref(m.value, { headers: m.headers }));
-}
 
 /** Submits like `submit`, waiting while the chain is full (the consumer loop would pause). */
 async function submitWhenRoom(c: Chain, points: TrendPoint[]): Promise<void> {
@@ -62,7 +56,7 @@ describe('Sink: late-write markers', () => {
   it("stores a late batch's markers after its rows and before its messages are done: one per DMS over its late days", async () => {
     const c = chain(options);
     c.clickhouse.holdMarkers = true;
-    submit(c, [
+    submitTrend(c, [
       trendPoint(1, { dmsId: 7, timestamp: at(3) }),
       trendPoint(2, { dmsId: 8, timestamp: at(10) }),
       trendPoint(3, { dmsId: 8, timestamp: at(0) }), // today: not late
@@ -82,7 +76,7 @@ describe('Sink: late-write markers', () => {
 
   it("writes no marker for rows of today's UTC day, nor for alarms and table rows", async () => {
     const c = chain(options);
-    submit(c, [trendPoint(1, { timestamp: NOW }), { ...averagePoint(2, 5), timestamp: NOW - 60_000 }]);
+    submitTrend(c, [trendPoint(1, { timestamp: NOW }), { ...averagePoint(2, 5), timestamp: NOW - 60_000 }]);
     await deliveredAll(c, 1);
     assert.equal(c.clickhouse.stored.length, 2);
     assert.deepEqual(c.clickhouse.markers, []);
@@ -91,7 +85,7 @@ describe('Sink: late-write markers', () => {
   it('retries markers that failed transiently: the batch is done once they are stored', async () => {
     const c = chain(options);
     c.clickhouse.markerFailures = 2;
-    submit(c, [trendPoint(1, { dmsId: 5, timestamp: at(2) })]);
+    submitTrend(c, [trendPoint(1, { dmsId: 5, timestamp: at(2) })]);
     await settle();
     assert.equal(c.delivered.length, 0);
     await deliveredAll(c, 1);
@@ -102,7 +96,7 @@ describe('Sink: late-write markers', () => {
   it('stops the sink (nothing committed) when markers fail for good', async () => {
     const c = chain(options);
     c.clickhouse.holdMarkers = true;
-    submit(c, [trendPoint(1, { timestamp: at(2) })]);
+    submitTrend(c, [trendPoint(1, { timestamp: at(2) })]);
     await settle();
     c.clickhouse.heldMarkers[0]!.reject(
       new Error('Code: 60, e.displayText() = DB::Exception: Table staas.trend_late_writes does not exist'),
@@ -116,7 +110,7 @@ describe('Sink: late-write markers', () => {
     const c = chain(options);
     c.clickhouse.refuse.add('trend_realtime');
     c.clickhouse.holdMarkers = true;
-    submit(c, [trendPoint(1, { dmsId: 6, timestamp: at(5) })]);
+    submitTrend(c, [trendPoint(1, { dmsId: 6, timestamp: at(5) })]);
     await settle();
     assert.equal(c.clickhouse.stored.length, 0);
     assert.equal(c.clickhouse.heldMarkers.length, 1, 'markers are sent for the refused rows');
@@ -136,7 +130,7 @@ describe('Sink: late-write markers', () => {
     for (const index of ['plain', 'naïve']) {
       // A non-ASCII index: the transcoder declines, the full path stores it.
       const c = chain(options);
-      submit(c, points(index));
+      submitTrend(c, points(index));
       await deliveredAll(c, 1);
       runs.push(markers(c));
     }
@@ -151,7 +145,7 @@ describe('Sink: late-write markers', () => {
 
   it('marks every day of its DMSs when a message holds more days than are gathered, even with today among them', async () => {
     const c = chain(options);
-    submit(
+    submitTrend(
       c,
       Array.from({ length: 100 }, (_, d) => trendPoint(d, { dmsId: 9, timestamp: at(d) })),
     );
@@ -167,7 +161,7 @@ describe('Sink: late-write markers', () => {
       laneOf: (dmsId: number) => shardOf(dmsId, 2),
     };
     const c = chain({ ...options, lanes });
-    submit(c, [trendPoint(1, { dmsId: 1, timestamp: at(2) }), trendPoint(2, { dmsId: 2, timestamp: at(5) })]);
+    submitTrend(c, [trendPoint(1, { dmsId: 1, timestamp: at(2) }), trendPoint(2, { dmsId: 2, timestamp: at(5) })]);
     await deliveredAll(c, 1);
     assert.deepEqual(
       markers(c),
