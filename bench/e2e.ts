@@ -25,15 +25,12 @@
  * the latest table and charts also in docs/bench/ (shown by the README). --quick (< 2 min): three
  * ramp steps of 8 s and 10 s of latency.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { readConnections } from '../config/connections.ts';
-import { createKafka } from '../ingest/kafka/client.ts';
-import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
@@ -46,11 +43,11 @@ import { bulkLoad, type BulkLoadResult } from './baselines/bulk-load.ts';
 import { kafkaEnginePipeline, type KafkaEngineResult } from './baselines/kafka-engine.ts';
 import { naivePipeline, type NaiveResult } from './baselines/naive.ts';
 import { sinkDrain, type SinkDrainResult } from './baselines/sink-drain.ts';
-import { cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
+import { interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs, rssMiB, threadsCpuMs } from './procs.ts';
+import { withRunScope } from './run-scope.ts';
 import { runSimulator } from './simulator.ts';
-import { startSinkProcess, stopSinkProcess, waitConsuming, type SinkProcess } from './sink-process.ts';
 import { lineChart } from './svg-chart.ts';
 
 const { values: args } = parseArgs({
@@ -334,8 +331,8 @@ interface Latency {
 async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   const conn = readConnections();
   const ch = scope.clickhouse;
-  const spoolDir = tempDirRemovedAtExit('staas-bench-e2e-probe-');
-  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), conn.kafka, {
+  const spool = tempDirRemovedAtExit('staas-bench-e2e-probe-');
+  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir: spool.path, topicPrefix: scope.prefix }), conn.kafka, {
     registry: new Registry(),
     log: { info: () => undefined, warn: (m) => console.warn(`probe writer: ${m}`) },
   });
@@ -387,7 +384,7 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
   } finally {
     writing = false;
     await writer.close();
-    rmSync(spoolDir, { recursive: true, force: true });
+    spool.remove();
     await sim.done.catch(() => undefined);
   }
   const lat = written.filter((ts) => visibleAt.has(ts)).map((ts) => visibleAt.get(ts)! - ts);
@@ -471,41 +468,23 @@ async function main(): Promise<void> {
     metricsPort: (await freePorts(1))[0]!,
     clickhouse: createClickHouse(conn0.clickhouse),
   };
-  const admin = createKafka(conn0.kafka, { logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  let sink: SinkProcess | undefined;
-  let cleaned: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaned ??= (async () => {
-      if (sink !== undefined) await stopSinkProcess(sink, 15_000);
-      await scope.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-      await scope.clickhouse.close();
-      const t = topicsFor(scope.prefix);
-      await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
-      await admin.disconnect();
-    })());
-  const release = cleanUpOnInterrupt(cleanUp);
   try {
-    await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
-    stopIfInterrupted();
-    sink = startSinkProcess({
-      STAAS_TOPIC_PREFIX: scope.prefix,
-      STAAS_SINK_GROUP: `${scope.prefix}-group`,
-      STAAS_CLICKHOUSE_DATABASE: scope.database,
-      STAAS_SINK_METRICS_PORT: String(scope.metricsPort),
-    });
-    await waitConsuming(sink);
-    console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
-    const pids: Pids = {
-      kafka: runningPid(kafkaFiles(cfg))!,
-      clickhouse: runningPid(clickhouseFiles(cfg))!,
-      sink: sink.pid,
-    };
-    await runAll(pids);
+    await withRunScope(
+      scope,
+      {
+        partitions: cfg.kafka.partitions,
+        clickhouse: scope.clickhouse,
+        sinkEnv: { STAAS_SINK_METRICS_PORT: String(scope.metricsPort) },
+      },
+      (sink) =>
+        runAll({
+          kafka: runningPid(kafkaFiles(cfg))!,
+          clickhouse: runningPid(clickhouseFiles(cfg))!,
+          sink: sink.pid,
+        }),
+    );
   } finally {
-    // Cleaned up before it is released: a signal meanwhile waits for this same cleanup.
-    await cleanUp();
-    release();
+    await scope.clickhouse.close();
   }
 }
 

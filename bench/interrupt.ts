@@ -82,15 +82,30 @@ export function cleanUpOnInterrupt(cleanup: Cleanup): () => void {
   };
 }
 
+/** A temporary folder and how to remove it (`tempDirRemovedAtExit`). */
+export interface TempDir {
+  path: string;
+  /** Removes it now (and no longer at exit). */
+  remove(): void;
+}
+
 /**
  * A new temporary folder (`mkdtemp` under the OS's temp folder, name starting with `prefix`) that
- * is removed when this process exits, however it exits short of a kill -9: the spools of writers
- * and simulators a benchmark started are otherwise left behind when a signal ends it early.
+ * is removed when this process exits, however it exits short of a kill -9, unless `remove` did it
+ * before: the spools of writers and simulators a benchmark started are otherwise left behind when
+ * a signal ends it early.
  */
-export function tempDirRemovedAtExit(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+export function tempDirRemovedAtExit(prefix: string): TempDir {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  const atExit = () => rmSync(path, { recursive: true, force: true });
+  process.once('exit', atExit);
+  return {
+    path,
+    remove: () => {
+      process.removeListener('exit', atExit);
+      atExit();
+    },
+  };
 }
 
 /** Thrown by `stopIfInterrupted`: the run stops where it is; the signal's cleanups do the rest. */

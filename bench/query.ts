@@ -24,10 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Registry } from 'prom-client';
-import { logLevel } from 'kafkajs';
 import { readConnections } from '../config/connections.ts';
-import { createKafka } from '../ingest/kafka/client.ts';
-import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../ingest/writer/config.ts';
 import { Writer } from '../ingest/writer/writer.ts';
 import { clickhouseFiles } from '../ops/clickhouse.ts';
@@ -38,8 +35,8 @@ import { up } from '../ops/stack.ts';
 import { cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs } from './procs.ts';
+import { withRunScope } from './run-scope.ts';
 import { runSimulator } from './simulator.ts';
-import { startSinkProcess, stopSinkProcess, waitConsuming, type SinkProcess } from './sink-process.ts';
 import { TokenStore } from '../query/auth/tokens.ts';
 import { createQueryMetrics } from '../query/metrics.ts';
 import { ClickHouseReader } from '../query/reader.ts';
@@ -113,11 +110,15 @@ const lastOf = (s: Series, now: number) => Math.floor(now / s.stepMs) * s.stepMs
 let scope: { prefix: string; database: string };
 
 async function backfill(now: number): Promise<{ trend: number; alarm: number }> {
-  const spoolDir = tempDirRemovedAtExit('staas-bench-query-spool-');
-  const writer = await Writer.create(readWriterConfig(process.env, { spoolDir, topicPrefix: scope.prefix }), readConnections().kafka, {
-    registry: new Registry(),
-    log: { info: () => undefined, warn: (m) => console.warn(`writer: ${m}`) },
-  });
+  const spool = tempDirRemovedAtExit('staas-bench-query-spool-');
+  const writer = await Writer.create(
+    readWriterConfig(process.env, { spoolDir: spool.path, topicPrefix: scope.prefix }),
+    readConnections().kafka,
+    {
+      registry: new Registry(),
+      log: { info: () => undefined, warn: (m) => console.warn(`writer: ${m}`) },
+    },
+  );
   let trend = 0;
   let alarm = 0;
   try {
@@ -177,7 +178,7 @@ async function backfill(now: number): Promise<{ trend: number; alarm: number }> 
     }
     await writer.close();
   } finally {
-    rmSync(spoolDir, { recursive: true, force: true });
+    spool.remove();
   }
   return { trend, alarm };
 }
@@ -377,36 +378,15 @@ async function main(): Promise<void> {
   await up(cfg, (l) => console.log(`  ${l}`));
   const id = Date.now().toString(36);
   scope = { prefix: `bench-query-${id}`, database: `bench_query_${id}` };
-  const conn = readConnections();
-  const ch = createClickHouse(conn.clickhouse);
-  const admin = createKafka(conn.kafka, { logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  let sink: SinkProcess | undefined;
-  const cleanUp = once(async () => {
-    if (sink !== undefined) await stopSinkProcess(sink, 15_000);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-    await ch.close();
-    const t = topicsFor(scope.prefix);
-    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
-    await admin.disconnect();
-  });
-  const release = cleanUpOnInterrupt(cleanUp);
+  const ch = createClickHouse(readConnections().clickhouse);
   try {
-    await ensureTopics(admin, topicsFor(scope.prefix), { partitions: cfg.kafka.partitions, replicationFactor: 1 });
-    sink = startSinkProcess({
-      STAAS_TOPIC_PREFIX: scope.prefix,
-      STAAS_SINK_GROUP: `${scope.prefix}-group`,
-      STAAS_CLICKHOUSE_DATABASE: scope.database,
+    await withRunScope(scope, { partitions: cfg.kafka.partitions, clickhouse: ch }, async () => {
+      const merging = await waitMergesDone(ch, QUIET_LIMIT_S, (l) => console.log(`  ${l}`));
+      if (merging > 0) console.log(`  ClickHouse still merges ${merging} part set(s) of earlier data: they run through the measurement`);
+      await measure(cfg);
     });
-    await waitConsuming(sink);
-    console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
-    const merging = await waitMergesDone(ch, QUIET_LIMIT_S, (l) => console.log(`  ${l}`));
-    if (merging > 0) console.log(`  ClickHouse still merges ${merging} part set(s) of earlier data: they run through the measurement`);
-    await measure(cfg);
   } finally {
-    // Cleaned up before it is released: a signal meanwhile waits for this same cleanup.
-    await cleanUp();
-    release();
+    await ch.close();
   }
 }
 

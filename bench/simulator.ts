@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../ops/stack-config.ts';
 import { cleanUpOnInterrupt, tempDirRemovedAtExit } from './interrupt.ts';
@@ -37,7 +37,7 @@ export function runSimulator(
   seconds: number,
   opts: { captureStderr: boolean; env?: Record<string, string>; args?: string[]; nice?: number; ownSession?: boolean },
 ): SimulatorRun {
-  const spoolDir = tempDirRemovedAtExit('staas-bench-sim-');
+  const spool = tempDirRemovedAtExit('staas-bench-sim-');
   const niced = opts.nice !== undefined && opts.nice !== 0;
   const detached = niced || opts.ownSession === true;
   const child = spawn(
@@ -55,7 +55,7 @@ export function runSimulator(
     ],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...opts.env, STAAS_WRITER_SPOOL_DIR: spoolDir },
+      env: { ...process.env, ...opts.env, STAAS_WRITER_SPOOL_DIR: spool.path },
       stdio: ['ignore', 'pipe', opts.captureStderr ? 'pipe' : 'inherit'],
       detached,
     },
@@ -69,7 +69,7 @@ export function runSimulator(
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; out: string }>((resolve) =>
     child.once('exit', (code) => {
-      rmSync(spoolDir, { recursive: true, force: true });
+      spool.remove();
       resolve({ code, out });
     }),
   );
