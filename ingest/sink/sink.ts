@@ -19,7 +19,7 @@
  * ClickHousePing.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
 import { createClickHouse } from '../../storage/client.ts';
@@ -402,14 +402,7 @@ export class Sink {
       return;
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale() || this.stopping || this.fatal !== undefined) return;
-      const ref: MessageRef = {
-        topic,
-        partition,
-        offset: message.offset,
-        message: detach(message), // not a view that keeps the whole fetch response alive
-        completion: new Completion(() => this.commit.submit(ref)),
-        generation: this.commit.currentGeneration,
-      };
+      const ref = this.refOf(topic, partition, message);
       if (this.commit.begin(ref)) {
         this.metrics.messages.inc({ topic });
         try {
@@ -428,6 +421,25 @@ export class Sink {
       payload.resolveOffset(message.offset);
       await payload.heartbeat();
     }
+  }
+
+  /**
+   * A consumed message as the steps carry it, its bytes copied out of the fetch response. Built
+   * here, not in eachBatch: a closure created there (the Completion's) would share eachBatch's
+   * scope, which holds `payload` — kafkajs' batch and its whole fetch response (up to
+   * STAAS_SINK_FETCH_MAX_BYTES) — and keep it alive until the message is stored. A replay of the
+   * stack's topics retained five such responses (40 MiB) beyond the accounted cap that way.
+   */
+  private refOf(topic: string, partition: number, message: KafkaMessage): MessageRef {
+    const ref: MessageRef = {
+      topic,
+      partition,
+      offset: message.offset,
+      message: detach(message),
+      completion: new Completion(() => this.commit.submit(ref)),
+      generation: this.commit.currentGeneration,
+    };
+    return ref;
   }
 
   private pause(topic: string, partition: number, lanes?: readonly number[]): void {
