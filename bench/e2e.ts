@@ -517,16 +517,20 @@ async function runAll(pids: Pids): Promise<void> {
   let baselines: Baselines | undefined;
   if (!args['skip-baselines']) {
     const conn = readConnections();
+    stopIfInterrupted();
     const naive = await naivePipeline(conn, QUICK ? 200_000 : 1_000_000, pids);
     console.log(`  => naive pipeline: ${naive.pointsPerS} points/s, ${naive.cpuSPerMillion.total} CPU-s per million, ${naive.lost} lost`);
+    stopIfInterrupted();
     const kafkaEngine = await kafkaEnginePipeline(conn, QUICK ? 500_000 : 4_000_000, pids);
     console.log(
       `  => Kafka engine: ${kafkaEngine.pointsPerS} points/s, ${kafkaEngine.cpuSPerMillion.total} CPU-s per million, ${kafkaEngine.lost} lost, ${kafkaEngine.repeated} repeated`,
     );
+    stopIfInterrupted();
     const sinkDrained = await sinkDrain(conn, QUICK ? 500_000 : 4_000_000, pids);
     console.log(
       `  => staas Sink draining the same rows: ${sinkDrained.pointsPerS} points/s, ${sinkDrained.cpuSPerMillion.total} CPU-s per million, ${sinkDrained.lost} lost, ${sinkDrained.repeated} repeated`,
     );
+    stopIfInterrupted();
     const ceiling = await bulkLoad(conn.clickhouse, QUICK ? 1_000_000 : 4_000_000, pids.clickhouse);
     console.log(`  => ClickHouse bulk load: ${ceiling.pointsPerS} rows/s, ${ceiling.clickhouseCpuSPerMillion} CPU-s per million`);
     baselines = { naive, kafkaEngine, sinkDrain: sinkDrained, ceiling };

@@ -82,6 +82,22 @@ export function cleanUpOnInterrupt(cleanup: Cleanup): () => void {
   };
 }
 
+/**
+ * `cleanup` for a scope that must not outlive the run (topics, a database, a process): runs once,
+ * either on SIGINT / SIGTERM (as `cleanUpOnInterrupt`) or when the returned `end` is called from
+ * the scope's `finally` — whichever comes first; a signal during `end` waits for that same run.
+ * Node skips `finally` blocks on those signals, so a `finally` alone leaves the scope behind.
+ */
+export function cleanUpAtEnd(cleanup: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const once = () => (running ??= cleanup());
+  const release = cleanUpOnInterrupt(once);
+  return async () => {
+    await once();
+    release();
+  };
+}
+
 /** A temporary folder and how to remove it (`tempDirRemovedAtExit`). */
 export interface TempDir {
   path: string;

@@ -8,7 +8,7 @@ import { logLevel } from 'kafkajs';
 import { readConnections } from '../config/connections.ts';
 import { createKafka } from '../ingest/kafka/client.ts';
 import { ensureTopics, topicsFor } from '../ingest/kafka/topics.ts';
-import { cleanUpOnInterrupt, stopIfInterrupted } from './interrupt.ts';
+import { cleanUpAtEnd, stopIfInterrupted } from './interrupt.ts';
 import { startSinkProcess, stopSinkProcess, waitConsuming, type SinkProcess } from './sink-process.ts';
 
 export interface RunScope {
@@ -33,15 +33,12 @@ export async function withRunScope(
   await admin.connect();
   const topics = topicsFor(scope.prefix);
   let sink: SinkProcess | undefined;
-  let cleaned: Promise<void> | undefined;
-  const cleanUp = () =>
-    (cleaned ??= (async () => {
-      if (sink !== undefined) await stopSinkProcess(sink, 15_000);
-      await opts.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
-      await admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] }).catch(() => undefined);
-      await admin.disconnect();
-    })());
-  const release = cleanUpOnInterrupt(cleanUp);
+  const end = cleanUpAtEnd(async () => {
+    if (sink !== undefined) await stopSinkProcess(sink, 15_000);
+    await opts.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
+    await admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] }).catch(() => undefined);
+    await admin.disconnect();
+  });
   try {
     await ensureTopics(admin, topics, { partitions: opts.partitions, replicationFactor: 1 });
     stopIfInterrupted();
@@ -55,8 +52,6 @@ export async function withRunScope(
     console.log(`  sink (pid ${sink.pid}): topics ${scope.prefix}.*, database ${scope.database}`);
     await body(sink);
   } finally {
-    // Cleaned up before it is released: a signal meanwhile waits for this same cleanup.
-    await cleanUp();
-    release();
+    await end();
   }
 }

@@ -5,6 +5,7 @@
  */
 import { createClickHouse } from '../../storage/client.ts';
 import type { ClickHouseConnection } from '../../config/connections.ts';
+import { cleanUpAtEnd } from '../interrupt.ts';
 import { cpuMs } from '../procs.ts';
 import { BASELINE_DB, countRows, freshTable, rowBinary } from './rows.ts';
 
@@ -18,6 +19,11 @@ export interface BulkLoadResult {
 /** Loads `rows` rows (encoded beforehand, not timed) and times the inserts; `clickhousePid` for its CPU. */
 export async function bulkLoad(conn: ClickHouseConnection, rows: number, clickhousePid: number): Promise<BulkLoadResult> {
   const client = createClickHouse(conn);
+  // Ctrl-C ends the process without running `finally`: the table would stay.
+  const end = cleanUpAtEnd(async () => {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
+    await client.close();
+  });
   try {
     await freshTable(client);
     const chunk = 1_000_000;
@@ -38,7 +44,6 @@ export async function bulkLoad(conn: ClickHouseConnection, rows: number, clickho
     if (stored !== rows) throw new Error(`bulk load: ${stored} rows stored of ${rows}`);
     return { rows, pointsPerS: Math.round(rows / seconds), clickhouseCpuSPerMillion: Math.round((cpuS / (rows / 1e6)) * 100) / 100 };
   } finally {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
-    await client.close();
+    await end();
   }
 }

@@ -14,6 +14,7 @@ import { createKafka } from '../../ingest/kafka/client.ts';
 import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { literal } from '../../storage/sql.ts';
+import { cleanUpAtEnd } from '../interrupt.ts';
 import { drainWatch } from './drain-watch.ts';
 import { BASELINE_DB, freshTable, jsonRow } from './rows.ts';
 
@@ -50,6 +51,17 @@ export async function kafkaEnginePipeline(
   const topic = `bench-kafka-engine-${Date.now().toString(36)}`;
   const groupId = `${topic}-group`;
   const admin = kafka.admin();
+  // Ctrl-C ends the process without running `finally`: a Kafka table left behind would go on
+  // consuming inside ClickHouse.
+  const end = cleanUpAtEnd(async () => {
+    // The view first: dropping it stops the engine's consumers.
+    await ch.command({ query: `DROP TABLE IF EXISTS ${BASELINE_DB}.trend_queue_mv` }).catch(() => undefined);
+    await ch.command({ query: `DROP TABLE IF EXISTS ${BASELINE_DB}.trend_queue` }).catch(() => undefined);
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await ch.close();
+  });
   await admin.connect();
   try {
     await createTopicsWaiting(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }]);
@@ -88,12 +100,6 @@ export async function kafkaEnginePipeline(
     const d = await watch.until(ch, BASELINE_DB, rows, 200);
     return { rows, pointsPerS: d.pointsPerS, cpuSPerMillion: d.cpuSPerMillion, lost: d.lost, repeated: d.repeated, consumers };
   } finally {
-    // The view first: dropping it stops the engine's consumers.
-    await ch.command({ query: `DROP TABLE IF EXISTS ${BASELINE_DB}.trend_queue_mv` }).catch(() => undefined);
-    await ch.command({ query: `DROP TABLE IF EXISTS ${BASELINE_DB}.trend_queue` }).catch(() => undefined);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-    await ch.close();
+    await end();
   }
 }

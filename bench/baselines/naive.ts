@@ -10,6 +10,7 @@ import type { Connections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
 import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
+import { cleanUpAtEnd } from '../interrupt.ts';
 import { cpuMs } from '../procs.ts';
 import { BASELINE_DB, countRows, freshTable, jsonRow } from './rows.ts';
 
@@ -27,34 +28,43 @@ export async function naivePipeline(conn: Connections, rows: number, pids: { kaf
   const ch = createClickHouse(conn.clickhouse);
   const topic = `bench-naive-${Date.now().toString(36)}`;
   const admin = kafka.admin();
-  await admin.connect();
-  await createTopicsWaiting(admin, [{ topic, numPartitions: 4, replicationFactor: 1 }]);
-  await freshTable(ch);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = kafka.consumer({ groupId: `${topic}-group` });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let stored = 0;
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async (payload) => {
-      const { batch } = payload;
-      if (batch.messages.length === 0) return;
-      const values = batch.messages.map((m) => m.value!.toString()).join('\n');
-      await ch.exec({ query: `INSERT INTO ${BASELINE_DB}.trend_realtime FORMAT JSONEachRow\n${values}` });
-      stored += batch.messages.length;
-      payload.resolveOffset(batch.messages.at(-1)!.offset);
-      await payload.commitOffsetsIfNecessary({
-        topics: [
-          { topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.messages.at(-1)!.offset) + 1) }] },
-        ],
-      });
-    },
+  // Ctrl-C ends the process without running `finally`: the topic and the table would stay.
+  const end = cleanUpAtEnd(async () => {
+    await consumer.disconnect().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
+    await ch.close();
   });
-  const cpu0 = { client: process.cpuUsage(), kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 };
-  const started = performance.now();
   try {
+    await admin.connect();
+    await createTopicsWaiting(admin, [{ topic, numPartitions: 4, replicationFactor: 1 }]);
+    await freshTable(ch);
+    await producer.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let stored = 0;
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        if (batch.messages.length === 0) return;
+        const values = batch.messages.map((m) => m.value!.toString()).join('\n');
+        await ch.exec({ query: `INSERT INTO ${BASELINE_DB}.trend_realtime FORMAT JSONEachRow\n${values}` });
+        stored += batch.messages.length;
+        payload.resolveOffset(batch.messages.at(-1)!.offset);
+        await payload.commitOffsetsIfNecessary({
+          topics: [
+            { topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.messages.at(-1)!.offset) + 1) }] },
+          ],
+        });
+      },
+    });
+    const cpu0 = { client: process.cpuUsage(), kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 };
+    const started = performance.now();
     for (let i = 0; i < rows; i += 1000) {
       const messages = [];
       for (let j = i; j < Math.min(rows, i + 1000); j++) messages.push({ key: String(j % 1000), value: jsonRow(j) });
@@ -76,11 +86,6 @@ export async function naivePipeline(conn: Connections, rows: number, pids: { kaf
       lost: Math.max(0, rows - inTable),
     };
   } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await producer.disconnect().catch(() => undefined);
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${BASELINE_DB}` }).catch(() => undefined);
-    await ch.close();
+    await end();
   }
 }

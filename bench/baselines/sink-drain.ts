@@ -6,9 +6,6 @@
  * rows seen twice as repeated. With the Kafka engine's figure this compares consumers only, the
  * writers (the engine's JSON producer, the staas Writer) left out of both.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Connections } from '../../config/connections.ts';
@@ -17,6 +14,7 @@ import { ensureTopics, topicsFor } from '../../ingest/kafka/topics.ts';
 import { readWriterConfig } from '../../ingest/writer/config.ts';
 import { Writer } from '../../ingest/writer/writer.ts';
 import { createClickHouse } from '../../storage/client.ts';
+import { cleanUpAtEnd, stopIfInterrupted, tempDirRemovedAtExit } from '../interrupt.ts';
 import { benchPoint } from '../points.ts';
 import { startSinkProcess, stopSinkProcess, waitConsuming } from '../sink-process.ts';
 import { drainWatch } from './drain-watch.ts';
@@ -38,29 +36,34 @@ export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: 
   const kafka = createKafka(conn.kafka, { logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   const ch = createClickHouse(conn.clickhouse);
-  await admin.connect();
-  const spoolDir = mkdtempSync(join(tmpdir(), 'staas-bench-drain-'));
+  const spool = tempDirRemovedAtExit('staas-bench-drain-');
   let sink: ReturnType<typeof startSinkProcess> | undefined;
+  // Ctrl-C ends the process without running `finally` (and a SIGTERM would not reach the sink).
+  const end = cleanUpAtEnd(async () => {
+    if (sink !== undefined) await stopSinkProcess(sink, 15_000);
+    spool.remove();
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
+    const t = topicsFor(prefix);
+    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await ch.close();
+  });
+  await admin.connect();
   try {
     await ensureTopics(admin, topicsFor(prefix), { partitions: 4, replicationFactor: 1 });
-    const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: prefix, spoolDir }), conn.kafka, {
+    const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: prefix, spoolDir: spool.path }), conn.kafka, {
       registry: new Registry(),
       kafka,
     });
     for (let i = 0; i < rows; i++) await writer.trend(benchPoint(i));
     await writer.close();
 
+    stopIfInterrupted();
     sink = startSinkProcess({ STAAS_TOPIC_PREFIX: prefix, STAAS_SINK_GROUP: `${prefix}-group`, STAAS_CLICKHOUSE_DATABASE: db });
     await waitConsuming(sink);
     const d = await drainWatch({ sink: sink.pid, kafka: pids.kafka, clickhouse: pids.clickhouse }).until(ch, db, rows, 100);
     return { rows, pointsPerS: d.pointsPerS, cpuSPerMillion: d.cpuSPerMillion, lost: d.lost, repeated: d.repeated };
   } finally {
-    if (sink !== undefined) await stopSinkProcess(sink);
-    rmSync(spoolDir, { recursive: true, force: true });
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
-    const t = topicsFor(prefix);
-    await admin.deleteTopics({ topics: [t.trend, t.alarm, t.element, t.dlq] }).catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-    await ch.close();
+    await end();
   }
 }
