@@ -247,6 +247,7 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
   };
   while (!exited) {
     await sleep(1000);
+    stopIfInterrupted();
     const now = await readSink();
     const p = await sampleParts();
     writerCpu = cpuMs(sim.pid) ?? writerCpu;
@@ -267,6 +268,7 @@ async function runStep(name: string, rate: number, seconds: number, pids: Pids):
   let previous = atEnd;
   for (let t = 0; t < DRAIN_LIMIT_S * 4; t++) {
     await sleep(250);
+    stopIfInterrupted();
     const now = await readSink();
     maxLag = Math.max(maxLag, now.lag);
     if (now.lag === 0 && now.rows === previous.rows) {
@@ -373,6 +375,7 @@ async function measureLatency(rate: number, seconds: number): Promise<Latency> {
     while (Date.now() < end) {
       await poll();
       await sleep(50);
+      stopIfInterrupted();
     }
     writing = false;
     await probe;

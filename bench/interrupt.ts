@@ -82,19 +82,36 @@ export function cleanUpOnInterrupt(cleanup: Cleanup): () => void {
   };
 }
 
+/** How long a scope's cleanup waits after a signal for the scope's own code to stop (ms). */
+const SCOPE_WAIT_MS = 20_000;
+
 /**
  * `cleanup` for a scope that must not outlive the run (topics, a database, a process): runs once,
- * either on SIGINT / SIGTERM (as `cleanUpOnInterrupt`) or when the returned `end` is called from
- * the scope's `finally` — whichever comes first; a signal during `end` waits for that same run.
- * Node skips `finally` blocks on those signals, so a `finally` alone leaves the scope behind.
+ * when the returned `end` is called from the scope's `finally`, or on SIGINT / SIGTERM (as
+ * `cleanUpOnInterrupt`; Node skips `finally` blocks on those signals, so a `finally` alone leaves
+ * the scope behind). After a signal it first waits, at most 20 s, for the scope's code to reach
+ * its `finally` (it stops at its next `stopIfInterrupted()`): dropping a table while the scope is
+ * still creating things would leave what it creates next. A signal during `end` waits for that
+ * same run. Registered after a signal, it waits the same way. `end` rethrows what the cleanup threw.
  */
 export function cleanUpAtEnd(cleanup: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   const once = () => (running ??= cleanup());
-  const release = cleanUpOnInterrupt(once);
-  return async () => {
+  let ended!: () => void;
+  const scopeEnded = new Promise<void>((resolve) => (ended = resolve));
+  const release = cleanUpOnInterrupt(async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([scopeEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, SCOPE_WAIT_MS)))]);
+    clearTimeout(timer);
     await once();
-    release();
+  });
+  return async () => {
+    ended();
+    try {
+      await once();
+    } finally {
+      release();
+    }
   };
 }
 

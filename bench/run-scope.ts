@@ -37,7 +37,7 @@ export async function withRunScope(
     if (sink !== undefined) await stopSinkProcess(sink, 15_000);
     await opts.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${scope.database}` }).catch(() => undefined);
     await admin.deleteTopics({ topics: [topics.trend, topics.alarm, topics.element, topics.dlq] }).catch(() => undefined);
-    await admin.disconnect();
+    await admin.disconnect().catch(() => undefined);
   });
   try {
     await ensureTopics(admin, topics, { partitions: opts.partitions, replicationFactor: 1 });

@@ -7,6 +7,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { cpuMs } from '../procs.ts';
+import { stopIfInterrupted } from '../interrupt.ts';
 
 /** What a drain stored, how fast, at what CPU per million rows (per watched process), lost and repeated. */
 export interface Drained<K extends string> {
@@ -49,6 +50,7 @@ export function drainWatch<K extends string>(pids: Record<K, number>): { until: 
     let cpuAtGrowth = cpu0;
     while (distinct < rows && performance.now() - lastGrowth < stallMs) {
       await new Promise((r) => setTimeout(r, pollMs));
+      stopIfInterrupted();
       const n = await count('count()');
       if (n > stored) {
         stored = n;

@@ -14,7 +14,7 @@ import { createKafka } from '../../ingest/kafka/client.ts';
 import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
 import { literal } from '../../storage/sql.ts';
-import { cleanUpAtEnd } from '../interrupt.ts';
+import { cleanUpAtEnd, stopIfInterrupted } from '../interrupt.ts';
 import { drainWatch } from './drain-watch.ts';
 import { BASELINE_DB, freshTable, jsonRow } from './rows.ts';
 
@@ -62,8 +62,8 @@ export async function kafkaEnginePipeline(
     await admin.disconnect().catch(() => undefined);
     await ch.close();
   });
-  await admin.connect();
   try {
+    await admin.connect();
     await createTopicsWaiting(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }]);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
@@ -76,6 +76,7 @@ export async function kafkaEnginePipeline(
           messages.push({ key: String(m / ROWS_PER_MESSAGE), value: lines.join('\n') });
         }
         await producer.send({ topic, acks: -1, messages });
+        stopIfInterrupted();
       }
     } finally {
       await producer.disconnect();
@@ -86,7 +87,9 @@ export async function kafkaEnginePipeline(
       topic,
       partitions: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, offset: '0' })),
     });
+    stopIfInterrupted();
     await freshTable(ch);
+    stopIfInterrupted();
     const brokers = literal(conn.kafka.brokers.join(','));
     await ch.command({
       query: `CREATE TABLE ${BASELINE_DB}.trend_queue AS ${BASELINE_DB}.trend_realtime ENGINE = Kafka SETTINGS

@@ -10,7 +10,7 @@ import type { Connections } from '../../config/connections.ts';
 import { createKafka } from '../../ingest/kafka/client.ts';
 import { createTopicsWaiting } from '../../ingest/kafka/topics.ts';
 import { createClickHouse } from '../../storage/client.ts';
-import { cleanUpAtEnd } from '../interrupt.ts';
+import { cleanUpAtEnd, stopIfInterrupted } from '../interrupt.ts';
 import { cpuMs } from '../procs.ts';
 import { BASELINE_DB, countRows, freshTable, jsonRow } from './rows.ts';
 
@@ -42,7 +42,9 @@ export async function naivePipeline(conn: Connections, rows: number, pids: { kaf
   try {
     await admin.connect();
     await createTopicsWaiting(admin, [{ topic, numPartitions: 4, replicationFactor: 1 }]);
+    stopIfInterrupted();
     await freshTable(ch);
+    stopIfInterrupted();
     await producer.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -66,6 +68,7 @@ export async function naivePipeline(conn: Connections, rows: number, pids: { kaf
     const cpu0 = { client: process.cpuUsage(), kafka: cpuMs(pids.kafka) ?? 0, clickhouse: cpuMs(pids.clickhouse) ?? 0 };
     const started = performance.now();
     for (let i = 0; i < rows; i += 1000) {
+      stopIfInterrupted();
       const messages = [];
       for (let j = i; j < Math.min(rows, i + 1000); j++) messages.push({ key: String(j % 1000), value: jsonRow(j) });
       await producer.send({ topic, acks: -1, messages });

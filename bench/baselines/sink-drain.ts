@@ -48,14 +48,17 @@ export async function sinkDrain(conn: Connections, rows: number, pids: { kafka: 
     await admin.disconnect().catch(() => undefined);
     await ch.close();
   });
-  await admin.connect();
   try {
+    await admin.connect();
     await ensureTopics(admin, topicsFor(prefix), { partitions: 4, replicationFactor: 1 });
     const writer = await Writer.create(readWriterConfig(process.env, { topicPrefix: prefix, spoolDir: spool.path }), conn.kafka, {
       registry: new Registry(),
       kafka,
     });
-    for (let i = 0; i < rows; i++) await writer.trend(benchPoint(i));
+    for (let i = 0; i < rows; i++) {
+      if (i % 10_000 === 0) stopIfInterrupted();
+      await writer.trend(benchPoint(i));
+    }
     await writer.close();
 
     stopIfInterrupted();
