@@ -7,7 +7,10 @@
  */
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 
-/** A copy of `b` in memory of its own (outside Node's shared 8 KiB pool). */
+/**
+ * A copy of `b` in memory of its own, outside Node's shared 8 KiB pool: a small copy from the pool
+ * (Buffer.from) would keep its whole 8 KiB slab alive as long as the message is held.
+ */
 function own(b: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.length);
   b.copy(copy);
@@ -21,13 +24,20 @@ export function detach(message: KafkaMessage): KafkaMessage {
     headers = {};
     for (const [k, v] of Object.entries(message.headers)) {
       if (v === undefined) continue;
-      headers[k] = Array.isArray(v) ? v.map((x) => (Buffer.isBuffer(x) ? Buffer.from(x) : x)) : Buffer.isBuffer(v) ? Buffer.from(v) : v;
+      headers[k] = Array.isArray(v) ? v.map((x) => (Buffer.isBuffer(x) ? own(x) : x)) : Buffer.isBuffer(v) ? own(v) : v;
     }
   }
   return {
     ...message,
-    key: message.key === null ? null : Buffer.from(message.key),
+    key: message.key === null ? null : own(message.key),
     value: message.value === null ? null : own(message.value),
     headers,
   } as KafkaMessage;
+}
+
+/** A consumed message's bytes (value, key, headers) plus ~200 bytes of objects around them. */
+export function messageBytes(m: KafkaMessage): number {
+  let n = 200 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (Buffer.isBuffer(v) ? v.length : String(v).length);
+  return n;
 }

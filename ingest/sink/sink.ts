@@ -132,7 +132,7 @@ export class Sink {
         ? undefined
         : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
     // Kept chunks and the rows held (batches open and in flight) stay within the cap together.
-    this.chunkPool = new ChunkPool(config.maxBufferedBytes, () => this.batches.bytes() + this.insert.bytes());
+    this.chunkPool = new ChunkPool(config.maxBufferedBytes, () => this.heldBytes());
     this.insert = new Insert(
       this.cluster?.store ??
         ((table, columns, body, queryId, _lane, partitionsAtMost) =>
@@ -147,7 +147,8 @@ export class Sink {
     this.batches = new TableBatches(
       { rows: config.batchRows, bytes: config.batchBytes, ageMs: config.batchAgeMs, maxBufferedBytes: config.maxBufferedBytes },
       this.insert,
-      (lane) => this.insert.bytes(lane),
+      // Dead letters being sent count against every lane's share (they belong to no shard).
+      (lane) => this.insert.bytes(lane) + this.deadLetter.bytes(),
       this.cluster?.lanes,
       this.chunkPool,
     );
@@ -365,7 +366,7 @@ export class Sink {
   /** Bytes held, inserts in flight, and the paused partitions (`topic[partition]`). */
   get state(): { buffered: number; inFlightInserts: number; paused: number; pausedPartitions: string[] } {
     return {
-      buffered: this.batches.bytes() + this.insert.bytes(),
+      buffered: this.heldBytes(),
       inFlightInserts: this.insert.inFlight,
       paused: this.paused.size,
       pausedPartitions: [...this.paused.values()].map((p) => `${p.topic}[${p.partition}]`),
@@ -379,8 +380,13 @@ export class Sink {
     } catch (err) {
       this.stopWith(err as Error);
     }
-    this.metrics.bufferedBytes.set(this.batches.bytes() + this.insert.bytes());
+    this.metrics.bufferedBytes.set(this.heldBytes());
     this.resumeIfDrained();
+  }
+
+  /** Bytes held for messages not yet done: open batches, inserts in flight, dead letters being sent. */
+  private heldBytes(): number {
+    return this.batches.bytes() + this.insert.bytes() + this.deadLetter.bytes();
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {

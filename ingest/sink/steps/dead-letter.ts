@@ -4,6 +4,7 @@
  * to the commit step once nothing else of it is pending. The guard in DeadLetters stops the sink
  * when too much of the stream is invalid.
  */
+import { messageBytes } from '../detach.ts';
 import type { DeadLetters } from '../dlq.ts';
 import type { SinkMetrics } from '../metrics.ts';
 import { MessageRejected, type MessageRef, type Step } from './step.ts';
@@ -17,6 +18,8 @@ export interface Rejected {
 export class DeadLetter implements Step<Rejected> {
   private readonly pending = new Set<Promise<void>>();
   private failure: Error | undefined;
+  /** Bytes of the messages whose sends are pending (messageBytes). */
+  private held = 0;
 
   constructor(
     private readonly deadLetters: DeadLetters,
@@ -30,10 +33,17 @@ export class DeadLetter implements Step<Rejected> {
     return this.pending.size >= this.maxPending;
   }
 
+  /** Bytes the pending sends keep (their messages), counted in the Sink's memory cap. */
+  bytes(): number {
+    return this.held;
+  }
+
   submit({ ref, reason, detail }: Rejected): void {
     if (this.full) throw new MessageRejected('dead-letter');
     this.deadLetters.observe(true); // throws DlqRateExceeded: the sink stops
     ref.completion.deadLettering();
+    const held = messageBytes(ref.message);
+    this.held += held;
     const send = this.deadLetters
       .send({ ...ref, key: ref.message.key, value: ref.message.value, headers: ref.message.headers, reason, detail })
       .then(() => {
@@ -49,7 +59,10 @@ export class DeadLetter implements Step<Rejected> {
           },
         );
       })
-      .finally(() => this.pending.delete(send));
+      .finally(() => {
+        this.held -= held;
+        this.pending.delete(send);
+      });
     this.pending.add(send);
   }
 

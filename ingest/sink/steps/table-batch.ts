@@ -10,6 +10,7 @@
  */
 import type { TableName } from '../../../storage/schema.ts';
 import { tableFeed } from '../completion.ts';
+import { messageBytes } from '../detach.ts';
 import type { TableEncoder, TableRows } from '../encoders.ts';
 import { RowChunks, type ChunkPool } from '../row-chunks.ts';
 import type { Encoded } from './decode.ts';
@@ -136,7 +137,7 @@ export class TableBatches implements Step<Encoded> {
       if (p.dmsIds === undefined) b.dmsIds = undefined;
       else if (b.dmsIds !== undefined) for (const d of p.dmsIds) b.dmsIds.add(d);
       b.rows += p.rows;
-      if (p === parts[0]) b.messageBytes += messageBytes(ref);
+      if (p === parts[0]) b.messageBytes += messageBytes(ref.message);
       b.refs.push(ref);
     }
     // Full batches leave now if there is room; otherwise with the next message or poll.
@@ -245,12 +246,4 @@ function batchKey(table: TableName, lane: number): string {
 /** Bytes a batch retains: its row chunks as allocated, and the Kafka messages it keeps. */
 export function retainedBytes(b: TableBatch): number {
   return b.body.capacity + b.messageBytes;
-}
-
-/** A consumed message's bytes (value, key, headers) plus ~200 bytes of objects around them. */
-function messageBytes(ref: MessageRef): number {
-  const m = ref.message;
-  let n = 200 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
-  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (Buffer.isBuffer(v) ? v.length : String(v).length);
-  return n;
 }
