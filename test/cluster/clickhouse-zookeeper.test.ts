@@ -21,6 +21,7 @@ import {
   clusterTestBed,
 } from '../support/clickhouse-cluster.ts';
 import { until } from '../support/wait.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, () => {
   let topics: Topics;
@@ -49,8 +50,7 @@ describe('ClickHouse cluster without ZooKeeper for 30 s', { timeout: 300_000 }, 
       },
     );
     cleanup.push(() => sink.stop());
-    const retries = async () =>
-      (await registry.getSingleMetric('staas_sink_insert_retries_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+    const retries = () => metricTotal(registry, 'staas_sink_insert_retries_total');
 
     await writePoints(topics, 0, 4_000);
     await until('the first points stored', async () => [...(await pointsByDms(database)).values()].reduce((n, d) => n + d.n, 0) === 4_000);

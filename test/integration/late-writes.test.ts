@@ -36,6 +36,7 @@ import {
   type TestDatabase,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
 const TODAY = Math.floor(Date.now() / DAY_MS);
@@ -109,8 +110,7 @@ describe('late-write markers (real broker, real database)', () => {
     await until('the sink committed everything', () => committedToEnd(kafka, groupId, [topics.trend]), 60_000);
   }
 
-  const markerMetric = async () =>
-    (await registry.getSingleMetric('staas_sink_late_write_markers_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+  const markerMetric = () => metricTotal(registry, 'staas_sink_late_write_markers_total');
 
   it("leaves no marker for points of today's UTC day", async () => {
     // Now and the last minutes: today's day, whatever the hour (never before today's midnight).

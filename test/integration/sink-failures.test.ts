@@ -37,6 +37,7 @@ import {
 import { until } from '../support/wait.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
 import { startSinkProcess, stopSinkProcess } from '../../bench/sink-process.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const BASE = Date.UTC(2026, 3, 1);
@@ -207,9 +208,7 @@ describe('Sink under failure (real broker, real database)', () => {
     await writing;
     await until('everything stored', async () => (await stats(database.client, database.db)).n === N);
     assert.equal((await stats(database.client, database.db)).total, sumTo(N), 'every value once');
-    const consumed = await Promise.all(
-      registries.map(async (r) => (await r.getSingleMetric('staas_sink_messages_total')!.get()).values.reduce((s, v) => s + v.value, 0)),
-    );
+    const consumed = await Promise.all(registries.map((r) => metricTotal(r, 'staas_sink_messages_total')));
     assert.ok(
       consumed.every((n) => n > 0),
       `both sinks consumed: ${consumed.join(', ')}`,

@@ -27,6 +27,7 @@ import {
   type TestDatabase,
 } from '../support/services.ts';
 import { until } from '../support/wait.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 const MiB = 1024 * 1024;
 const MESSAGES = 900;
@@ -40,13 +41,6 @@ const gc = runInNewContext('gc') as () => void;
 function retainedArrayBuffers(): number {
   for (let i = 0; i < 3; i++) gc();
   return process.memoryUsage().arrayBuffers;
-}
-
-async function gauge(registry: Registry, name: string): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  assert.ok(metric, `metric ${name}`);
-  const values = (await metric.get()).values;
-  return values.reduce((n, v) => n + v.value, 0);
 }
 
 describe('Sink memory (real broker, real database)', () => {
@@ -104,13 +98,13 @@ describe('Sink memory (real broker, real database)', () => {
     await sink.start();
     await until(
       `the sink consuming ${MESSAGES} messages`,
-      async () => (await gauge(registry, 'staas_sink_messages_total')) >= MESSAGES,
+      async () => (await metricTotal(registry, 'staas_sink_messages_total')) >= MESSAGES,
       60_000,
     );
-    assert.equal(await gauge(registry, 'staas_sink_rows_inserted_total'), 0, 'nothing inserted yet');
+    assert.equal(await metricTotal(registry, 'staas_sink_rows_inserted_total'), 0, 'nothing inserted yet');
     // The gauge is set when the sink polls its steps (every few ms): give it one round.
     await new Promise((r) => setTimeout(r, 200));
-    const accounted = await gauge(registry, 'staas_sink_buffered_bytes');
+    const accounted = await metricTotal(registry, 'staas_sink_buffered_bytes');
     const retained = retainedArrayBuffers() - base;
     const beyond = retained - accounted;
     t.diagnostic(`buffers retained ${Math.round(retained / MiB)} MiB, accounted ${Math.round(accounted / MiB)} MiB`);

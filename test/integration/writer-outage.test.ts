@@ -20,6 +20,7 @@ import type { TrendPoint } from '../../schemas/records.ts';
 import { readAllRecords, withAdmin } from '../support/services.ts';
 import { privateStack, type PrivateStack } from '../support/stack.ts';
 import { until } from '../support/wait.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 const BASE_TS = Date.UTC(2026, 0, 1);
 const quietLog = { info: () => undefined, warn: () => undefined };
@@ -259,9 +260,8 @@ describe('Writer when Kafka goes away (real broker)', () => {
     for (let i = 0; i < n; i++)
       await writer.trend({ dmsId: 3, dmaId: 1, elementId: i % 50, parameterId: 1, timestamp: BASE_TS + i, value: i });
     await writer.flush();
-    const total = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.reduce((s, v) => s + v.value, 0);
     const [accepted, spooled, dropped, sent] = await Promise.all(
-      ['accepted', 'spooled', 'dropped', 'sent'].map((m) => total(`staas_writer_records_${m}_total`)),
+      ['accepted', 'spooled', 'dropped', 'sent'].map((m) => metricTotal(registry, `staas_writer_records_${m}_total`)),
     );
     assert.equal(accepted, n);
     assert.ok(dropped! > 0, 'the spool filled and records were dropped');
