@@ -131,7 +131,7 @@ export class Sink {
       chConn.cluster === undefined
         ? undefined
         : clusterStore(config.clusterInsert, chConn, chConn.cluster, ch, { requestTimeoutMs: config.insertTimeoutMs });
-    // Kept chunks and the rows held (batches open and in flight) stay within the cap together.
+    // Kept chunks and what messages hold (batches open and in flight, dead letters being sent) stay within the cap together.
     this.chunkPool = new ChunkPool(config.maxBufferedBytes, () => this.heldBytes());
     this.insert = new Insert(
       this.cluster?.store ??
