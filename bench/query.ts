@@ -32,7 +32,7 @@ import { freePorts, runningPid, stopService } from '../ops/process.ts';
 import { queryFiles, startQuery } from '../ops/query-service.ts';
 import { readStackConfig, REPO_ROOT, type StackConfig } from '../ops/stack-config.ts';
 import { up } from '../ops/stack.ts';
-import { cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
+import { cleanUpAtEnd, cleanUpOnInterrupt, interrupted, stopIfInterrupted, tempDirRemovedAtExit } from './interrupt.ts';
 import { waitMergesDone } from './merges-quiet.ts';
 import { cpuMs } from './procs.ts';
 import { withRunScope } from './run-scope.ts';
@@ -390,12 +390,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** `f` run at most once: later calls get the first call's promise. */
-function once(f: () => Promise<void>): () => Promise<void> {
-  let done: Promise<void> | undefined;
-  return () => (done ??= f());
-}
-
 /** How long a run waits for ClickHouse to finish merges of earlier data before the fill (s). */
 const QUIET_LIMIT_S = 300;
 
@@ -428,12 +422,11 @@ async function measure(cfg: StackConfig): Promise<void> {
   let sim: ReturnType<typeof startSimulator> | undefined;
   const results: Result[] = [];
   const wanted = scenarios(now).filter((s) => args.scenario === undefined || args.scenario.includes(s.id));
-  const stopRun = once(async () => {
+  const end = cleanUpAtEnd(async () => {
     if (sim !== undefined && sim.child.exitCode === null) sim.child.kill('SIGTERM');
     await stopService(queryFiles(apiCfg), 15_000);
     rmSync(apiState, { recursive: true, force: true });
   });
-  const release = cleanUpOnInterrupt(stopRun);
   try {
     stopIfInterrupted();
     await startQuery(apiCfg, apiEnv);
@@ -457,8 +450,7 @@ async function measure(cfg: StackConfig): Promise<void> {
         );
       }
   } finally {
-    await stopRun();
-    release();
+    await end();
   }
   const ingest = sim === undefined ? 'none' : await sim.summary;
 
