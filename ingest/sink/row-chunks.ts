@@ -132,6 +132,47 @@ export class RowChunks {
     }
   }
 
+  /**
+   * Copies bytes [start, end) of `src` in: `append` without a view of them (a view per row, for
+   * rows laid out one by one, cost more than the copy), a short range byte by byte.
+   */
+  appendRange(src: Buffer, start: number, end: number): void {
+    const last = this.chunks.at(-1);
+    const n = end - start;
+    if (last === undefined || n > 256 || this.tail + n > last.length) {
+      this.append(src.subarray(start, end));
+      return;
+    }
+    let q = this.tail;
+    for (let i = start; i < end; i++) last[q++] = src[i]!;
+    this.tail = q;
+    this.written += n;
+  }
+
+  /** A new empty body whose chunks come from the same pool. */
+  sibling(): RowChunks {
+    return new RowChunks(this.pool);
+  }
+
+  /**
+   * Empties this body (its chunks back to the pool) and gives it chunks of exactly `total` bytes
+   * in all, sized as `append` would have grown them, for the caller to fill in place before any
+   * other use.
+   */
+  allocate(total: number): Buffer[] {
+    this.release();
+    while (this.allocated < total) {
+      const size = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, this.allocated));
+      const chunk = this.pool === undefined ? Buffer.allocUnsafeSlow(size) : this.pool.take(size);
+      this.chunks.push(chunk);
+      this.allocated += size;
+    }
+    const last = this.chunks.at(-1);
+    this.tail = last === undefined ? 0 : last.length - (this.allocated - total);
+    this.written = total;
+    return this.views();
+  }
+
   /** The rows as byte ranges in order (views: valid while this object is, until `release`). */
   views(): Buffer[] {
     return this.chunks.map((c, i) => (i === this.chunks.length - 1 ? c.subarray(0, this.tail) : c));
