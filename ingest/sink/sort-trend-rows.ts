@@ -19,8 +19,11 @@
  * are the encoders' layouts (ingest/sink/encoders.ts: realtimeEncoder, averageEncoder), as chunks
  * in which rows may straddle chunk boundaries (RowChunks).
  *
- * The scratch arrays are kept between batches (at most ~28 bytes per row of the largest batch,
- * ~8 MiB at STAAS_SINK_BATCH_ROWS = 300,000), so sorting allocates little per batch.
+ * The scratch arrays are kept between batches, so sorting allocates little per batch: 28 bytes
+ * per row of the largest batch, rounded up to a power of two (14 MiB at STAAS_SINK_BATCH_ROWS =
+ * 300,000), and the series' hash table up to 4 MiB. They are outside the memory cap
+ * (STAAS_SINK_MAX_BUFFERED_BYTES), as is the sorted copy of a batch while it is made; arrays for
+ * more than KEEP_ROWS rows, and a hash table past KEEP_SLOTS, are let go after use.
  */
 import type { RowChunks } from './row-chunks.ts';
 
@@ -45,7 +48,10 @@ function grownInt32(a: Int32Array, n: number): Int32Array {
   return a.length >= n ? a : new Int32Array(Math.max(n, a.length * 2));
 }
 
-/** The buffers rows are in (rowChunk): the body's chunks, then a copy of each row that straddled two. */
+/**
+ * The buffers rows are in (rowChunk): the body's chunks, then for each row that straddled chunks
+ * a joined copy (the row and what followed it of the next chunk).
+ */
 let sources: Buffer[] = [];
 
 /**
@@ -73,8 +79,18 @@ export function sortTrendRows(body: readonly Buffer[], layout: TrendLayout, out:
     throw err;
   } finally {
     sources = []; // no batch's chunks kept alive here
+    if (rowChunk.length > KEEP_ROWS) {
+      rowChunk = rowStart = rowLength = rowSeries = order = new Int32Array(0);
+      rowTs = new Float64Array(0);
+    }
+    if (table.length > KEEP_SLOTS * SLOT) table = new Int32Array(0);
   }
 }
+
+/** Rows whose scratch arrays are kept for the next batch (a larger batch's are let go after it). */
+const KEEP_ROWS = 1 << 19;
+/** Hash table slots kept for the next batch (1 MiB; room for 16,384 series): a larger table is let go. */
+const KEEP_SLOTS = 1 << 15;
 
 function sortRows(body: readonly Buffer[], out: RowChunks): number {
   startSeries();
@@ -321,7 +337,7 @@ let timeGoesBack = false;
 function startSeries(): void {
   series = 0;
   timeGoesBack = false;
-  if (table.length === 0) table = new Int32Array(8192 * SLOT);
+  if (table.length === 0) table = new Int32Array(FIRST_SLOTS * SLOT);
   else table.fill(0);
   tableMask = table.length / SLOT - 1;
 }
@@ -331,6 +347,8 @@ function startSeries(): void {
  * length and hash — one cache line per probe, instead of one per array.
  */
 const SLOT = 8;
+/** The hash table's first size (slots): room for 4,096 series before it grows. */
+const FIRST_SLOTS = 8192;
 
 /** The series of row `r` (its key: `length` bytes of `b` from `start`), added when new. */
 function seriesOf(r: number, b: Buffer, start: number, length: number): number {
