@@ -96,12 +96,14 @@ function sortRows(body: readonly Buffer[], out: RowChunks): number {
   startSeries();
   const n = indexRows(body, averageRows);
   const s = series;
-  const rank = seriesRanks(s);
+  const byRank = seriesInKeyOrder(s);
   if (!timeGoesBack) {
-    scatter(n, s, rank, out);
+    scatter(n, s, byRank, out);
     return n;
   }
   // Counting sort by series rank: each series' rows in arrival order.
+  const rank = new Int32Array(s);
+  for (let k = 0; k < s; k++) rank[byRank[k]!] = k;
   const starts = new Int32Array(s + 1);
   for (let r = 0; r < n; r++) starts[rank[rowSeries[r]!]! + 1]!++;
   for (let i = 0; i < s; i++) starts[i + 1]! += starts[i]!;
@@ -122,12 +124,10 @@ function sortRows(body: readonly Buffer[], out: RowChunks): number {
  * writing to a few thousand moving places stays in the CPU's caches; reading in sorted order
  * (`order`) touched a far row each time and cost a third more.
  */
-function scatter(n: number, s: number, rank: Int32Array, out: RowChunks): void {
+function scatter(n: number, s: number, byRank: Int32Array, out: RowChunks): void {
   // Bytes per series, then each series' first byte in sorted order.
   const bytes = new Float64Array(s);
   for (let r = 0; r < n; r++) bytes[rowSeries[r]!]! += rowLength[r]!;
-  const byRank = new Int32Array(s);
-  for (let i = 0; i < s; i++) byRank[rank[i]!] = i;
   let total = 0;
   const first = new Float64Array(s);
   for (let k = 0; k < s; k++) {
@@ -423,13 +423,11 @@ function sameKeyTail(id: number, b: Buffer, start: number, length: number): bool
   return true;
 }
 
-/** Each series' place in the sorting key order: (dms_id, dma_id, element_id, parameter_id) as Int32, idx as bytes, then window_minutes. */
-function seriesRanks(s: number): Int32Array {
+/** The series ids in the sorting key order: (dms_id, dma_id, element_id, parameter_id) as Int32, idx as bytes, then window_minutes. */
+function seriesInKeyOrder(s: number): Int32Array {
   const ids = Array.from({ length: s }, (_, i) => i);
   ids.sort(compareSeries);
-  const rank = new Int32Array(s);
-  for (let i = 0; i < s; i++) rank[ids[i]!] = i;
-  return rank;
+  return Int32Array.from(ids);
 }
 
 function compareSeries(x: number, y: number): number {
