@@ -7,13 +7,18 @@ export interface SinkConfig {
   /**
    * Flush a table's batch at this many rows, bytes or milliseconds of age. Under normal load the
    * age decides (write -> queryable latency); the row and byte caps bound bursts and backlogs,
-   * where larger inserts mean fewer parts for ClickHouse to write and merge (merges were ~60 % of
-   * its CPU under ingest, `perf` on clickhouse-server). 300,000 rows: a full batch retains ~21 MB
-   * (its RowBinary and the Kafka messages behind it), so two fit in STAAS_SINK_MAX_BUFFERED_BYTES
-   * (48 MiB) and the next one fills while one is inserted. Against 200,000, at 1,000,000
-   * records/s offered (bench/e2e.ts --rates 1000000, 2 alternating pairs) it stored 889-921 k
-   * points/s against 463-826 k at 2.15 against 2.26-2.34 CPU-s per million; 600,000 (~43 MB)
-   * left room for one batch only, and inserts ran one at a time.
+   * where larger inserts mean fewer parts for ClickHouse to write and merge (a row is rewritten
+   * about once per merge level, ~log5 of the parts a partition gathers). 450,000 rows: a full
+   * batch retains ~32 MB (its RowBinary and the Kafka messages behind it), so two fit in
+   * STAAS_SINK_MAX_BUFFERED_BYTES (72 MiB) and the next one fills while they are inserted.
+   * Against 300,000 rows in 48 MiB (`bench/e2e.ts --rates 1400000,2000000 --step-seconds 20
+   * --latency-seconds 5 --skip-baselines`, alternating, 2 runs against 4): ClickHouse's merges
+   * at the 2,000,000 step 0.26-0.28 CPU-s per million against 0.39-0.44, stored there 1.24-1.29 M
+   * points/s against 0.97-1.21 M, in the overload step 1.10-1.24 M against 0.98-1.22 M; the
+   * Sink's peak RSS 226-234 MiB against 176-202. 600,000 rows in 96 MiB merged as little but
+   * stored less at 1,400,000 (1.15 M in two runs); 600,000 in 48 MiB left room for one batch
+   * only, so inserts ran one at a time; 200,000 -> 300,000 (at 1,000,000 offered) had stored
+   * 889-921 k against 463-826 k points/s.
    */
   batchRows: number;
   batchBytes: number;
@@ -73,10 +78,10 @@ export function readSinkConfig(env: Env = process.env, overrides: Partial<SinkCo
   const config: SinkConfig = {
     topicPrefix: r.string('STAAS_TOPIC_PREFIX', 'staas'),
     groupId: r.string('STAAS_SINK_GROUP', 'staas-sink'),
-    batchRows: r.int('STAAS_SINK_BATCH_ROWS', 300_000, { min: 1 }),
-    batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 32 * 1024 * 1024, { min: 1024 }),
+    batchRows: r.int('STAAS_SINK_BATCH_ROWS', 450_000, { min: 1 }),
+    batchBytes: r.int('STAAS_SINK_BATCH_BYTES', 48 * 1024 * 1024, { min: 1024 }),
     batchAgeMs: r.ms('STAAS_SINK_BATCH_AGE_MS', 500, { min: 1 }),
-    maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 48 * 1024 * 1024, { min: 1024 * 1024 }),
+    maxBufferedBytes: r.int('STAAS_SINK_MAX_BUFFERED_BYTES', 72 * 1024 * 1024, { min: 1024 * 1024 }),
     fetchMaxBytes: r.int('STAAS_SINK_FETCH_MAX_BYTES', 8 * 1024 * 1024, { min: 64 * 1024 }),
     maxInFlightInserts: r.int('STAAS_SINK_MAX_INFLIGHT_INSERTS', 2, { min: 1, max: 64 }),
     insertTimeoutMs: r.ms('STAAS_SINK_INSERT_TIMEOUT_MS', 60_000, { min: 1000 }),

@@ -21,7 +21,7 @@
  *
  * The scratch arrays are kept between batches, so sorting allocates little per batch: 28 bytes
  * per row of the largest batch, rounded up to a power of two (14 MiB at STAAS_SINK_BATCH_ROWS =
- * 300,000), and the series' hash table up to 4 MiB. They are outside the memory cap
+ * 450,000, its default), and the series' hash table up to 4 MiB. They are outside the memory cap
  * (STAAS_SINK_MAX_BUFFERED_BYTES), as is the sorted copy of a batch while it is made; arrays for
  * more than KEEP_ROWS rows, and a hash table past KEEP_SLOTS, are let go after use.
  */
