@@ -273,7 +273,8 @@ function rowEnd(b: Buffer, pos: number, average: boolean): number {
   const doubles = average ? 3 : 1;
   for (let i = 0; i < doubles; i++) {
     if (p >= len) return -1;
-    p += b[p] === 1 ? 1 : 9;
+    // Any non-zero flag is NULL, as ClickHouse reads it (its readBinary of a bool).
+    p += b[p] !== 0 ? 1 : 9;
   }
   const strings = average ? 2 : 1;
   for (let i = 0; i < strings; i++) {
@@ -310,7 +311,7 @@ function slowRowEnd(b: Buffer, pos: number, average: boolean): number {
   p += (average ? 2 : 0) + 8;
   for (let i = 0; i < (average ? 3 : 1); i++) {
     if (p >= b.length) return -1;
-    p += b[p] === 1 ? 1 : 9;
+    p += b[p] !== 0 ? 1 : 9;
   }
   for (let i = 0; i < (average ? 2 : 1); i++) {
     p = afterString(p);

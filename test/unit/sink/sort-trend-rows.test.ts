@@ -167,6 +167,27 @@ describe('sortTrendRows', () => {
     assert.ok(sorted(rows, 'realtime').equals(Buffer.concat(keyOrder(rows).map((p) => encode(p, 'realtime')))));
   });
 
+  it('reads a Nullable flag other than 0 as NULL, as ClickHouse does (any non-zero byte)', () => {
+    for (const layout of ['realtime', 'average'] as const) {
+      const rows = [3, 1, 2].map((i) =>
+        trendPoint(i, { index: '', windowMinutes: layout === 'realtime' ? 0 : 5, value: null, min: null, max: null, discreteValue: null }),
+      );
+      // A row: the four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
+      const flags = 16 + 1 + (layout === 'average' ? 2 : 0) + 8;
+      const flagged = (p: TrendPoint) => {
+        const b = encode(p, layout);
+        for (let k = 0; k < (layout === 'average' ? 3 : 1); k++) {
+          assert.equal(b[flags + k], 1);
+          b[flags + k] = 2;
+        }
+        return b;
+      };
+      const out = new RowChunks();
+      assert.equal(sortTrendRows([Buffer.concat(rows.map(flagged))], layout, out), rows.length);
+      assert.ok(Buffer.concat(out.views()).equals(Buffer.concat(keyOrder(rows).map(flagged))));
+    }
+  });
+
   it('throws a RangeError for bytes that end inside a row', () => {
     const body = encode(trendPoint(1), 'realtime');
     assert.throws(() => sortTrendRows([body.subarray(0, body.length - 1)], 'realtime', new RowChunks()), RangeError);
