@@ -15,7 +15,9 @@ export interface SinkConfig {
    * --latency-seconds 5 --skip-baselines`, alternating, 2 runs against 4): ClickHouse's merges
    * at the 2,000,000 step 0.26-0.28 CPU-s per million against 0.39-0.44, stored there 1.24-1.29 M
    * points/s against 0.97-1.21 M, in the overload step 1.10-1.24 M against 0.98-1.22 M; the
-   * Sink's peak RSS 226-234 MiB against 176-202. 600,000 rows in 96 MiB merged as little but
+   * Sink's peak RSS 226-234 MiB against 176-202. Draining a backlog of 6,000,000 rows
+   * (`bench/sink.ts --records 6000000 --process`, 2 alternating pairs): 1.84 M rows/s against
+   * 1.53-1.62 M, peak RSS 214-221 MiB against 187-191. 600,000 rows in 96 MiB merged as little but
    * stored less at 1,400,000 (1.15 M in two runs); 600,000 in 48 MiB left room for one batch
    * only, so inserts ran one at a time; 200,000 -> 300,000 (at 1,000,000 offered) had stored
    * 889-921 k against 463-826 k points/s.
