@@ -47,7 +47,8 @@ export function skipperOf(type: string): Skip {
   const nullable = /^Nullable\((.+)\)$/.exec(type);
   if (nullable !== null) {
     const inner = skipperOf(nullable[1]!);
-    return (buf, pos) => (buf[pos] === 1 ? pos + 1 : inner(buf, pos + 1));
+    // Any non-zero flag byte is NULL, as ClickHouse reads it (its readBinary of a bool).
+    return (buf, pos) => (buf[pos] !== 0 ? pos + 1 : inner(buf, pos + 1));
   }
   const array = /^Array\((.+)\)$/.exec(type);
   if (array !== null) {
@@ -177,8 +178,8 @@ export function walkRows(layout: RowLayout, body: Buffer, values: number[], onRo
         const op = ops[i]!;
         if (op >= 0) pos += op;
         else if (op === STRING) pos = afterString(body, pos);
-        else if (op === NULLABLE_STRING) pos = body[pos] === 1 ? pos + 1 : afterString(body, pos + 1);
-        else if (op > KEY_U64) pos = body[pos] === 1 ? pos + 1 : pos + 1 + (NULLABLE_FIXED - op);
+        else if (op === NULLABLE_STRING) pos = body[pos] !== 0 ? pos + 1 : afterString(body, pos + 1);
+        else if (op > KEY_U64) pos = body[pos] !== 0 ? pos + 1 : pos + 1 + (NULLABLE_FIXED - op);
         else if (op > KEY_U16) {
           if (pos + 8 > body.length) return start;
           values[KEY_U64 - op] = body.readUInt32LE(pos) + body.readUInt32LE(pos + 4) * 0x1_0000_0000;

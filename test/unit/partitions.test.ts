@@ -33,6 +33,36 @@ describe('partition split of RowBinary inserts', () => {
     assert.equal(columnTypes('element_rows').get('cell_numbers'), 'Array(Nullable(Float64))');
   });
 
+  it('reads a Nullable flag other than 0 as NULL, as ClickHouse does (any non-zero byte)', () => {
+    for (const [table, encoder, nulls] of [
+      ['trend_realtime', realtimeEncoder, 1],
+      ['trend_average', averageEncoder, 3],
+    ] as const) {
+      const points = [0, 1, 2].map((i) =>
+        trendPoint(i, { index: '', timestamp: T0 + i * DAY, windowMinutes: nulls === 1 ? 0 : 5, value: null, min: null, max: null }),
+      );
+      const rows = points.map((p) => encode(encoder, [p]));
+      // A row: the four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
+      const flags = 16 + 1 + (nulls === 3 ? 2 : 0) + 8;
+      const flagged = Buffer.concat(
+        rows.map((r) => {
+          const b = Buffer.from(r);
+          for (let k = 0; k < nulls; k++) {
+            assert.equal(b[flags + k], 1);
+            b[flags + k] = 2;
+          }
+          return b;
+        }),
+      );
+      const spans = rowPartitions(table, encoder.columns, flagged);
+      assert.deepEqual(
+        spans.map((r) => r.end - r.start),
+        rows.map((r) => r.length),
+      );
+      assert.equal(countPartitions(table, encoder.columns, [flagged]), table === 'trend_realtime' ? 3 : 1);
+    }
+  });
+
   it('prints UTC periods as toYYYYMMDD / toYYYYMM do', () => {
     assert.equal(utcPeriod(Date.UTC(2026, 10, 29, 23, 59, 59, 999), 'day'), '20261129');
     assert.equal(utcPeriod(Date.UTC(2026, 10, 30), 'day'), '20261130');

@@ -167,10 +167,18 @@ describe('sortTrendRows', () => {
     assert.ok(sorted(rows, 'realtime').equals(Buffer.concat(keyOrder(rows).map((p) => encode(p, 'realtime')))));
   });
 
-  it('reads a Nullable flag other than 0 as NULL, as ClickHouse does (any non-zero byte)', () => {
+  it('reads a Nullable flag other than 0 as NULL, as ClickHouse does (any non-zero byte), on both walks of a row', () => {
     for (const layout of ['realtime', 'average'] as const) {
       const rows = [3, 1, 2].map((i) =>
-        trendPoint(i, { index: '', windowMinutes: layout === 'realtime' ? 0 : 5, value: null, min: null, max: null, discreteValue: null }),
+        trendPoint(i, {
+          index: '',
+          windowMinutes: layout === 'realtime' ? 0 : 5,
+          value: null,
+          min: null,
+          max: null,
+          // A string of 128 bytes or more takes the walker's slow path (slowRowEnd).
+          discreteValue: i === 1 ? 'x'.repeat(200) : null,
+        }),
       );
       // A row: the four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
       const flags = 16 + 1 + (layout === 'average' ? 2 : 0) + 8;
