@@ -9,8 +9,9 @@ export interface SinkConfig {
    * age decides (write -> queryable latency); the row and byte caps bound bursts and backlogs,
    * where larger inserts mean fewer parts for ClickHouse to write and merge (a row is rewritten
    * about once per merge level, ~log5 of the parts a partition gathers). 450,000 rows: a full
-   * batch retains ~32 MB (its RowBinary and the Kafka messages behind it), so two fit in
-   * STAAS_SINK_MAX_BUFFERED_BYTES (72 MiB) and the next one fills while they are inserted.
+   * batch retains ~32 MB (its RowBinary and the Kafka messages behind it), so the next one fills
+   * while one is inserted within STAAS_SINK_MAX_BUFFERED_BYTES (72 MiB); with two inserts running
+   * (STAAS_SINK_MAX_INFLIGHT_INSERTS) ~11 MB are left, and the partitions pause until one ends.
    * Against 300,000 rows in 48 MiB (`bench/e2e.ts --rates 1400000,2000000 --step-seconds 20
    * --latency-seconds 5 --skip-baselines`, alternating, 2 runs against 4): ClickHouse's merges
    * at the 2,000,000 step 0.26-0.28 CPU-s per million against 0.39-0.44, stored there 1.24-1.29 M

@@ -35,7 +35,7 @@ export function createSinkMetrics(registry: Registry) {
       name: 'staas_sink_batch_bytes',
       help: 'RowBinary bytes per insert',
       labelNames: ['table'] as const,
-      buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 32 * 1024 * 1024, 64 * 1024 * 1024], // up to the byte cap's default (32 MiB) and beyond
+      buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 32 * 1024 * 1024, 64 * 1024 * 1024], // up to the byte cap's default (48 MiB) and beyond
       registers,
     }),
     insertSeconds: new Histogram({
