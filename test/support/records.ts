@@ -1,4 +1,5 @@
 /** Sample records for tests: deterministic for a given seed index. */
+import assert from 'node:assert/strict';
 import type { AlarmEvent, ElementRow, TrendPoint } from '../../schemas/records.ts';
 
 const BASE_TS = Date.UTC(2026, 10, 1, 12, 0, 0);
@@ -83,4 +84,21 @@ export function elementRow(i: number, over: Partial<ElementRow> = {}): ElementRo
     deleted: false,
     ...over,
   };
+}
+
+/**
+ * A copy of one trend row's RowBinary as the Sink's encoders write it (realtime or average layout),
+ * of a point with idx '' and every double NULL, with each NULL's flag byte set to `flag`
+ * (ClickHouse reads any non-zero flag byte as NULL). Throws AssertionError when a flag byte is not
+ * where the layout puts it, or not 1.
+ */
+export function nullFlagsAs(row: Buffer, average: boolean, flag: number): Buffer {
+  const b = Buffer.from(row);
+  // The four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
+  const at = 16 + 1 + (average ? 2 : 0) + 8;
+  for (let k = 0; k < (average ? 3 : 1); k++) {
+    assert.equal(b[at + k], 1);
+    b[at + k] = flag;
+  }
+  return b;
 }

@@ -12,7 +12,7 @@ import {
   rowPartitions,
   utcPeriod,
 } from '../../storage/partitions.ts';
-import { alarmEvent, averagePoint, elementRow, trendPoint } from '../support/records.ts';
+import { alarmEvent, averagePoint, elementRow, nullFlagsAs, trendPoint } from '../support/records.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -42,18 +42,7 @@ describe('partition split of RowBinary inserts', () => {
         trendPoint(i, { index: '', timestamp: T0 + i * DAY, windowMinutes: nulls === 1 ? 0 : 5, value: null, min: null, max: null }),
       );
       const rows = points.map((p) => encode(encoder, [p]));
-      // A row: the four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
-      const flags = 16 + 1 + (nulls === 3 ? 2 : 0) + 8;
-      const flagged = Buffer.concat(
-        rows.map((r) => {
-          const b = Buffer.from(r);
-          for (let k = 0; k < nulls; k++) {
-            assert.equal(b[flags + k], 1);
-            b[flags + k] = 2;
-          }
-          return b;
-        }),
-      );
+      const flagged = Buffer.concat(rows.map((r) => nullFlagsAs(r, nulls === 3, 2)));
       const spans = rowPartitions(table, encoder.columns, flagged);
       assert.deepEqual(
         spans.map((r) => r.end - r.start),

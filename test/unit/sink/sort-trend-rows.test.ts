@@ -12,7 +12,7 @@ import { ChunkPool, RowChunks } from '../../../ingest/sink/row-chunks.ts';
 import { MAX_SERIES, sortTrendRows, type TrendLayout } from '../../../ingest/sink/sort-trend-rows.ts';
 import type { TrendPoint } from '../../../schemas/records.ts';
 import { RowBinaryWriter } from '../../../storage/rowbinary-writer.ts';
-import { averagePoint, trendPoint } from '../../support/records.ts';
+import { averagePoint, nullFlagsAs, trendPoint } from '../../support/records.ts';
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -180,16 +180,7 @@ describe('sortTrendRows', () => {
           discreteValue: i === 1 ? 'x'.repeat(200) : null,
         }),
       );
-      // A row: the four Int32 ids, idx '' (one byte), the window (averages), the time, then one flag byte per NULL double.
-      const flags = 16 + 1 + (layout === 'average' ? 2 : 0) + 8;
-      const flagged = (p: TrendPoint) => {
-        const b = encode(p, layout);
-        for (let k = 0; k < (layout === 'average' ? 3 : 1); k++) {
-          assert.equal(b[flags + k], 1);
-          b[flags + k] = 2;
-        }
-        return b;
-      };
+      const flagged = (p: TrendPoint) => nullFlagsAs(encode(p, layout), layout === 'average', 2);
       const out = new RowChunks();
       assert.equal(sortTrendRows([Buffer.concat(rows.map(flagged))], layout, out), rows.length);
       assert.ok(Buffer.concat(out.views()).equals(Buffer.concat(keyOrder(rows).map(flagged))));
